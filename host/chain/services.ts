@@ -1,0 +1,27 @@
+// What a chain needs from the rest of the host, as one interface handed in by the composition root.
+// The chain never imports the proxy: http_call and cluster properties arrive through here.
+
+import type { LogLevel, WasmResult } from '../abi/enums.js';
+import type { FilterMetrics, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues } from '../abi/host-api.js';
+
+export interface PhaseObserver {
+  observe(seconds: number): void;
+}
+
+export interface ChainTelemetry {
+  /** A histogram child bound to (filter, phase). */
+  filterPhase(filter: string, phase: string): PhaseObserver;
+  filterTrap(filter: string): void;
+}
+
+export interface ChainServices {
+  readonly sharedData: SharedData;
+  readonly queues: SharedQueues;
+  readonly filterMetrics: FilterMetrics;
+  readonly telemetry: ChainTelemetry;
+  readonly foreignFunctions: ReadonlyMap<string, (args: Uint8Array) => Uint8Array | WasmResult>;
+  filterLog(filter: string, level: LogLevel, message: string): void;
+  /** Properties served by the host itself, e.g. `weft.cluster.<name>.endpoints`. */
+  hostProperty(key: string): Uint8Array | undefined;
+  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null) => void): WasmResult;
+}

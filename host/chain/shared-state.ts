@@ -1,0 +1,84 @@
+// Shared data and shared queues: state that filters share through the host.
+// It lives outside every chain, so it survives hot swaps; the interfaces (abi/host-api.ts)
+// are small so a later multi-worker build can back them with memory shared between threads.
+
+import { WasmResult } from '../abi/enums.js';
+import type { SharedData, SharedQueues } from '../abi/host-api.js';
+
+interface Entry {
+  value: Uint8Array;
+  cas: number;
+}
+
+export class InMemorySharedData implements SharedData {
+  /** vm_id -> key -> entry. Filters with the same vm_id see the same keys. */
+  private readonly spaces = new Map<string, Map<string, Entry>>();
+  private nextCas = 1;
+
+  get(vmId: string, key: string): Entry | undefined {
+    return this.spaces.get(vmId)?.get(key);
+  }
+
+  set(vmId: string, key: string, value: Uint8Array, cas: number): WasmResult {
+    let space = this.spaces.get(vmId);
+    if (space === undefined) {
+      space = new Map();
+      this.spaces.set(vmId, space);
+    }
+    const current = space.get(key);
+    if (cas !== 0 && (current === undefined || current.cas !== cas)) return WasmResult.CasMismatch;
+    // One counter for all keys: a cas value is never reused, so a stale one can never match again.
+    space.set(key, { value: value.slice(), cas: this.nextCas++ });
+    return WasmResult.Ok;
+  }
+}
+
+interface Queue {
+  readonly vmId: string;
+  readonly name: string;
+  readonly items: Uint8Array[];
+  onReady: (queueId: number) => void;
+}
+
+export class InMemorySharedQueues implements SharedQueues {
+  private readonly byId = new Map<number, Queue>();
+  private readonly byName = new Map<string, number>();
+  private nextId = 1;
+
+  register(vmId: string, name: string, onReady: (queueId: number) => void): number {
+    const key = queueKey(vmId, name);
+    const existing = this.byName.get(key);
+    if (existing !== undefined) {
+      // Re-registration (a fresh VM after a swap or a trap) takes the queue over with its items.
+      this.byId.get(existing)!.onReady = onReady;
+      return existing;
+    }
+    const id = this.nextId++;
+    this.byId.set(id, { vmId, name, items: [], onReady });
+    this.byName.set(key, id);
+    return id;
+  }
+
+  resolve(vmId: string, name: string): number | undefined {
+    return this.byName.get(queueKey(vmId, name));
+  }
+
+  enqueue(queueId: number, data: Uint8Array): WasmResult {
+    const queue = this.byId.get(queueId);
+    if (queue === undefined) return WasmResult.NotFound;
+    queue.items.push(data.slice());
+    // The owner is told after the enqueuing callback returns, never re-entrantly.
+    queueMicrotask(() => queue.onReady(queueId));
+    return WasmResult.Ok;
+  }
+
+  dequeue(queueId: number): Uint8Array | null | undefined {
+    const queue = this.byId.get(queueId);
+    if (queue === undefined) return undefined;
+    return queue.items.shift() ?? null;
+  }
+}
+
+function queueKey(vmId: string, name: string): string {
+  return `${vmId}\u0000${name}`;
+}

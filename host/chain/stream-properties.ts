@@ -1,0 +1,63 @@
+// The request-scoped properties filters read with proxy_get_property, named as Envoy names them
+// (request.*, source.*, destination.*, response.*, connection.*), computed on demand: most
+// requests read none of them, so nothing is prepared up front.
+
+import { encodeBool, encodeInt64, encodeString, encodeTimestamp } from '../abi/properties.js';
+import type { HttpStream } from './http-stream.js';
+
+export function streamProperty(stream: HttpStream, key: string): Uint8Array | undefined {
+  const headers = stream.requestHeaders;
+  const info = stream.requestInfo;
+  switch (key) {
+    case 'request.path':
+      return text(headers.get(':path'));
+    case 'request.url_path': {
+      const path = headers.get(':path');
+      if (path === undefined) return undefined;
+      const q = path.indexOf('?');
+      return encodeString(q < 0 ? path : path.slice(0, q));
+    }
+    case 'request.query': {
+      const path = headers.get(':path') ?? '';
+      const q = path.indexOf('?');
+      return encodeString(q < 0 ? '' : path.slice(q + 1));
+    }
+    case 'request.host':
+      return text(headers.get(':authority'));
+    case 'request.scheme':
+      return text(headers.get(':scheme'));
+    case 'request.method':
+      return text(headers.get(':method'));
+    case 'request.protocol':
+      return encodeString('HTTP/1.1');
+    case 'request.id':
+      return text(headers.get('x-request-id'));
+    case 'request.referer':
+      return text(headers.get('referer'));
+    case 'request.useragent':
+      return text(headers.get('user-agent'));
+    case 'request.time':
+      return encodeTimestamp(BigInt(Math.round(info.startTimeMs * 1e6)));
+    case 'request.duration':
+      return encodeTimestamp(BigInt(Math.round((Date.now() - info.startTimeMs) * 1e6)));
+    case 'source.address':
+      return encodeString(info.remoteAddress);
+    case 'destination.address':
+      return encodeString(`${info.localAddress}:${info.localPort}`);
+    case 'destination.port':
+      return encodeInt64(BigInt(info.localPort));
+    case 'connection.mtls':
+      return encodeBool(false);
+    case 'response.code': {
+      const status = stream.responseHeaders?.get(':status');
+      return status === undefined ? undefined : encodeInt64(BigInt(status));
+    }
+  }
+  if (key.startsWith('request.headers.')) return text(headers.get(key.slice(16)));
+  if (key.startsWith('response.headers.')) return text(stream.responseHeaders?.get(key.slice(17)));
+  return undefined;
+}
+
+function text(value: string | undefined): Uint8Array | undefined {
+  return value === undefined ? undefined : encodeString(value);
+}

@@ -1,0 +1,87 @@
+// Header rules at the proxy's two edges: which headers are hop-by-hop (never forwarded),
+// the x-forwarded-* headers, and the conversion between undici's raw arrays and header maps.
+
+/** RFC 9110 §7.6.1 connection-specific headers, plus the non-standard proxy-connection. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Headers uWebSockets.js writes itself when it frames the body; writing them too would duplicate them. */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'date']);
+
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name);
+}
+
+export function isFraming(name: string): boolean {
+  return FRAMING.has(name);
+}
+
+/** Header names a `Connection: a, b` header declares hop-by-hop for this one connection. */
+function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (value === undefined || value === '' || value === 'keep-alive' || value === 'close') return undefined;
+  return new Set(value.split(',').map((token) => token.trim().toLowerCase()));
+}
+
+export interface ForwardingFacts {
+  remoteAddress: string;
+  scheme: string;
+  /** Drop content-length: a filter may change the body's length, so undici frames it. */
+  bodyRewritten: boolean;
+}
+
+/**
+ * The upstream request's headers as undici's flat [name, value, ...] array, from the request
+ * map after the filters ran: pseudo-headers become the request line and Host, hop-by-hop
+ * headers go, x-forwarded-* are set.
+ */
+export function upstreamRequestHeaders(flat: readonly string[], facts: ForwardingFacts): string[] {
+  const out: string[] = [];
+  let authority = '';
+  let forwardedFor: string | undefined;
+  let connection: string | undefined;
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i] === 'connection') connection = flat[i + 1];
+  }
+  const extraHopByHop = connectionTokens(connection);
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!;
+    const value = flat[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      if (name === ':authority') authority = value;
+      continue;
+    }
+    if (HOP_BY_HOP.has(name) || name === 'host' || extraHopByHop?.has(name)) continue;
+    if (name === 'x-forwarded-for') {
+      forwardedFor = value;
+      continue;
+    }
+    if (name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
+    if (name === 'content-length' && facts.bodyRewritten) continue;
+    out.push(name, value);
+  }
+  out.push('host', authority);
+  out.push('x-forwarded-for', forwardedFor === undefined ? facts.remoteAddress : `${forwardedFor}, ${facts.remoteAddress}`);
+  out.push('x-forwarded-proto', facts.scheme);
+  if (authority !== '') out.push('x-forwarded-host', authority);
+  return out;
+}
+
+/** The upstream's raw response headers as a header map's flat array (`:status` first), hop-by-hop removed. */
+export function responseHeaderFlat(statusCode: number, raw: readonly Buffer[]): string[] {
+  const out: string[] = [':status', String(statusCode)];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (HOP_BY_HOP.has(name)) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  return out;
+}
