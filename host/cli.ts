@@ -1,0 +1,178 @@
+// The `weft` command (bin/weft.js imports this file, which runs it).
+//
+// Exit codes: 0 ok; 1 a bad manifest or filter, or a failed start/stop; 2 a usage error.
+// Problems are printed to stderr one per line, exactly as loadManifest/checkFilters word them.
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Readiness } from './admin/readiness.js';
+import { startAdminServer, type AdminServer } from './admin/server.js';
+import { loadManifest } from './config/load.js';
+import type { Manifest } from './config/schema.js';
+import { createLogger, type Logger } from './telemetry/logger.js';
+import { WeftMetrics } from './telemetry/metrics.js';
+import { checkFilters, startWeft, type Weft } from './weft.js';
+
+const USAGE = `Usage: weft <command> [options]
+
+Commands:
+  run -c FILE         start the proxy the manifest FILE describes
+  validate -c FILE    check the manifest FILE and its filters (exit 0 = ok, 1 = problems)
+
+Options:
+  -c, --config FILE   the manifest, YAML or JSON
+  -h, --help          show this help
+  -v, --version       print the version
+`;
+
+const USAGE_ERROR = 2;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number | 'running'> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (error) {
+    // Node's message adds advice about `--` after its first sentence; the first sentence is enough.
+    throw new UsageError((error as Error).message.replace(/\. .*$/s, ''));
+  }
+  const { values, positionals } = parsed;
+
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+
+  const [command, ...extra] = positionals;
+  if (command === undefined) throw new UsageError('no command given');
+  if (command !== 'run' && command !== 'validate') throw new UsageError(`unknown command "${command}"`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (values.config === undefined) throw new UsageError(`${command} needs -c FILE`);
+
+  const manifest = await checkedManifest(values.config);
+  if (manifest === undefined) return 1;
+  if (command === 'validate') {
+    process.stdout.write(`ok: ${values.config}\n`);
+    return 0;
+  }
+  return run(manifest);
+}
+
+/** The manifest when it and its filters are sound; otherwise prints every problem. */
+async function checkedManifest(file: string): Promise<Manifest | undefined> {
+  const loaded = await loadManifest(file);
+  if (!loaded.ok) {
+    printProblems(loaded.errors);
+    return undefined;
+  }
+  const problems = await checkFilters(loaded.manifest);
+  if (problems.length > 0) {
+    printProblems(problems);
+    return undefined;
+  }
+  return loaded.manifest;
+}
+
+async function run(manifest: Manifest): Promise<number | 'running'> {
+  const logger = createLogger(manifest.log_level);
+  const metrics = new WeftMetrics();
+
+  let weft: Weft;
+  try {
+    weft = await startWeft(manifest, { logger, metrics });
+  } catch (error) {
+    printProblems(startupProblems(error));
+    return 1;
+  }
+
+  const readiness = new Readiness();
+  let admin: AdminServer;
+  try {
+    admin = await startAdminServer(manifest.admin, { readiness, chainInfo: () => weft.chainInfo(), metrics, logger });
+  } catch (error) {
+    printProblems([(error as Error).message]);
+    await weft.stop();
+    return 1;
+  }
+  logger.info({ host: admin.host, port: admin.port }, 'admin listening');
+  readiness.serving();
+  stopOnSignals(weft, admin, readiness, logger);
+  return 'running';
+}
+
+/**
+ * First SIGTERM/SIGINT: report not-ready, drain (weft.stop is bounded by
+ * limits.drain_timeout_ms), exit 0. A second signal while draining: exit 1 at once.
+ */
+function stopOnSignals(weft: Weft, admin: AdminServer, readiness: Readiness, logger: Logger): void {
+  let draining = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (draining) {
+      logger.warn({ signal }, 'second signal while draining: exiting now');
+      process.exit(1);
+    }
+    draining = true;
+    readiness.notReady('draining');
+    logger.info({ signal }, 'draining');
+    weft.stop().then(
+      () => {
+        admin.close();
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+/** startWeft throws StartupError {problems} for a bad chain; anything else is one problem. */
+function startupProblems(error: unknown): string[] {
+  const problems = (error as { problems?: unknown } | null)?.problems;
+  if (Array.isArray(problems) && problems.every((problem) => typeof problem === 'string')) return problems;
+  return [error instanceof Error ? error.message : String(error)];
+}
+
+function printProblems(problems: readonly string[]): void {
+  process.stderr.write(problems.map((problem) => `${problem}\n`).join(''));
+}
+
+function version(): string {
+  // dist/host/cli.js -> the package root's package.json
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+// Explicit exits: a half-started proxy must not keep the process alive after a failure.
+// (stdout/stderr writes to files and pipes are synchronous, and pino flushes on exit.)
+main(process.argv.slice(2)).then(
+  (outcome) => {
+    // 'running': the proxy serves until a signal.
+    if (outcome !== 'running') process.exit(outcome);
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`weft: ${error.message}\n\n${USAGE}`);
+      process.exit(USAGE_ERROR);
+    }
+    process.stderr.write(`weft: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

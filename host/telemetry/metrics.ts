@@ -1,0 +1,91 @@
+// The proxy's metrics: one prom-client Registry (not the global one, so tests and several
+// proxies in one process stay apart) holding Node's process metrics, the host's `weft_*`
+// families and the families filters define.
+//
+// Hot path: look handles up once (`cluster(name)` when a cluster is set up, `filterPhase`
+// when a chain is built) and keep them; observing through a handle is a
+// few field updates, with no label hashing. Every host family name starts with `weft_`
+// (filter-defined families are kept out of that prefix, see filter-metrics.ts).
+
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { PrometheusFilterMetrics } from './filter-metrics.js';
+import { CounterFamily, HistogramFamily, type CounterCell, type HistogramCell } from './series.js';
+
+/** Seconds; a proxied request is usually well under a millisecond of proxy time plus the upstream's. */
+const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Seconds; one call into a filter is microseconds. */
+const FILTER_PHASE_BUCKETS = [1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 0.1];
+
+/** Per-cluster request handles; `observe` once per finished request. */
+export class ClusterMetrics {
+  /** Counter cells by status code, filled on first use of each code. */
+  private readonly byStatus: Array<CounterCell | undefined> = [];
+
+  constructor(
+    private readonly cluster: string,
+    private readonly requests: CounterFamily,
+    private readonly duration: HistogramCell,
+  ) {}
+
+  observe(status: number, durationSeconds: number): void {
+    let counter = this.byStatus[status];
+    if (counter === undefined) {
+      counter = this.requests.cell({ cluster: this.cluster, status: String(status) });
+      this.byStatus[status] = counter;
+    }
+    counter.inc();
+    this.duration.observe(durationSeconds);
+  }
+}
+
+export class WeftMetrics {
+  readonly registry = new Registry();
+  /** Backs proxy_define_metric & co. for every filter VM (one instance: metrics are global). */
+  readonly filterMetrics: PrometheusFilterMetrics;
+
+  private readonly requestsTotal: CounterFamily;
+  private readonly requestDuration: HistogramFamily;
+  private readonly filterPhaseDuration: HistogramFamily;
+  private readonly filterTrapsTotal: CounterFamily;
+  private readonly clusters = new Map<string, ClusterMetrics>();
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.requestsTotal = new CounterFamily(this.registry, 'weft_requests_total', 'Requests answered, by cluster and status code');
+    this.requestDuration = new HistogramFamily(this.registry, 'weft_request_duration_seconds', 'Time from request received to response finished, by cluster', REQUEST_BUCKETS);
+    this.filterPhaseDuration = new HistogramFamily(this.registry, 'weft_filter_phase_duration_seconds', 'Time spent in one filter callback, by filter and phase', FILTER_PHASE_BUCKETS);
+    this.filterTrapsTotal = new CounterFamily(this.registry, 'weft_filter_traps_total', 'Filter traps (wasm runtime errors), by filter');
+    this.filterMetrics = new PrometheusFilterMetrics(this.registry);
+  }
+
+  /** Request handles for a cluster (the same object for the same name). */
+  cluster(name: string): ClusterMetrics {
+    let metrics = this.clusters.get(name);
+    if (metrics === undefined) {
+      metrics = new ClusterMetrics(name, this.requestsTotal, this.requestDuration.cell({ cluster: name }));
+      this.clusters.set(name, metrics);
+    }
+    return metrics;
+  }
+
+  /** Duration histogram of one filter's phase (e.g. "request_headers"); `observe(seconds)`. */
+  filterPhase(filter: string, phase: string): HistogramCell {
+    return this.filterPhaseDuration.cell({ filter, phase });
+  }
+
+  /** Counts one trap of a filter (traps are rare: a lookup per call is fine here). */
+  filterTrap(filter: string): void {
+    this.filterTrapsTotal.cell({ filter }).inc();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The Prometheus text exposition of everything registered. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+export type { HistogramCell } from './series.js';

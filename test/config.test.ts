@@ -1,0 +1,272 @@
+// The manifest loader: normalisation, defaults, ${ENV} expansion, and the exact wording of
+// problems (the CLI test checks the same messages end to end through `weft validate`).
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadManifest } from '../host/config/load.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'weft-config-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let fileCount = 0;
+async function load(text: string, env: NodeJS.ProcessEnv = {}, extension = 'yaml') {
+  const file = path.join(dir, `manifest-${fileCount++}.${extension}`);
+  await writeFile(file, text);
+  return loadManifest(file, env);
+}
+
+async function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+  const result = await load(text, env);
+  assert.equal(result.ok, false, 'expected the manifest to be refused');
+  return result.ok ? [] : result.errors;
+}
+
+const MINIMAL = `listen: 127.0.0.1:8080
+clusters:
+  - name: web
+    endpoints: [127.0.0.1:3001]
+`;
+
+describe('a valid manifest', () => {
+  test('the documented example normalises to addresses, absolute paths and JSON config', async () => {
+    const result = await load(
+      `listen: 127.0.0.1:8080
+admin: { listen: 127.0.0.1:9901, token: \${WEFT_ADMIN_TOKEN} }
+clusters:
+  - name: web
+    endpoints: [127.0.0.1:3001, { address: 127.0.0.1:3002, weight: 3 }]
+    connect_timeout_ms: 1000
+    timeout_ms: 15000
+default_cluster: web
+filters:
+  - name: hello
+    module: ./examples/hello-filter/build/hello.wasm
+    sha256: 3F9A${'0'.repeat(60)}
+    config: { greeting: hi }
+    root_id: hello
+    vm_config: ""
+    on_error: fail_closed
+store: { kind: file, path: ./weft-state.json }
+`,
+      { WEFT_ADMIN_TOKEN: 's3cret: {not yaml}' },
+    );
+    assert.deepEqual(result, {
+      ok: true,
+      manifest: {
+        listen: { host: '127.0.0.1', port: 8080 },
+        admin: { host: '127.0.0.1', port: 9901, token: 's3cret: {not yaml}' },
+        clusters: [
+          {
+            name: 'web',
+            endpoints: [
+              { host: '127.0.0.1', port: 3001, weight: 1 },
+              { host: '127.0.0.1', port: 3002, weight: 3 },
+            ],
+            connect_timeout_ms: 1000,
+            timeout_ms: 15000,
+          },
+        ],
+        default_cluster: 'web',
+        filters: [
+          {
+            name: 'hello',
+            module: path.join(dir, 'examples/hello-filter/build/hello.wasm'),
+            sha256: `3f9a${'0'.repeat(60)}`,
+            config: '{"greeting":"hi"}',
+            root_id: 'hello',
+            vm_config: '',
+            on_error: 'fail_closed',
+          },
+        ],
+        store: { kind: 'file', path: path.join(dir, 'weft-state.json') },
+        access_log: 'stdout',
+        log_level: 'info',
+        limits: { max_request_headers_kb: 60, max_buffered_body_bytes: 1048576, drain_timeout_ms: 10000 },
+      },
+    });
+  });
+
+  test('a minimal manifest gets every default', async () => {
+    const result = await load(`${MINIMAL}filters:\n  - { name: f1, module: /abs/f1.wasm }\n`);
+    assert.ok(result.ok);
+    const { manifest } = result;
+    assert.deepEqual(manifest.admin, { host: '127.0.0.1', port: 9901 });
+    assert.equal(manifest.default_cluster, 'web', 'the only cluster is the default');
+    assert.deepEqual(manifest.clusters[0], {
+      name: 'web',
+      endpoints: [{ host: '127.0.0.1', port: 3001, weight: 1 }],
+      connect_timeout_ms: 1000,
+      timeout_ms: 15000,
+    });
+    assert.deepEqual(manifest.filters, [
+      { name: 'f1', module: '/abs/f1.wasm', config: '', root_id: 'f1', vm_config: '', on_error: 'fail_closed' },
+    ]);
+    assert.deepEqual(manifest.store, { kind: 'file', path: path.join(dir, 'weft-state.json') });
+    assert.equal(manifest.access_log, 'stdout');
+    assert.equal(manifest.log_level, 'info');
+    assert.deepEqual(manifest.limits, { max_request_headers_kb: 60, max_buffered_body_bytes: 1048576, drain_timeout_ms: 10000 });
+  });
+
+  test('JSON is accepted', async () => {
+    const result = await load(
+      JSON.stringify({ listen: '[::1]:8080', clusters: [{ name: 'a', endpoints: ['svc-a.internal:80'] }], access_log: 'off' }),
+      {},
+      'json',
+    );
+    assert.ok(result.ok);
+    assert.deepEqual(result.manifest.listen, { host: '::1', port: 8080 });
+    assert.deepEqual(result.manifest.clusters[0]!.endpoints, [{ host: 'svc-a.internal', port: 80, weight: 1 }]);
+    assert.equal(result.manifest.access_log, 'off');
+  });
+
+  test('a list config is JSON text, a string config is kept as written', async () => {
+    const result = await load(`${MINIMAL}filters:
+  - { name: a, module: a.wasm, config: [1, "two"], vm_config: { x: 1 } }
+  - { name: b, module: b.wasm, config: "plain text", root_id: other }
+`);
+    assert.ok(result.ok);
+    assert.equal(result.manifest.filters[0]!.config, '[1,"two"]');
+    assert.equal(result.manifest.filters[0]!.vm_config, '{"x":1}');
+    assert.equal(result.manifest.filters[1]!.config, 'plain text');
+    assert.equal(result.manifest.filters[1]!.root_id, 'other');
+  });
+
+  test('a token that is empty means no token', async () => {
+    const result = await load(`${MINIMAL}admin: { token: "\${UNSET_TOKEN:-}" }\n`);
+    assert.ok(result.ok);
+    assert.deepEqual(result.manifest.admin, { host: '127.0.0.1', port: 9901 });
+  });
+
+  test('a store without kind is the file store', async () => {
+    const result = await load(`${MINIMAL}store: { path: state/s.json }\n`);
+    assert.ok(result.ok);
+    assert.deepEqual(result.manifest.store, { kind: 'file', path: path.join(dir, 'state/s.json') });
+  });
+});
+
+describe('${ENV} expansion', () => {
+  test('variables expand inside strings, numbers come from digit strings, defaults apply when unset', async () => {
+    const result = await load(
+      `listen: \${HOST:-127.0.0.1}:\${PORT}
+clusters:
+  - name: web
+    endpoints: ["\${UPSTREAM}"]
+    timeout_ms: \${TIMEOUT_MS}
+`,
+      { PORT: '8081', UPSTREAM: '10.0.0.1:80', TIMEOUT_MS: '2500' },
+    );
+    assert.ok(result.ok);
+    assert.deepEqual(result.manifest.listen, { host: '127.0.0.1', port: 8081 });
+    assert.deepEqual(result.manifest.clusters[0]!.endpoints, [{ host: '10.0.0.1', port: 80, weight: 1 }]);
+    assert.equal(result.manifest.clusters[0]!.timeout_ms, 2500);
+  });
+
+  test('a value cannot change the structure of the manifest', async () => {
+    const result = await load(`${MINIMAL}admin: { token: \${T} }\n`, { T: 'a, listen: 0.0.0.0:1 }' });
+    assert.ok(result.ok);
+    assert.equal(result.manifest.admin.token, 'a, listen: 0.0.0.0:1 }');
+    assert.equal(result.manifest.admin.port, 9901);
+  });
+
+  test('every unset variable is named with its field, and nothing else is said about that field', async () => {
+    assert.deepEqual(
+      await errorsOf(`listen: 127.0.0.1:\${NO_PORT}
+admin: { token: \${NO_TOKEN} }
+clusters: [{ name: web, endpoints: ["\${NO_UPSTREAM}"] }]
+`),
+      [
+        'listen: environment variable NO_PORT is not set (write ${NO_PORT:-default} to give a default)',
+        'admin.token: environment variable NO_TOKEN is not set (write ${NO_TOKEN:-default} to give a default)',
+        'clusters[0].endpoints[0]: environment variable NO_UPSTREAM is not set (write ${NO_UPSTREAM:-default} to give a default)',
+      ],
+    );
+  });
+
+  test('a syntax error is placed in the text as written, not in the substituted text', async () => {
+    // The reference before the error is replaced by a longer placeholder while parsing.
+    assert.deepEqual(await errorsOf('listen: ${A_VERY_LONG_VARIABLE_NAME}\nclusters: [}\n'), [
+      'syntax error at 2:12: Flow sequence in block collection must be sufficiently indented and end with a ]',
+    ]);
+  });
+});
+
+describe('problems, one line each, naming the field', () => {
+  test('wrong types and missing keys', async () => {
+    assert.deepEqual(await errorsOf('admin: 5\nclusters: x\nfilters: [{}]\n'), [
+      'listen: is required',
+      'admin: must be a mapping, not 5',
+      'clusters: must be a list, not "x"',
+      'filters[0].name: is required',
+      'filters[0].module: is required',
+    ]);
+  });
+
+  test('a manifest that is not a mapping', async () => {
+    assert.deepEqual(await errorsOf(''), ['manifest: must be a mapping, not null']);
+    assert.deepEqual(await errorsOf('- a\n- b\n'), ['manifest: must be a mapping, not a list']);
+  });
+
+  test('endpoints in either form', async () => {
+    assert.deepEqual(
+      await errorsOf(`listen: 127.0.0.1:8080
+clusters:
+  - name: web
+    endpoints: [5, { address: nohost }, { address: "a:1", weight: 0, zone: x }, "[::1]:0"]
+  - name: empty
+    endpoints: []
+`),
+      [
+        'clusters[0].endpoints[0]: 5 is not host:port or {address, weight}',
+        'clusters[0].endpoints[1].address: "nohost" is not host:port',
+        'clusters[0].endpoints[2].weight: must be an integer >= 1, not 0',
+        'clusters[0].endpoints[2].zone: unknown key',
+        'clusters[0].endpoints[3]: port 0 is out of range (1-65535)',
+        'clusters[1].endpoints: must list at least one endpoint',
+      ],
+    );
+  });
+
+  test('names, enums, numbers, pins and store kinds', async () => {
+    assert.deepEqual(
+      await errorsOf(`listen: 127.0.0.1:8080
+clusters: [{ name: "a.b", endpoints: [a:1], timeout_ms: -5 }]
+filters:
+  - { name: f, module: "", sha256: abc, config: 42 }
+store: { kind: etcd }
+access_log: file
+log_level: loud
+limits: { drain_timeout_ms: 1.5 }
+`),
+      [
+        'clusters[0].name: "a.b" is not a valid name (use letters, digits, "_" and "-")',
+        'clusters[0].timeout_ms: must be an integer >= 1, not -5',
+        'filters[0].module: must not be empty',
+        'filters[0].sha256: must be 64 hex digits',
+        'filters[0].config: must be a string, a mapping or a list, not 42',
+        'store.kind: must be file',
+        'access_log: must be stdout or off',
+        'log_level: must be one of: fatal, error, warn, info, debug, trace, silent',
+        'limits.drain_timeout_ms: must be an integer >= 0, not 1.5',
+      ],
+    );
+  });
+
+  test('several clusters need a default_cluster', async () => {
+    assert.deepEqual(await errorsOf('listen: a:1\nclusters: [{ name: a, endpoints: [a:1] }, { name: b, endpoints: [b:1] }]\n'), [
+      'default_cluster: is required when there are several clusters (clusters: a, b)',
+    ]);
+  });
+
+  test('the file itself', async () => {
+    const missing = path.join(dir, 'nope.yaml');
+    assert.deepEqual(await loadManifest(missing, {}), { ok: false, errors: [`${missing}: no such file`] });
+  });
+});
