@@ -4,8 +4,9 @@
 
 import { randomUUID } from 'node:crypto';
 import HyperExpress from 'hyper-express';
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js';
 import type { Chain } from '../chain/chain.js';
+import { assertAddressFree } from '../net/address.js';
 import type { Clusters } from './clusters.js';
 import { Exchange } from './exchange.js';
 import type { FinishedRequest, ProxyContext, ProxyLimits } from './proxy-context.js';
@@ -43,6 +44,7 @@ export class ProxyListener implements ProxyContext {
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private readonly server = new HyperExpress.Server({ auto_close: false });
+  private listenSocket: us_listen_socket | undefined;
   private readonly decoder = new TextDecoder();
 
   constructor(private readonly options: ListenerOptions) {
@@ -54,10 +56,16 @@ export class ProxyListener implements ProxyContext {
 
   /** Resolves once listening; rejects with a clear reason when the address cannot be bound. */
   async listen(): Promise<void> {
+    const { host, port } = this.options;
     try {
-      await this.server.listen(this.options.port, this.options.host);
-    } catch {
-      throw new Error(`cannot listen on ${this.options.host}:${this.options.port} (address in use or not available)`);
+      await assertAddressFree(host, port);
+      this.listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+        // Listen on the uWS app itself: hyper-express's listen() would add its own catch-all
+        // not-found route, which uWS refuses beside ours (it aborts the process).
+        this.server.uws_instance.listen(host, port, (socket) => (socket ? resolve(socket) : reject(new Error('uWebSockets.js refused the address'))));
+      });
+    } catch (error) {
+      throw new Error(`listen: cannot listen on ${host}:${port} (${error instanceof Error ? error.message : String(error)})`);
     }
   }
 
@@ -81,7 +89,7 @@ export class ProxyListener implements ProxyContext {
    */
   async drain(timeoutMs: number): Promise<{ unfinished: number }> {
     this.draining = true;
-    this.server.close();
+    if (this.listenSocket !== undefined) this.server.close(this.listenSocket);
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
