@@ -81,6 +81,17 @@ export interface VmHost {
   readonly rootId: string;
   readonly vmId: string;
   log(level: LogLevel, message: string): void;
+  /**
+   * The lowest level the host keeps, answered to proxy_get_log_level; proxy_log below it is
+   * dropped without decoding the message. Absent: the guest is told Info and every proxy_log
+   * reaches log().
+   */
+  readonly logLevel?: LogLevel;
+  /**
+   * A trap in a callback the VM drives itself (tick, http_call response, queue ready, root
+   * on_done at destroy). The VM is already marked broken; `error` is a FilterTrap.
+   */
+  reportTrap(error: Error, phase: string): void;
   readonly sharedData: SharedData;
   readonly queues: SharedQueues;
   readonly metrics: FilterMetrics;

@@ -3,7 +3,7 @@
 
 import type { LogLevel, WasmResult } from '../abi/enums.js';
 import type { FilterMetrics, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
-import { FilterModule, WasmVm } from '../abi/vm.js';
+import { FilterModule, FilterTrap, WasmVm } from '../abi/vm.js';
 import type { FilterSpec } from '../config/schema.js';
 import type { ChainServices, PhaseObserver } from './services.js';
 
@@ -95,7 +95,9 @@ export class FilterSlot implements VmHost {
   /** Counts and logs a trap; the VM has already marked itself broken. */
   recordTrap(phase: string, error: unknown): void {
     this.services.telemetry.filterTrap(this.pluginName);
-    this.services.filterLog(this.pluginName, 4 as LogLevel, `trapped in ${phase}: ${error instanceof Error ? error.message : String(error)}`);
+    // A FilterTrap already says where it trapped; anything else is a host-side failure of that phase.
+    const message = error instanceof FilterTrap ? error.message : `failed in ${phase}: ${error instanceof Error ? error.message : String(error)}`;
+    this.services.filterLog(this.pluginName, 4 as LogLevel, message);
   }
 
   /** Stops ticks and deletes the root context; the slot serves nothing afterwards. */

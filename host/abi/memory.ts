@@ -1,0 +1,143 @@
+// A guest's linear memory as the host calls see it: bounds-checked reads of (ptr, len), out-pointer
+// writes, and "return data" (bytes allocated in the guest with its own allocator, which the guest
+// then owns). Every pointer and length arrives as a signed i32 and is taken `>>> 0`.
+//
+// Views: the memory's ArrayBuffer is replaced (and the old one detached) whenever the guest grows
+// its memory, which any guest call can do (the allocator, most obviously). The views below are
+// therefore re-derived whenever `memory.buffer` is no longer the buffer they were made from, which
+// is checked on every access; no caller ever holds a view across a guest call.
+
+import { WasmResult } from './enums.js';
+
+const EMPTY = new Uint8Array(0);
+
+export class GuestMemory {
+  private memory: WebAssembly.Memory | undefined;
+  private allocator: ((size: number) => unknown) | undefined;
+  private buffer: ArrayBuffer | undefined;
+  private bytes: Buffer = Buffer.alloc(0);
+  private data: DataView = new DataView(new ArrayBuffer(0));
+
+  /**
+   * Memory is attached after instantiation; until then every non-empty access is out of range
+   * (a module whose start function calls the host gets InvalidMemoryAccess, not a host crash).
+   */
+  attach(memory: WebAssembly.Memory, allocate: (size: number) => unknown): void {
+    this.memory = memory;
+    this.allocator = allocate;
+  }
+
+  /** Current size of the memory in bytes. */
+  get byteLength(): number {
+    return this.refresh().length;
+  }
+
+  /** True when [ptr, ptr + len) lies inside the memory. (0, 0) is always in range. */
+  inBounds(ptr: number, len: number): boolean {
+    return (ptr >>> 0) + (len >>> 0) <= this.refresh().length;
+  }
+
+  /** The bytes at (ptr, len), valid only until the next guest call; null when out of range. */
+  view(ptr: number, len: number): Buffer | null {
+    const start = ptr >>> 0;
+    const end = start + (len >>> 0);
+    const bytes = this.refresh();
+    if (end > bytes.length) return null;
+    return bytes.subarray(start, end);
+  }
+
+  /** A copy of the bytes at (ptr, len), the host's to keep; null when out of range. */
+  copy(ptr: number, len: number): Uint8Array | null {
+    const start = ptr >>> 0;
+    const end = start + (len >>> 0);
+    const bytes = this.refresh();
+    if (end > bytes.length) return null;
+    return start === end ? EMPTY : Uint8Array.prototype.slice.call(bytes, start, end);
+  }
+
+  /** The UTF-8 text at (ptr, len); null when out of range. */
+  string(ptr: number, len: number): string | null {
+    const start = ptr >>> 0;
+    const end = start + (len >>> 0);
+    const bytes = this.refresh();
+    if (end > bytes.length) return null;
+    return start === end ? '' : bytes.toString('utf8', start, end);
+  }
+
+  /** The u32 at ptr, or -1 when out of range. */
+  readU32(ptr: number): number {
+    const at = ptr >>> 0;
+    if (at + 4 > this.refresh().length) return -1;
+    return this.data.getUint32(at, true);
+  }
+
+  /** Writes a u32 (little-endian); false when out of range. */
+  writeU32(ptr: number, value: number): boolean {
+    const at = ptr >>> 0;
+    if (at + 4 > this.refresh().length) return false;
+    this.data.setUint32(at, value >>> 0, true);
+    return true;
+  }
+
+  /** Writes a u64 (little-endian); false when out of range. */
+  writeU64(ptr: number, value: bigint): boolean {
+    const at = ptr >>> 0;
+    if (at + 8 > this.refresh().length) return false;
+    this.data.setBigUint64(at, BigInt.asUintN(64, value), true);
+    return true;
+  }
+
+  /**
+   * Returns bytes to the guest: allocates exactly `value.length` bytes with the guest's allocator,
+   * copies, and writes the address and length to the two out-pointers. An empty value writes 0 and 0
+   * without allocating. InvalidMemoryAccess when an out-pointer is out of range or allocation fails.
+   */
+  returnBytes(ptrOut: number, lenOut: number, value: Uint8Array): WasmResult {
+    // Out-pointers are checked before allocating, so a bad pointer never leaks guest memory;
+    // memory only grows, so they stay in range after the allocation.
+    if (!this.inBounds(ptrOut, 4) || !this.inBounds(lenOut, 4)) return WasmResult.InvalidMemoryAccess;
+    const size = value.length;
+    const address = size === 0 ? 0 : this.allocate(size);
+    if (address < 0) return WasmResult.InvalidMemoryAccess;
+    if (size > 0) this.bytes.set(value, address);
+    this.data.setUint32(ptrOut >>> 0, address, true);
+    this.data.setUint32(lenOut >>> 0, size, true);
+    return WasmResult.Ok;
+  }
+
+  /** returnBytes for text, encoded as UTF-8 straight into guest memory. */
+  returnString(ptrOut: number, lenOut: number, value: string): WasmResult {
+    if (!this.inBounds(ptrOut, 4) || !this.inBounds(lenOut, 4)) return WasmResult.InvalidMemoryAccess;
+    const size = value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8');
+    const address = size === 0 ? 0 : this.allocate(size);
+    if (address < 0) return WasmResult.InvalidMemoryAccess;
+    if (size > 0) this.bytes.write(value, address, size, 'utf8');
+    this.data.setUint32(ptrOut >>> 0, address, true);
+    this.data.setUint32(lenOut >>> 0, size, true);
+    return WasmResult.Ok;
+  }
+
+  /**
+   * Calls the guest allocator for `size` (> 0) bytes and re-takes the views (the call may have
+   * grown memory). Returns the address, or -1 when the allocator failed (0) or answered a block
+   * that does not fit in memory. A trap in the allocator propagates to the callback that called us.
+   */
+  private allocate(size: number): number {
+    if (this.allocator === undefined) return -1;
+    const address = Number(this.allocator(size)) >>> 0;
+    if (address === 0 || address + size > this.refresh().length) return -1;
+    return address;
+  }
+
+  private refresh(): Buffer {
+    const memory = this.memory;
+    if (memory === undefined) return this.bytes;
+    const buffer = memory.buffer;
+    if (buffer !== this.buffer) {
+      this.buffer = buffer;
+      this.bytes = Buffer.from(buffer);
+      this.data = new DataView(buffer);
+    }
+    return this.bytes;
+  }
+}

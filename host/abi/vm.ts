@@ -1,0 +1,496 @@
+// Filter modules and the VMs that run them.
+//
+// FilterModule: compiled, checked bytes (ABI marker, memory, allocator, imports Weft can link).
+// WasmVm: one instance with its root context; every call into the guest goes through it. Around
+// each call it makes the callback's context the active one (AbiState), so host calls act for the
+// right stream, and restores the previous one afterwards. Anything a guest call throws (a wasm
+// trap, proc_exit, AssemblyScript abort, stack overflow, an exception from the host) poisons the
+// instance: the VM marks itself broken and the caller gets a FilterTrap, or, for callbacks the VM
+// drives itself (tick, http_call response, queue ready), the VmHost hears of it via reportTrap.
+
+import { createHash } from 'node:crypto';
+import type { AbiVersion } from './enums.js';
+import { WasmResult } from './enums.js';
+import { HeaderMap } from './header-map.js';
+import type { HttpCallResponse, HttpContextHost, VmHost } from './host-api.js';
+import { envFunctions, GuestAbort } from './hostcalls.js';
+import { buildImportObject, unlinkableImport } from './imports.js';
+import { AbiState } from './state.js';
+import { ProcExit, wasiFunctions } from './wasi.js';
+
+/** A module Weft refuses to load; the message says why. */
+export class ModuleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModuleError';
+  }
+}
+
+/** A VM that could not start: instantiation failed, the guest trapped or refused its configuration. */
+export class VmStartError extends Error {
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'VmStartError';
+  }
+}
+
+/** A guest call failed; the VM that made it is broken. `phase` is the export that was running. */
+export class FilterTrap extends Error {
+  constructor(
+    readonly phase: string,
+    cause: unknown,
+  ) {
+    super(`trapped in ${phase}: ${describe(cause)}`, { cause });
+    this.name = 'FilterTrap';
+  }
+}
+
+const ABI_MARKERS: ReadonlyArray<readonly [string, AbiVersion]> = [
+  ['proxy_abi_version_0_2_1', '0.2.1'],
+  ['proxy_abi_version_0_2_0', '0.2.0'],
+];
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+export class FilterModule {
+  private constructor(
+    readonly module: WebAssembly.Module,
+    readonly abiVersion: AbiVersion,
+    readonly sha256: string,
+    readonly size: number,
+    /** Which optional callbacks the module exports (the same for every VM of it). */
+    readonly exports: VmCapabilities,
+  ) {}
+
+  /** Compiles and checks a filter; throws ModuleError with the reason when Weft cannot run it. */
+  static async compile(bytes: Uint8Array): Promise<FilterModule> {
+    if (bytes.length < 8 || WASM_MAGIC.some((byte, i) => bytes[i] !== byte)) {
+      throw new ModuleError('not a WebAssembly module (it does not start with the \\0asm magic number)');
+    }
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(bytes);
+    } catch (error) {
+      throw new ModuleError(`not a WebAssembly module (${error instanceof Error ? error.message : String(error)})`);
+    }
+    const exports = new Map(WebAssembly.Module.exports(module).map((item) => [item.name, item.kind]));
+    const marker = ABI_MARKERS.find(([name]) => exports.get(name) === 'function');
+    if (marker === undefined) {
+      throw new ModuleError(
+        'declares no supported proxy-wasm ABI version (exports none of proxy_abi_version_0_2_0, proxy_abi_version_0_2_1)',
+      );
+    }
+    if (exports.get('memory') !== 'memory') throw new ModuleError('exports no linear memory named "memory"');
+    if (exports.get('proxy_on_memory_allocate') !== 'function' && exports.get('malloc') !== 'function') {
+      throw new ModuleError('exports no allocator (proxy_on_memory_allocate or malloc)');
+    }
+    const unlinkable = unlinkableImport(module);
+    if (unlinkable !== undefined) throw new ModuleError(unlinkable);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const has = (name: string): boolean => exports.get(name) === 'function';
+    const capabilities: VmCapabilities = {
+      requestHeaders: has('proxy_on_request_headers'),
+      requestBody: has('proxy_on_request_body'),
+      requestTrailers: has('proxy_on_request_trailers'),
+      responseHeaders: has('proxy_on_response_headers'),
+      responseBody: has('proxy_on_response_body'),
+      responseTrailers: has('proxy_on_response_trailers'),
+      log: has('proxy_on_log'),
+      done: has('proxy_on_done'),
+      delete: has('proxy_on_delete'),
+    };
+    return new FilterModule(module, marker[1], sha256, bytes.length, capabilities);
+  }
+}
+
+/** Which optional exports the guest has; the chain skips phases a filter does not implement. */
+export interface VmCapabilities {
+  readonly requestHeaders: boolean;
+  readonly requestBody: boolean;
+  readonly requestTrailers: boolean;
+  readonly responseHeaders: boolean;
+  readonly responseBody: boolean;
+  readonly responseTrailers: boolean;
+  readonly log: boolean;
+  readonly done: boolean;
+  readonly delete: boolean;
+}
+
+export interface VmOptions {
+  vmConfig: Uint8Array;
+  pluginConfig: Uint8Array;
+}
+
+/** A guest export: wasm values in, one value (or undefined) out. */
+type GuestFunction = (...args: number[]) => unknown;
+
+/** The guest's callbacks, resolved once per instance; undefined = not exported (skipped). */
+interface GuestExports {
+  contextCreate?: GuestFunction;
+  vmStart?: GuestFunction;
+  configure?: GuestFunction;
+  tick?: GuestFunction;
+  queueReady?: GuestFunction;
+  foreignFunction?: GuestFunction;
+  httpCallResponse?: GuestFunction;
+  requestHeaders?: GuestFunction;
+  requestBody?: GuestFunction;
+  requestTrailers?: GuestFunction;
+  responseHeaders?: GuestFunction;
+  responseBody?: GuestFunction;
+  responseTrailers?: GuestFunction;
+  log?: GuestFunction;
+  done?: GuestFunction;
+  delete?: GuestFunction;
+}
+
+const ROOT_CONTEXT_ID = 1;
+/** The context of calls that belong to no context (_initialize, main, _start). */
+const VM_CONTEXT_ID = 0;
+
+export class WasmVm {
+  readonly rootContextId = ROOT_CONTEXT_ID;
+  /** Set by the first trap; a broken VM refuses stream calls and runs nothing else. */
+  broken = false;
+
+  private readonly state: AbiState;
+  private readonly imports: WebAssembly.Imports;
+  private fns: GuestExports = {};
+  private destroyed = false;
+
+  private constructor(
+    readonly module: FilterModule,
+    private readonly host: VmHost,
+    options: VmOptions,
+  ) {
+    this.state = new AbiState(host, ROOT_CONTEXT_ID, options.vmConfig, options.pluginConfig, {
+      tick: () => this.deliverTick(),
+      queueReady: (queueId) => queueMicrotask(() => this.deliverQueueReady(queueId)),
+      httpCallResponse: (token, response) => this.deliverHttpCallResponse(token, response),
+    });
+    const log = host.log.bind(host);
+    this.imports = buildImportObject(module.module, envFunctions(this.state), wasiFunctions(this.state.memory, log), log);
+  }
+
+  /**
+   * Instantiates and boots a VM: _initialize then main(0, 0) (or _start), then
+   * proxy_on_context_create(root, 0), proxy_on_vm_start, proxy_on_configure.
+   * Throws VmStartError when any of it fails.
+   */
+  static async create(module: FilterModule, host: VmHost, options: VmOptions): Promise<WasmVm> {
+    const vm = new WasmVm(module, host, options);
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(module.module, vm.imports);
+    } catch (error) {
+      throw instantiationError(error);
+    }
+    vm.boot(instance);
+    return vm;
+  }
+
+  /** create() without the await, for replacing a trapped VM on the request path. */
+  static createSync(module: FilterModule, host: VmHost, options: VmOptions): WasmVm {
+    const vm = new WasmVm(module, host, options);
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(module.module, vm.imports);
+    } catch (error) {
+      throw instantiationError(error);
+    }
+    vm.boot(instance);
+    return vm;
+  }
+
+  /** Which optional exports the guest has (its module's). */
+  get has(): VmCapabilities {
+    return this.module.exports;
+  }
+
+  // ---- stream contexts (driven by the chain; traps throw FilterTrap) ---------------------------
+
+  /** proxy_on_context_create(id, root): `stream` is what host calls in context `id` act on. */
+  createHttpContext(id: number, stream: HttpContextHost): void {
+    this.ensureUsable('proxy_on_context_create');
+    this.state.streams.set(id, stream);
+    const fn = this.fns.contextCreate;
+    if (fn === undefined) return;
+    try {
+      this.call('proxy_on_context_create', fn, id, stream, ROOT_CONTEXT_ID, 0, 0, 0);
+    } catch (trap) {
+      this.state.streams.delete(id);
+      throw trap;
+    }
+  }
+
+  /** proxy_on_request_headers; the raw status the guest returned (0 when not exported). */
+  onRequestHeaders(id: number, headerCount: number, endOfStream: boolean): number {
+    const fn = this.fns.requestHeaders;
+    return fn === undefined ? 0 : this.streamCall('proxy_on_request_headers', fn, id, headerCount, endOfStream ? 1 : 0);
+  }
+
+  onRequestBody(id: number, bodySize: number, endOfStream: boolean): number {
+    const fn = this.fns.requestBody;
+    return fn === undefined ? 0 : this.streamCall('proxy_on_request_body', fn, id, bodySize, endOfStream ? 1 : 0);
+  }
+
+  onRequestTrailers(id: number, trailerCount: number): number {
+    const fn = this.fns.requestTrailers;
+    return fn === undefined ? 0 : this.streamCall('proxy_on_request_trailers', fn, id, trailerCount, 0);
+  }
+
+  onResponseHeaders(id: number, headerCount: number, endOfStream: boolean): number {
+    const fn = this.fns.responseHeaders;
+    return fn === undefined ? 0 : this.streamCall('proxy_on_response_headers', fn, id, headerCount, endOfStream ? 1 : 0);
+  }
+
+  onResponseBody(id: number, bodySize: number, endOfStream: boolean): number {
+    const fn = this.fns.responseBody;
+    return fn === undefined ? 0 : this.streamCall('proxy_on_response_body', fn, id, bodySize, endOfStream ? 1 : 0);
+  }
+
+  onResponseTrailers(id: number, trailerCount: number): number {
+    const fn = this.fns.responseTrailers;
+    return fn === undefined ? 0 : this.streamCall('proxy_on_response_trailers', fn, id, trailerCount, 0);
+  }
+
+  /** proxy_on_log. Skipped on a broken or destroyed VM (nothing left to log from). */
+  onLog(id: number): void {
+    const fn = this.fns.log;
+    if (fn !== undefined && this.live()) this.call('proxy_on_log', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
+  }
+
+  /** proxy_on_done for a stream; its answer is ignored (Envoy HTTP: on_delete follows regardless). */
+  onDone(id: number): void {
+    const fn = this.fns.done;
+    if (fn !== undefined && this.live()) this.call('proxy_on_done', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
+  }
+
+  /** proxy_on_delete; the stream host is forgotten even if the call is skipped or traps. */
+  onDelete(id: number): void {
+    const fn = this.fns.delete;
+    try {
+      if (fn !== undefined && this.live()) this.call('proxy_on_delete', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
+    } finally {
+      this.state.streams.delete(id);
+    }
+  }
+
+  /**
+   * proxy_on_foreign_function(root, functionId, args.length), with `args` readable as buffer 8
+   * during the call: how the host hands a filter an event of its own. Traps throw FilterTrap.
+   */
+  onForeignFunction(functionId: number, args: Uint8Array): void {
+    const fn = this.fns.foreignFunction;
+    if (fn === undefined) return;
+    this.ensureUsable('proxy_on_foreign_function');
+    this.state.foreignArgs = args;
+    try {
+      this.call('proxy_on_foreign_function', fn, ROOT_CONTEXT_ID, undefined, functionId, args.length, 0, 0);
+    } finally {
+      this.state.foreignArgs = undefined;
+    }
+  }
+
+  /**
+   * Ends the VM: ticks off, then the root's proxy_on_done and, when it answered true (or called
+   * proxy_done meanwhile), proxy_on_delete. No guest code runs afterwards; late http_call
+   * responses and queue notifications are dropped.
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    const state = this.state;
+    if (state.tickPeriod > 0) this.host.setTickPeriod(0, state.callbacks.tick);
+    if (this.live()) {
+      let phase = 'proxy_on_done';
+      try {
+        state.rootDonePending = true;
+        const done = this.fns.done === undefined ? 1 : this.call(phase, this.fns.done, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
+        const remove = this.fns.delete;
+        if (remove !== undefined && (done !== 0 || state.rootDoneCalled)) {
+          phase = 'proxy_on_delete';
+          this.call(phase, remove, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
+        }
+      } catch (trap) {
+        this.host.reportTrap(trap as Error, phase);
+      } finally {
+        state.rootDonePending = false;
+      }
+    }
+    this.destroyed = true;
+    state.streams.clear();
+  }
+
+  // ---- boot ------------------------------------------------------------------------------------
+
+  private boot(instance: WebAssembly.Instance): void {
+    const exports = instance.exports;
+    const fn = (name: string): GuestFunction | undefined => {
+      const value = exports[name];
+      return typeof value === 'function' ? (value as GuestFunction) : undefined;
+    };
+    // The spec prefers proxy_on_memory_allocate; malloc is its deprecated alias (AS, old Rust).
+    const allocate = fn('proxy_on_memory_allocate') ?? fn('malloc')!;
+    this.state.memory.attach(exports.memory as WebAssembly.Memory, allocate);
+    this.fns = {
+      contextCreate: fn('proxy_on_context_create'),
+      vmStart: fn('proxy_on_vm_start'),
+      configure: fn('proxy_on_configure'),
+      tick: fn('proxy_on_tick'),
+      queueReady: fn('proxy_on_queue_ready'),
+      foreignFunction: fn('proxy_on_foreign_function'),
+      httpCallResponse: fn('proxy_on_http_call_response'),
+      requestHeaders: fn('proxy_on_request_headers'),
+      requestBody: fn('proxy_on_request_body'),
+      requestTrailers: fn('proxy_on_request_trailers'),
+      responseHeaders: fn('proxy_on_response_headers'),
+      responseBody: fn('proxy_on_response_body'),
+      responseTrailers: fn('proxy_on_response_trailers'),
+      log: fn('proxy_on_log'),
+      done: fn('proxy_on_done'),
+      delete: fn('proxy_on_delete'),
+    };
+    const f = this.fns;
+
+    try {
+      const initialize = fn('_initialize');
+      const start = fn('_start');
+      const main = fn('main');
+      if (initialize !== undefined) {
+        this.call('_initialize', initialize, VM_CONTEXT_ID, undefined, 0, 0, 0, 0);
+        // Reactors may also export main (Go, C++): cpp-host calls it after _initialize.
+        if (main !== undefined) this.call('main', main, VM_CONTEXT_ID, undefined, 0, 0, 0, 0);
+      } else if (start !== undefined) {
+        this.runStart(start);
+      }
+      if (f.contextCreate !== undefined) this.call('proxy_on_context_create', f.contextCreate, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
+      const config = this.state;
+      if (f.vmStart !== undefined && this.call('proxy_on_vm_start', f.vmStart, ROOT_CONTEXT_ID, undefined, config.vmConfig.length, 0, 0, 0) === 0) {
+        throw new VmStartError('proxy_on_vm_start returned false');
+      }
+      if (f.configure !== undefined && this.call('proxy_on_configure', f.configure, ROOT_CONTEXT_ID, undefined, config.pluginConfig.length, 0, 0, 0) === 0) {
+        throw new VmStartError('proxy_on_configure returned false');
+      }
+    } catch (error) {
+      // A VM that did not start never runs again: drop its tick and anything in flight.
+      if (this.state.tickPeriod > 0) this.host.setTickPeriod(0, this.state.callbacks.tick);
+      this.destroyed = true;
+      if (error instanceof FilterTrap) throw new VmStartError(error.message, { cause: error });
+      throw error;
+    }
+  }
+
+  /** A command's _start; proc_exit(0) from it is a normal end (WASI command semantics). */
+  private runStart(start: GuestFunction): void {
+    try {
+      this.call('_start', start, VM_CONTEXT_ID, undefined, 0, 0, 0, 0);
+    } catch (trap) {
+      const cause = trap instanceof FilterTrap ? trap.cause : undefined;
+      if (!(cause instanceof ProcExit) || cause.code !== 0) throw trap;
+      this.broken = false; // call() marked it broken, but the instance ended cleanly
+    }
+  }
+
+  // ---- calling the guest -----------------------------------------------------------------------
+
+  /**
+   * Calls `fn(id, a, b, c, d)` with context `id` active (extra arguments are ignored by wasm),
+   * restoring the previous active context afterwards: calls nest when a host call re-enters the
+   * guest (the allocator). Returns the result as u32 (0 for void); throws FilterTrap.
+   */
+  private call(phase: string, fn: GuestFunction, id: number, stream: HttpContextHost | undefined, a: number, b: number, c: number, d: number): number {
+    const state = this.state;
+    const savedId = state.activeId;
+    const savedStream = state.activeStream;
+    state.activeId = id;
+    state.activeStream = stream;
+    try {
+      return (fn(id, a, b, c, d) as number) >>> 0;
+    } catch (error) {
+      this.broken = true;
+      throw error instanceof FilterTrap ? error : new FilterTrap(phase, error);
+    } finally {
+      state.activeId = savedId;
+      state.activeStream = savedStream;
+    }
+  }
+
+  private streamCall(phase: string, fn: GuestFunction, id: number, a: number, b: number): number {
+    this.ensureUsable(phase);
+    return this.call(phase, fn, id, this.state.streams.get(id), a, b, 0, 0);
+  }
+
+  private live(): boolean {
+    return !this.broken && !this.destroyed;
+  }
+
+  private ensureUsable(phase: string): void {
+    if (this.broken) throw new FilterTrap(phase, new Error('the VM is broken by an earlier trap'));
+    if (this.destroyed) throw new FilterTrap(phase, new Error('the VM was destroyed'));
+  }
+
+  // ---- callbacks the VM drives itself (traps go to VmHost.reportTrap) --------------------------
+
+  private rootCall(phase: string, fn: GuestFunction, a: number, b: number, c: number, d: number): void {
+    try {
+      this.call(phase, fn, ROOT_CONTEXT_ID, undefined, a, b, c, d);
+    } catch (trap) {
+      this.host.reportTrap(trap as Error, phase);
+    }
+  }
+
+  private deliverTick(): void {
+    const fn = this.fns.tick;
+    if (fn !== undefined && this.live()) this.rootCall('proxy_on_tick', fn, 0, 0, 0, 0);
+  }
+
+  private deliverQueueReady(queueId: number): void {
+    const fn = this.fns.queueReady;
+    if (fn !== undefined && this.live()) this.rootCall('proxy_on_queue_ready', fn, queueId, 0, 0, 0);
+  }
+
+  /** proxy_on_http_call_response(root, token, headers, body, trailers) with maps 6/7 and buffer 4 readable. */
+  private deliverHttpCallResponse(token: number, response: HttpCallResponse | null): void {
+    const fn = this.fns.httpCallResponse;
+    if (fn === undefined || !this.live()) return;
+    const state = this.state;
+    if (response === null) {
+      state.statusCode = CALL_FAILED_STATUS;
+      state.statusMessage = 'reset';
+      try {
+        this.rootCall('proxy_on_http_call_response', fn, token, 0, 0, 0);
+      } finally {
+        state.statusCode = 0;
+        state.statusMessage = '';
+      }
+      return;
+    }
+    const headers = HeaderMap.fromEntries(response.headers);
+    const trailers = HeaderMap.fromEntries(response.trailers);
+    state.callResponseHeaders = headers;
+    state.callResponseTrailers = trailers;
+    state.callResponseBody = response.body;
+    try {
+      this.rootCall('proxy_on_http_call_response', fn, token, headers.size, response.body.length, trailers.size);
+    } finally {
+      state.callResponseHeaders = undefined;
+      state.callResponseTrailers = undefined;
+      state.callResponseBody = undefined;
+    }
+  }
+}
+
+/** proxy_get_status during the callback of a failed http_call. */
+const CALL_FAILED_STATUS = WasmResult.BrokenConnection;
+
+function instantiationError(error: unknown): VmStartError {
+  if (error instanceof WebAssembly.LinkError) return new VmStartError(`could not link the module: ${error.message}`, { cause: error });
+  // Anything else was thrown by the module's start function.
+  return new VmStartError(`trapped in the start function: ${describe(error)}`, { cause: error });
+}
+
+/** A trap's cause in a few words: wasm traps and guest exits by their message, host errors by name too. */
+function describe(cause: unknown): string {
+  if (cause instanceof WebAssembly.RuntimeError || cause instanceof ProcExit || cause instanceof GuestAbort) return cause.message;
+  if (cause instanceof Error) return cause.name === 'Error' ? cause.message : `${cause.name}: ${cause.message}`;
+  return String(cause);
+}
