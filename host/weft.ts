@@ -7,7 +7,7 @@ import type { ChainInfo } from './admin/deps.js';
 import { buildChain, ChainBuildError, type Chain } from './chain/chain.js';
 import type { ChainServices } from './chain/services.js';
 import { InMemorySharedData, InMemorySharedQueues } from './chain/shared-state.js';
-import type { Manifest } from './config/schema.js';
+import type { LogLevelName, Manifest } from './config/schema.js';
 import { Clusters } from './proxy/clusters.js';
 import { makeHttpCall } from './proxy/http-call.js';
 import { ProxyListener } from './proxy/listener.js';
@@ -30,9 +30,13 @@ export interface WeftDeps {
 /** proxy-wasm log levels as pino methods. */
 const PINO_LEVEL = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 
-function chainServices(clusters: Clusters, deps: WeftDeps): ChainServices {
+/** The manifest's log level as the proxy-wasm level filters are told (`silent` drops everything). */
+const ABI_LEVEL: Record<LogLevelName, LogLevel> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, fatal: 5, silent: 5 };
+
+function chainServices(clusters: Clusters, logLevel: LogLevelName, deps: WeftDeps): ChainServices {
   const filterLoggers = new Map<string, Logger>();
   return {
+    logLevel: ABI_LEVEL[logLevel],
     sharedData: new InMemorySharedData(),
     queues: new InMemorySharedQueues(),
     filterMetrics: deps.metrics.filterMetrics,
@@ -51,7 +55,7 @@ function chainServices(clusters: Clusters, deps: WeftDeps): ChainServices {
 export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Weft> {
   const { logger, metrics } = deps;
   const clusters = new Clusters(manifest.clusters);
-  const chain: Chain = await buildChain(1, manifest.filters, chainServices(clusters, deps));
+  const chain: Chain = await buildChain(1, manifest.filters, chainServices(clusters, manifest.log_level, deps));
   const accessLog = createAccessLog(manifest.access_log, logger);
   const clusterMetrics = new Map<string, ClusterMetrics>();
 
@@ -121,7 +125,7 @@ export async function checkFilters(manifest: Manifest): Promise<string[]> {
   const quiet = new WeftMetrics({ processMetrics: false });
   const silent = { logger: pino({ enabled: false }), metrics: quiet };
   try {
-    const chain = await buildChain(0, manifest.filters, chainServices(clusters, silent));
+    const chain = await buildChain(0, manifest.filters, chainServices(clusters, manifest.log_level, silent));
     chain.retire();
     return [];
   } catch (error) {

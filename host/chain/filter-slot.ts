@@ -50,6 +50,10 @@ export class FilterSlot implements VmHost {
     return this.vm;
   }
 
+  get logLevel(): LogLevel {
+    return this.services.logLevel;
+  }
+
   get sharedData(): SharedData {
     return this.services.sharedData;
   }

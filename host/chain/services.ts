@@ -15,6 +15,8 @@ export interface ChainTelemetry {
 }
 
 export interface ChainServices {
+  /** The level below which filters' log calls are dropped (proxy_get_log_level answers it). */
+  readonly logLevel: LogLevel;
   readonly sharedData: SharedData;
   readonly queues: SharedQueues;
   readonly filterMetrics: FilterMetrics;

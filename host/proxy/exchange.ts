@@ -132,7 +132,7 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
     const headers = this.requestHeaders;
     const body = endOfStream ? null : (this.upload = new UploadStream(this));
     if (body !== null) this.resumeClient();
-    const facts = { remoteAddress: this.info.remoteAddress, scheme: this.info.scheme, bodyRewritten: this.stream?.inspectsRequestBody ?? false };
+    const facts = { remoteAddress: this.info.remoteAddress, scheme: this.info.scheme };
     route.pool.dispatch(
       {
         method: headers.get(':method') ?? this.method,
@@ -174,18 +174,20 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
 
   chainFailed(status: number, flag: string, reason: string): void {
     this.flags = flag;
+    // Answer first: aborting undici from inside its own callback reports back through onError,
+    // which must find the exchange already answered and not call it an upstream failure.
+    this.respondWithError(status, reason);
     this.abortUpstream?.(new Error(reason));
     this.upload?.destroy();
-    this.respondWithError(status, reason);
   }
 
   resetByFilter(): void {
     this.flags = 'LR';
-    this.abortUpstream?.(new Error('closed by a filter'));
     if (!this.clientAborted && !this.responseEnded) {
       this.responseEnded = true;
       this.res.close();
     }
+    this.abortUpstream?.(new Error('closed by a filter'));
     this.complete();
   }
 
@@ -249,7 +251,6 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
     this.statusCode = status;
     this.responseStarted = true;
     const flat = headers.flat;
-    const rewritesBody = this.stream?.inspectsResponseBody ?? false;
     let contentLength = -1;
     const res = this.res;
     res.cork(() => {
@@ -272,14 +273,21 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
         else res.end();
       }
     });
-    // A filter that rewrites bodies may change the length: then the body goes out chunked.
-    if (!rewritesBody && contentLength >= 0) this.responseLength = contentLength;
+    // The length the headers announce after the filters ran is the length the client is promised.
+    // As in Envoy, a filter that changes a body's length removes content-length (then it goes chunked).
+    if (contentLength >= 0) this.responseLength = contentLength;
     if (endOfStream) this.complete();
   }
 
   private writeBody(data: Uint8Array, endOfStream: boolean): void {
     const res = this.res;
     if (this.responseLength >= 0) {
+      const remaining = this.responseLength - this.bytesSent;
+      if (data.length > remaining) {
+        // More bytes than content-length announced: send what was promised, cut the rest.
+        this.flags = 'UPE';
+        data = data.subarray(0, remaining);
+      }
       if (data.length > 0 || endOfStream) {
         const offset = res.getWriteOffset();
         let ok = true;

@@ -34,8 +34,6 @@ function connectionTokens(value: string | undefined): Set<string> | undefined {
 export interface ForwardingFacts {
   remoteAddress: string;
   scheme: string;
-  /** Drop content-length: a filter may change the body's length, so undici frames it. */
-  bodyRewritten: boolean;
 }
 
 /**
@@ -65,7 +63,6 @@ export function upstreamRequestHeaders(flat: readonly string[], facts: Forwardin
       continue;
     }
     if (name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
-    if (name === 'content-length' && facts.bodyRewritten) continue;
     out.push(name, value);
   }
   out.push('host', authority);

@@ -1,0 +1,152 @@
+// Routes the host's callbacks (by context id) to the filter's context objects.
+
+import * as hostcalls from "./hostcalls";
+import { Context, HttpContext, RootContext, pendingHttpCalls } from "./context";
+import { HttpCallResponse } from "./httpcall";
+import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, LogLevel, WasmResult } from "./types";
+
+/** Builds the filter's root context for a VM. */
+export type RootContextFactory = (contextId: u32) => RootContext;
+
+const factories = new Map<string, RootContextFactory>();
+const roots = new Map<u32, RootContext>();
+const streams = new Map<u32, HttpContext>();
+
+/**
+ * Declares the filter's root context, at the top level of the filter's entry file.
+ * `rootId` is matched against the manifest's root_id (default: the filter's name); a filter
+ * that registers only one root context gets it whatever the root_id is.
+ */
+export function registerRootContext(factory: RootContextFactory, rootId: string = ""): void {
+  factories.set(rootId, factory);
+}
+
+function pickFactory(): RootContextFactory {
+  if (factories.size == 1) return factories.values()[0];
+  if (factories.size == 0) throw new Error("no root context: call registerRootContext() in the filter's entry file");
+  const rootId = hostcalls.getProperty(["plugin_root_id"]);
+  const name = rootId.status == WasmResult.Ok ? String.UTF8.decode(rootId.value) : "";
+  if (!factories.has(name)) {
+    throw new Error("no root context registered for root_id '" + name + "' (registered: " + factories.keys().join(", ") + ")");
+  }
+  return factories.get(name);
+}
+
+function rootOf(contextId: u32): RootContext {
+  if (!roots.has(contextId)) throw new Error("unknown root context " + contextId.toString());
+  return roots.get(contextId);
+}
+
+export function onContextCreate(contextId: u32, parentId: u32): void {
+  if (parentId == 0) {
+    roots.set(contextId, pickFactory()(contextId));
+    return;
+  }
+  const stream = rootOf(parentId).createHttpContext(contextId);
+  if (stream !== null) streams.set(contextId, stream);
+}
+
+export function onVmStart(rootId: u32, vmConfigurationSize: u32): bool {
+  return rootOf(rootId).onVmStart(vmConfigurationSize);
+}
+
+export function onConfigure(rootId: u32, pluginConfigurationSize: u32): bool {
+  return rootOf(rootId).onConfigure(pluginConfigurationSize);
+}
+
+export function onTick(rootId: u32): void {
+  rootOf(rootId).onTick();
+}
+
+export function onQueueReady(rootId: u32, queueId: u32): void {
+  rootOf(rootId).onQueueReady(queueId);
+}
+
+export function onForeignFunction(rootId: u32, functionId: u32, argumentsSize: u32): void {
+  rootOf(rootId).onForeignFunction(functionId, argumentsSize);
+}
+
+// Requests without an HttpContext (createHttpContext returned null) pass through.
+
+export function onRequestHeaders(contextId: u32, headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+  if (!streams.has(contextId)) return FilterHeadersStatus.Continue;
+  return streams.get(contextId).onRequestHeaders(headerCount, endOfStream);
+}
+
+export function onRequestBody(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
+  if (!streams.has(contextId)) return FilterDataStatus.Continue;
+  return streams.get(contextId).onRequestBody(bodySize, endOfStream);
+}
+
+export function onRequestTrailers(contextId: u32, trailerCount: u32): FilterTrailersStatus {
+  if (!streams.has(contextId)) return FilterTrailersStatus.Continue;
+  return streams.get(contextId).onRequestTrailers(trailerCount);
+}
+
+export function onResponseHeaders(contextId: u32, headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+  if (!streams.has(contextId)) return FilterHeadersStatus.Continue;
+  return streams.get(contextId).onResponseHeaders(headerCount, endOfStream);
+}
+
+export function onResponseBody(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
+  if (!streams.has(contextId)) return FilterDataStatus.Continue;
+  return streams.get(contextId).onResponseBody(bodySize, endOfStream);
+}
+
+export function onResponseTrailers(contextId: u32, trailerCount: u32): FilterTrailersStatus {
+  if (!streams.has(contextId)) return FilterTrailersStatus.Continue;
+  return streams.get(contextId).onResponseTrailers(trailerCount);
+}
+
+/** An http_call answer: back to the context that sent it, made current again first. */
+export function onHttpCallResponse(rootId: u32, token: u32, headerCount: u32, bodySize: u32, trailerCount: u32): void {
+  if (!pendingHttpCalls.has(token)) {
+    hostcalls.log(LogLevel.Warn, "http_call response for unknown token " + token.toString());
+    return;
+  }
+  const pending = pendingHttpCalls.get(token);
+  pendingHttpCalls.delete(token);
+  let origin: Context;
+  if (streams.has(pending.contextId)) {
+    origin = streams.get(pending.contextId);
+    hostcalls.setEffectiveContext(pending.contextId);
+  } else if (roots.has(pending.contextId)) {
+    origin = roots.get(pending.contextId);
+  } else {
+    return; // the request ended before its callout did
+  }
+  const response = new HttpCallResponse(token, headerCount, bodySize, trailerCount);
+  const callback = pending.callback;
+  if (callback !== null) callback(origin, response);
+  else origin.onHttpCallResponse(response);
+}
+
+export function onLog(contextId: u32): void {
+  if (streams.has(contextId)) streams.get(contextId).onLog();
+  else if (roots.has(contextId)) roots.get(contextId).onLog();
+}
+
+export function onDone(contextId: u32): bool {
+  if (streams.has(contextId)) return streams.get(contextId).onDone();
+  if (roots.has(contextId)) return roots.get(contextId).onDone();
+  return true;
+}
+
+export function onDelete(contextId: u32): void {
+  if (streams.has(contextId)) {
+    streams.get(contextId).onDelete();
+    streams.delete(contextId);
+  } else if (roots.has(contextId)) {
+    roots.get(contextId).onDelete();
+    roots.delete(contextId);
+  }
+  if (pendingHttpCalls.size > 0) forgetHttpCallsOf(contextId);
+}
+
+/** A deleted context's callouts: a host may never answer them, so do not keep them. */
+function forgetHttpCallsOf(contextId: u32): void {
+  const tokens = pendingHttpCalls.keys();
+  for (let i = 0; i < tokens.length; i++) {
+    if (pendingHttpCalls.get(tokens[i]).contextId == contextId) pendingHttpCalls.delete(tokens[i]);
+  }
+}

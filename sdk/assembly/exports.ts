@@ -1,0 +1,84 @@
+// The module's exports, as proxy-wasm ABI 0.2.1 names them. A filter's entry file re-exports
+// them all with:
+//   export * from "<path to>/sdk/assembly/exports";
+
+import * as dispatcher from "./dispatcher";
+import { allocateForHost } from "./memory";
+import "./abort";
+
+/** Marker: this module speaks ABI 0.2.1. Never called. */
+export function proxy_abi_version_0_2_1(): void {}
+
+/** The host's allocator for data it hands over (the spec's name, then the older one). */
+export function proxy_on_memory_allocate(size: usize): usize {
+  return allocateForHost(size);
+}
+export function malloc(size: usize): usize {
+  return allocateForHost(size);
+}
+
+export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {
+  dispatcher.onContextCreate(contextId, parentContextId);
+}
+
+export function proxy_on_vm_start(rootContextId: u32, vmConfigurationSize: u32): u32 {
+  return dispatcher.onVmStart(rootContextId, vmConfigurationSize) ? 1 : 0;
+}
+
+export function proxy_on_configure(rootContextId: u32, pluginConfigurationSize: u32): u32 {
+  return dispatcher.onConfigure(rootContextId, pluginConfigurationSize) ? 1 : 0;
+}
+
+export function proxy_on_tick(rootContextId: u32): void {
+  dispatcher.onTick(rootContextId);
+}
+
+export function proxy_on_queue_ready(rootContextId: u32, queueId: u32): void {
+  dispatcher.onQueueReady(rootContextId, queueId);
+}
+
+export function proxy_on_foreign_function(rootContextId: u32, functionId: u32, argumentsSize: u32): void {
+  dispatcher.onForeignFunction(rootContextId, functionId, argumentsSize);
+}
+
+export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOfStream: u32): u32 {
+  return dispatcher.onRequestHeaders(contextId, headerCount, endOfStream != 0);
+}
+
+export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: u32): u32 {
+  return dispatcher.onRequestBody(contextId, bodySize, endOfStream != 0);
+}
+
+export function proxy_on_request_trailers(contextId: u32, trailerCount: u32): u32 {
+  return dispatcher.onRequestTrailers(contextId, trailerCount);
+}
+
+export function proxy_on_response_headers(contextId: u32, headerCount: u32, endOfStream: u32): u32 {
+  return dispatcher.onResponseHeaders(contextId, headerCount, endOfStream != 0);
+}
+
+export function proxy_on_response_body(contextId: u32, bodySize: u32, endOfStream: u32): u32 {
+  return dispatcher.onResponseBody(contextId, bodySize, endOfStream != 0);
+}
+
+export function proxy_on_response_trailers(contextId: u32, trailerCount: u32): u32 {
+  return dispatcher.onResponseTrailers(contextId, trailerCount);
+}
+
+export function proxy_on_http_call_response(
+  rootContextId: u32, token: u32, headerCount: u32, bodySize: u32, trailerCount: u32,
+): void {
+  dispatcher.onHttpCallResponse(rootContextId, token, headerCount, bodySize, trailerCount);
+}
+
+export function proxy_on_log(contextId: u32): void {
+  dispatcher.onLog(contextId);
+}
+
+export function proxy_on_done(contextId: u32): u32 {
+  return dispatcher.onDone(contextId) ? 1 : 0;
+}
+
+export function proxy_on_delete(contextId: u32): void {
+  dispatcher.onDelete(contextId);
+}

@@ -1,0 +1,298 @@
+// Typed wrappers over the raw host functions: strings in, UTF-8 out; every call returns the
+// host's status, and calls that produce a value return it beside the status in a Result.
+// No wrapper aborts: deciding what an error means is the caller's job (see the context API).
+
+import * as imports from "./imports";
+import { deserializePairs, serializePairs } from "./pairs";
+import {
+  OUT_LEN, OUT_PTR, OUT_U32, OUT_U64, lenOf, ptrOf, releaseOut, resetOut, takeBytes, takeString, utf8,
+} from "./memory";
+import { BufferType, Header, LogLevel, MapType, MetricType, StreamType, WasmResult } from "./types";
+
+/** A host status and the value that came with it (a default value unless status is Ok). */
+export class Result<T> {
+  status: WasmResult;
+  value: T;
+  constructor(status: WasmResult, value: T) {
+    this.status = status;
+    this.value = value;
+  }
+  get ok(): bool {
+    return this.status == WasmResult.Ok;
+  }
+}
+
+/** proxy_get_shared_data: the value and its compare-and-swap version. */
+export class SharedDataResult extends Result<ArrayBuffer> {
+  cas: u32;
+  constructor(status: WasmResult, value: ArrayBuffer, cas: u32) {
+    super(status, value);
+    this.cas = cas;
+  }
+}
+
+/** proxy_get_status: the status code and message of the last http_call / gRPC failure. */
+export class StatusResult {
+  status: WasmResult;
+  code: u32;
+  message: string;
+  constructor(status: WasmResult, code: u32, message: string) {
+    this.status = status;
+    this.code = code;
+    this.message = message;
+  }
+}
+
+/** Property paths go over the wire as their segments joined by one NUL byte. */
+export function encodePropertyPath(path: Array<string>): ArrayBuffer {
+  return utf8(path.join("\0"));
+}
+
+// ---- logging and time -------------------------------------------------------------------
+
+export function log(level: LogLevel, message: string): WasmResult {
+  const bytes = utf8(message);
+  return <WasmResult>imports.proxy_log(<u32>level, changetype<usize>(bytes), bytes.byteLength);
+}
+
+export function getLogLevel(): Result<LogLevel> {
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_log_level(OUT_U32);
+  return new Result<LogLevel>(status, <LogLevel>load<u32>(OUT_U32));
+}
+
+export function getCurrentTimeNanoseconds(): Result<u64> {
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_current_time_nanoseconds(OUT_U64);
+  return new Result<u64>(status, load<u64>(OUT_U64));
+}
+
+export function setTickPeriodMilliseconds(periodMs: u32): WasmResult {
+  return <WasmResult>imports.proxy_set_tick_period_milliseconds(periodMs);
+}
+
+// ---- buffers ----------------------------------------------------------------------------
+
+/** Length of a buffer (request body, plugin configuration, ...). */
+export function getBufferStatus(bufferType: BufferType): Result<u32> {
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_buffer_status(<u32>bufferType, OUT_U32, OUT_U64);
+  return new Result<u32>(status, load<u32>(OUT_U32));
+}
+
+/** Up to `maxSize` bytes of a buffer from `start` (the host clips to what exists). */
+export function getBufferBytes(bufferType: BufferType, start: u32, maxSize: u32): Result<ArrayBuffer> {
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_buffer_bytes(<u32>bufferType, start, maxSize, OUT_PTR, OUT_LEN);
+  if (status != WasmResult.Ok) return new Result<ArrayBuffer>(status, new ArrayBuffer(0));
+  return new Result<ArrayBuffer>(status, takeBytes());
+}
+
+/** start 0: drop `size` bytes and prepend `data` (0, whole length = replace); start >= length: append. */
+export function setBufferBytes(bufferType: BufferType, start: u32, size: u32, data: ArrayBuffer): WasmResult {
+  return <WasmResult>imports.proxy_set_buffer_bytes(<u32>bufferType, start, size, changetype<usize>(data), data.byteLength);
+}
+
+// ---- header maps ------------------------------------------------------------------------
+
+/** Serialised size of a header map in bytes. */
+export function getHeaderMapSize(mapType: MapType): Result<u32> {
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_header_map_size(<u32>mapType, OUT_U32);
+  return new Result<u32>(status, load<u32>(OUT_U32));
+}
+
+export function getHeaderMapPairs(mapType: MapType): Result<Array<Header>> {
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_header_map_pairs(<u32>mapType, OUT_PTR, OUT_LEN);
+  if (status != WasmResult.Ok) return new Result<Array<Header>>(status, []);
+  const pairs = deserializePairs(<usize>load<u32>(OUT_PTR), <usize>load<u32>(OUT_LEN));
+  releaseOut();
+  return new Result<Array<Header>>(status, pairs);
+}
+
+export function setHeaderMapPairs(mapType: MapType, pairs: Array<Header>): WasmResult {
+  const bytes = serializePairs(pairs);
+  return <WasmResult>imports.proxy_set_header_map_pairs(<u32>mapType, changetype<usize>(bytes), bytes.byteLength);
+}
+
+/** First value of `key`; NotFound when absent. */
+export function getHeaderMapValue(mapType: MapType, key: string): Result<string> {
+  const keyBytes = utf8(key);
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_header_map_value(
+    <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, OUT_PTR, OUT_LEN);
+  if (status != WasmResult.Ok) return new Result<string>(status, "");
+  return new Result<string>(status, takeString());
+}
+
+export function addHeaderMapValue(mapType: MapType, key: string, value: string): WasmResult {
+  const keyBytes = utf8(key);
+  const valueBytes = utf8(value);
+  return <WasmResult>imports.proxy_add_header_map_value(
+    <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, changetype<usize>(valueBytes), valueBytes.byteLength);
+}
+
+export function replaceHeaderMapValue(mapType: MapType, key: string, value: string): WasmResult {
+  const keyBytes = utf8(key);
+  const valueBytes = utf8(value);
+  return <WasmResult>imports.proxy_replace_header_map_value(
+    <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, changetype<usize>(valueBytes), valueBytes.byteLength);
+}
+
+export function removeHeaderMapValue(mapType: MapType, key: string): WasmResult {
+  const keyBytes = utf8(key);
+  return <WasmResult>imports.proxy_remove_header_map_value(<u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength);
+}
+
+// ---- stream control ---------------------------------------------------------------------
+
+export function continueStream(streamType: StreamType): WasmResult {
+  return <WasmResult>imports.proxy_continue_stream(<u32>streamType);
+}
+
+export function closeStream(streamType: StreamType): WasmResult {
+  return <WasmResult>imports.proxy_close_stream(<u32>streamType);
+}
+
+export function sendLocalResponse(
+  statusCode: u32, details: string, body: ArrayBuffer | null, headers: Array<Header>, grpcStatus: i32,
+): WasmResult {
+  const detailBytes = utf8(details);
+  const headerBytes = serializePairs(headers);
+  return <WasmResult>imports.proxy_send_local_response(
+    statusCode, changetype<usize>(detailBytes), detailBytes.byteLength, ptrOf(body), lenOf(body),
+    changetype<usize>(headerBytes), headerBytes.byteLength, grpcStatus);
+}
+
+export function getStatus(): StatusResult {
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_status(OUT_U32, OUT_PTR, OUT_LEN);
+  if (status != WasmResult.Ok) return new StatusResult(status, 0, "");
+  const code = load<u32>(OUT_U32);
+  return new StatusResult(status, code, takeString());
+}
+
+// ---- http callouts ----------------------------------------------------------------------
+
+/** Sends a request to `upstream` (a cluster name); the value is the call's token. */
+export function httpCall(
+  upstream: string, headers: Array<Header>, body: ArrayBuffer | null, trailers: Array<Header>, timeoutMs: u32,
+): Result<u32> {
+  const upstreamBytes = utf8(upstream);
+  const headerBytes = serializePairs(headers);
+  const trailerBytes = serializePairs(trailers);
+  resetOut();
+  const status = <WasmResult>imports.proxy_http_call(
+    changetype<usize>(upstreamBytes), upstreamBytes.byteLength,
+    changetype<usize>(headerBytes), headerBytes.byteLength,
+    ptrOf(body), lenOf(body),
+    changetype<usize>(trailerBytes), trailerBytes.byteLength,
+    timeoutMs, OUT_U32);
+  return new Result<u32>(status, load<u32>(OUT_U32));
+}
+
+// ---- shared data and queues -------------------------------------------------------------
+
+export function getSharedData(key: string): SharedDataResult {
+  const keyBytes = utf8(key);
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_shared_data(
+    changetype<usize>(keyBytes), keyBytes.byteLength, OUT_PTR, OUT_LEN, OUT_U32);
+  if (status != WasmResult.Ok) return new SharedDataResult(status, new ArrayBuffer(0), 0);
+  const cas = load<u32>(OUT_U32);
+  return new SharedDataResult(status, takeBytes(), cas);
+}
+
+/** cas 0 writes unconditionally; otherwise the write fails with CasMismatch unless cas is current. */
+export function setSharedData(key: string, value: ArrayBuffer | null, cas: u32): WasmResult {
+  const keyBytes = utf8(key);
+  return <WasmResult>imports.proxy_set_shared_data(
+    changetype<usize>(keyBytes), keyBytes.byteLength, ptrOf(value), lenOf(value), cas);
+}
+
+export function registerSharedQueue(name: string): Result<u32> {
+  const nameBytes = utf8(name);
+  resetOut();
+  const status = <WasmResult>imports.proxy_register_shared_queue(changetype<usize>(nameBytes), nameBytes.byteLength, OUT_U32);
+  return new Result<u32>(status, load<u32>(OUT_U32));
+}
+
+/** Finds a queue registered by VM `vmId` ("" = this VM's vm_id). */
+export function resolveSharedQueue(vmId: string, name: string): Result<u32> {
+  const vmIdBytes = utf8(vmId);
+  const nameBytes = utf8(name);
+  resetOut();
+  const status = <WasmResult>imports.proxy_resolve_shared_queue(
+    changetype<usize>(vmIdBytes), vmIdBytes.byteLength, changetype<usize>(nameBytes), nameBytes.byteLength, OUT_U32);
+  return new Result<u32>(status, load<u32>(OUT_U32));
+}
+
+export function enqueueSharedQueue(queueId: u32, data: ArrayBuffer | null): WasmResult {
+  return <WasmResult>imports.proxy_enqueue_shared_queue(queueId, ptrOf(data), lenOf(data));
+}
+
+/** Empty when the queue holds nothing, NotFound when it does not exist. */
+export function dequeueSharedQueue(queueId: u32): Result<ArrayBuffer> {
+  resetOut();
+  const status = <WasmResult>imports.proxy_dequeue_shared_queue(queueId, OUT_PTR, OUT_LEN);
+  if (status != WasmResult.Ok) return new Result<ArrayBuffer>(status, new ArrayBuffer(0));
+  return new Result<ArrayBuffer>(status, takeBytes());
+}
+
+// ---- metrics ----------------------------------------------------------------------------
+
+export function defineMetric(metricType: MetricType, name: string): Result<u32> {
+  const nameBytes = utf8(name);
+  resetOut();
+  const status = <WasmResult>imports.proxy_define_metric(<u32>metricType, changetype<usize>(nameBytes), nameBytes.byteLength, OUT_U32);
+  return new Result<u32>(status, load<u32>(OUT_U32));
+}
+
+export function incrementMetric(metricId: u32, offset: i64): WasmResult {
+  return <WasmResult>imports.proxy_increment_metric(metricId, offset);
+}
+
+export function recordMetric(metricId: u32, value: u64): WasmResult {
+  return <WasmResult>imports.proxy_record_metric(metricId, value);
+}
+
+export function getMetric(metricId: u32): Result<u64> {
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_metric(metricId, OUT_U64);
+  return new Result<u64>(status, load<u64>(OUT_U64));
+}
+
+// ---- properties -------------------------------------------------------------------------
+
+export function getProperty(path: Array<string>): Result<ArrayBuffer> {
+  const pathBytes = encodePropertyPath(path);
+  resetOut();
+  const status = <WasmResult>imports.proxy_get_property(changetype<usize>(pathBytes), pathBytes.byteLength, OUT_PTR, OUT_LEN);
+  if (status != WasmResult.Ok) return new Result<ArrayBuffer>(status, new ArrayBuffer(0));
+  return new Result<ArrayBuffer>(status, takeBytes());
+}
+
+export function setProperty(path: Array<string>, value: ArrayBuffer | null): WasmResult {
+  const pathBytes = encodePropertyPath(path);
+  return <WasmResult>imports.proxy_set_property(changetype<usize>(pathBytes), pathBytes.byteLength, ptrOf(value), lenOf(value));
+}
+
+// ---- contexts and foreign functions -----------------------------------------------------
+
+export function setEffectiveContext(contextId: u32): WasmResult {
+  return <WasmResult>imports.proxy_set_effective_context(contextId);
+}
+
+export function done(): WasmResult {
+  return <WasmResult>imports.proxy_done();
+}
+
+export function callForeignFunction(name: string, args: ArrayBuffer | null): Result<ArrayBuffer> {
+  const nameBytes = utf8(name);
+  resetOut();
+  const status = <WasmResult>imports.proxy_call_foreign_function(
+    changetype<usize>(nameBytes), nameBytes.byteLength, ptrOf(args), lenOf(args), OUT_PTR, OUT_LEN);
+  if (status != WasmResult.Ok) return new Result<ArrayBuffer>(status, new ArrayBuffer(0));
+  return new Result<ArrayBuffer>(status, takeBytes());
+}

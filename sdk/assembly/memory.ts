@@ -1,0 +1,69 @@
+// Memory handed between host and guest.
+//
+// The host returns data by calling our allocator (proxy_on_memory_allocate / malloc) and
+// writing the block's address and length into out-slots we pass. Those blocks are raw heap
+// blocks, invisible to the garbage collector: every `take*` below copies the bytes into a
+// managed object and frees the block at once, so nothing the host allocates can leak.
+
+/** Raw heap block for the host to fill; freed by take*(). 0 = failure. */
+export function allocateForHost(size: usize): usize {
+  return heap.alloc(size);
+}
+
+// Out-slots the host writes into. Host calls never nest (the only call back into the guest
+// during a host call is the allocator, which does not touch them), so one set suffices.
+export const OUT_PTR: usize = memory.data(4, 4);
+export const OUT_LEN: usize = memory.data(4, 4);
+export const OUT_U32: usize = memory.data(4, 4);
+export const OUT_U64: usize = memory.data(8, 8);
+
+/** Clears the out-slots before a host call, so a value is never read twice. */
+@inline
+export function resetOut(): void {
+  store<u32>(OUT_PTR, 0);
+  store<u32>(OUT_LEN, 0);
+  store<u32>(OUT_U32, 0);
+  store<u64>(OUT_U64, 0);
+}
+
+/** Frees the block the host handed over in (OUT_PTR, OUT_LEN), if any. */
+@inline
+export function releaseOut(): void {
+  const ptr = load<u32>(OUT_PTR);
+  if (ptr != 0) heap.free(<usize>ptr);
+}
+
+/** Copies the host's block (OUT_PTR, OUT_LEN) into a managed ArrayBuffer and frees it. */
+export function takeBytes(): ArrayBuffer {
+  const ptr = <usize>load<u32>(OUT_PTR);
+  const len = <i32>load<u32>(OUT_LEN);
+  const buf = new ArrayBuffer(len);
+  if (len > 0) memory.copy(changetype<usize>(buf), ptr, <usize>len);
+  releaseOut();
+  return buf;
+}
+
+/** Decodes the host's block (OUT_PTR, OUT_LEN) as UTF-8 and frees it. */
+export function takeString(): string {
+  const ptr = <usize>load<u32>(OUT_PTR);
+  const len = <usize>load<u32>(OUT_LEN);
+  const s = len > 0 ? String.UTF8.decodeUnsafe(ptr, len) : "";
+  releaseOut();
+  return s;
+}
+
+/** UTF-8 bytes of a string, as the host expects every string argument. */
+@inline
+export function utf8(s: string): ArrayBuffer {
+  return String.UTF8.encode(s);
+}
+
+@inline
+export function ptrOf(buf: ArrayBuffer | null): usize {
+  return buf === null ? 0 : changetype<usize>(buf);
+}
+
+@inline
+export function lenOf(buf: ArrayBuffer | null): usize {
+  return buf === null ? 0 : <usize>buf.byteLength;
+}
