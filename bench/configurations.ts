@@ -1,0 +1,74 @@
+// The configurations compared in every round, in the order of the issue.
+import path from 'node:path';
+import { repoRoot } from './options.js';
+import { proxyNginx } from './nginx.js';
+import { spawnPinned, waitForPort, type Pinned } from './processes.js';
+import { startWeft } from './weft.js';
+
+export interface StartContext {
+  /** This configuration's own folder inside the run's temp folder. */
+  folder: string;
+  port: number;
+  adminPort: number;
+  upstreamPort: number;
+  core: number;
+}
+
+export interface Configuration {
+  id: string;
+  description: string;
+  /**
+   * Starts the proxy under test; the returned process tree is what gets measured.
+   * Absent for the upstream measured directly.
+   */
+  start?: (ctx: StartContext) => Promise<Pinned>;
+  /** Set while the configuration cannot run yet: what it waits for. It is reported, not run. */
+  pending?: string;
+}
+
+function referenceProxy(script: string): (ctx: StartContext) => Promise<Pinned> {
+  return async (ctx) => {
+    const file = path.join(repoRoot, 'dist', 'bench', 'proxies', `${script}.js`);
+    const proc = spawnPinned(script, ctx.core, process.execPath, [file, String(ctx.port), `127.0.0.1:${ctx.upstreamPort}`], path.join(ctx.folder, 'proxy.log'));
+    await waitForPort(proc, ctx.port);
+    return proc;
+  };
+}
+
+function weft(id: string, noopFilters: number): (ctx: StartContext) => Promise<Pinned> {
+  return (ctx) => startWeft({ name: id, noopFilters, ...ctx });
+}
+
+export const configurations: Configuration[] = [
+  { id: 'direct', description: 'wrk straight to the upstream: no proxy, so no proxy CPU; the reference for req/s and latency' },
+  {
+    id: 'nginx',
+    description: 'nginx reverse proxy, 1 worker, upstream keep-alive (bench/templates/nginx-proxy.conf)',
+    start: (ctx) => proxyNginx(ctx.folder, ctx.port, ctx.upstreamPort, ctx.core),
+  },
+  {
+    id: 'bare-forwarder',
+    description: 'hyper-express + undici Pool.request + res.stream, nothing else (bench/proxies/bare-forwarder.ts)',
+    start: referenceProxy('bare-forwarder'),
+  },
+  {
+    id: 'fastify-http-proxy',
+    description: 'fastify + @fastify/http-proxy, defaults (bench/proxies/fastify-http-proxy.ts)',
+    start: referenceProxy('fastify-http-proxy'),
+  },
+  {
+    id: 'node-http-proxy',
+    description: 'node http server + http-proxy with a keep-alive agent (bench/proxies/node-http-proxy.ts)',
+    start: referenceProxy('node-http-proxy'),
+  },
+  { id: 'weft-empty', description: 'Weft, empty filter chain', start: weft('weft-empty', 0) },
+  { id: 'weft-noop1', description: 'Weft, 1 no-op filter (test/filters/noop)', start: weft('weft-noop1', 1) },
+  { id: 'weft-noop5', description: 'Weft, 5 no-op filters', start: weft('weft-noop5', 5) },
+  {
+    id: 'weft-quickstart',
+    description: 'Weft, the quickstart chain: router → auth → ratelimit → breaker → lb → telemetry',
+    pending:
+      'the built-in filters (router, auth, ratelimit, breaker, lb, telemetry) and the quickstart manifest in examples/; ' +
+      'then give this entry a start function that runs that manifest against the bench upstream',
+  },
+];

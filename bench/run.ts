@@ -1,0 +1,281 @@
+// `npm run bench`: every configuration against the same upstream, in rounds, on loopback.
+// Layout: wrk and the upstream nginx on core 0, the proxy under test alone on core 1.
+// Headline: the proxy's CPU time per request. See bench/RESULTS.md for the numbers.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { checkAnswers } from './check.js';
+import { configurations, type Configuration } from './configurations.js';
+import { machineInfo, versions } from './machine.js';
+import { runMicroBenchmarks, type MicroResult } from './micro-runner.js';
+import { upstreamNginx } from './nginx.js';
+import { parseOptions, type BenchOptions } from './options.js';
+import { exitReport, killAllStarted, stop, type Pinned } from './processes.js';
+import { treeCpuTime, treeRssMiB, waitForQuietMachine } from './proc-stats.js';
+import { renderMarkdown, summarize, writeJson, writeResultsMarkdown, type BenchResult, type Failure } from './report.js';
+import { pendingScenarios, requestHeaders, scenarios, type Scenario } from './scenarios.js';
+import { computeRatios, type RunRecord } from './stats.js';
+import { runWrk, type WrkResult } from './wrk.js';
+
+const loadCore = 0;
+const proxyCore = 1;
+/** The run's temp folder, removed however the run ends. */
+let tempDir: string | undefined;
+
+interface Context {
+  options: BenchOptions;
+  tempDir: string;
+  upstream: Pinned;
+  upstreamPort: number;
+  scenarios: Scenario[];
+  runs: RunRecord[];
+  failures: Failure[];
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  checkTools();
+  // The harness itself waits on core 0 too, so nothing but the proxy runs on core 1.
+  execFileSync('taskset', ['-a', '-p', '-c', String(loadCore), String(process.pid)], { stdio: 'ignore' });
+
+  const selected = select(configurations, options.only, 'configuration');
+  const runnable = selected.filter((c) => !c.pending);
+  const chosenScenarios = select(scenarios, options.scenarios, 'scenario');
+  const date = new Date().toISOString();
+  tempDir = mkdtempSync(path.join(os.tmpdir(), 'weft-bench-'));
+  const upstreamPort = options.portBase;
+  log(`weft bench: ${options.rounds} round(s) × ${runnable.length} configurations × ${chosenScenarios.length} scenarios, ${options.durationS} s each; temp ${tempDir}`);
+
+  const runs: RunRecord[] = [];
+  const failures: Failure[] = [];
+  let micro: MicroResult;
+  let upstream: Pinned | undefined;
+  try {
+    upstream = await upstreamNginx(tempDir, upstreamPort, loadCore);
+    await checkAnswers('upstream nginx', upstreamPort);
+    const ctx: Context = { options, tempDir, upstream, upstreamPort, scenarios: chosenScenarios, runs, failures };
+    for (let round = 1; round <= options.rounds; round++) {
+      // Rotate the order each round so no configuration always runs first or last.
+      const shift = (round - 1) % runnable.length;
+      const order = [...runnable.slice(shift), ...runnable.slice(0, shift)];
+      for (const config of order) await runConfiguration(ctx, config, round, configurations.indexOf(config));
+    }
+    micro = await microBenchmarks(options.microIterations);
+  } finally {
+    if (upstream) await stop(upstream);
+    removeTempDir();
+  }
+
+  const scenarioIds = chosenScenarios.map((s) => s.id);
+  const runnableIds = runnable.map((c) => c.id);
+  const result: BenchResult = {
+    schema: 1,
+    date,
+    command: commandLine(),
+    quick: options.quick,
+    settings: {
+      rounds: options.rounds,
+      durationS: options.durationS,
+      warmupS: options.warmupS,
+      connections: options.connections,
+      quietIdle: options.quietIdle,
+      quietMaxWaitS: options.quietMaxWaitS,
+      layout: `wrk and the upstream nginx (1 worker) pinned to core ${loadCore}, the proxy under test alone on core ${proxyCore}, all on 127.0.0.1`,
+      headers: requestHeaders,
+      scenarios: chosenScenarios.map((s) => ({ id: s.id, title: s.title, path: s.path, connections: s.connections ?? options.connections })),
+    },
+    machine: machineInfo(),
+    versions: versions(),
+    configurations: selected.map((c) => ({ id: c.id, description: c.description, ...(c.pending ? { pending: c.pending } : {}) })),
+    runs,
+    failures,
+    summary: summarize(runs, failures, scenarioIds, runnableIds),
+    ratios: computeRatios(runs, scenarioIds, runnableIds),
+    micro,
+    pending: [
+      ...selected.filter((c) => c.pending).map((c) => ({ id: c.id, what: c.description, waitsFor: c.pending! })),
+      ...pendingScenarios,
+    ],
+  };
+  const jsonFile = writeJson(result, options.outDir);
+  const markdown = renderMarkdown(result, jsonFile);
+  log(`\n${markdown}\n`);
+  log(`results: ${jsonFile}`);
+  // Quick runs are too short to stand as the record; only full runs rewrite RESULTS.md.
+  if (!options.quick) log(`results: ${writeResultsMarkdown(markdown, options.outDir)}`);
+  if (failures.length) log(`${failures.length} failure(s); see "Failures" above`);
+  return failures.length ? 1 : 0;
+}
+
+/** Starts one configuration, checks its answers, warms it up, measures every scenario, stops it. */
+async function runConfiguration(ctx: Context, config: Configuration, round: number, index: number): Promise<void> {
+  const { options } = ctx;
+  const folder = path.join(ctx.tempDir, `round-${round}`, config.id);
+  mkdirSync(folder, { recursive: true });
+  let proc: Pinned | undefined;
+  try {
+    proc = config.start
+      ? await config.start({ folder, port: options.portBase + 1 + index, adminPort: options.portBase + 20 + index, upstreamPort: ctx.upstreamPort, core: proxyCore })
+      : undefined;
+    const port = proc ? options.portBase + 1 + index : ctx.upstreamPort;
+    await checkAnswers(config.id, port);
+    if (options.warmupS > 0) {
+      await runWrk({ scenario: scenarios[0]!, port, connections: options.connections, durationS: options.warmupS, core: loadCore, folder });
+    }
+    for (const scenario of ctx.scenarios) {
+      if (proc?.exit) {
+        ctx.failures.push({ round, config: config.id, scenario: scenario.id, error: `not run: ${config.id} had exited` });
+        continue;
+      }
+      try {
+        const record = await measure(ctx, config, scenario, round, port, proc, folder);
+        ctx.runs.push(record);
+        if (!record.ok) ctx.failures.push({ round, config: config.id, scenario: scenario.id, error: record.error! });
+        log(progressLine(record));
+      } catch (error) {
+        ctx.failures.push({ round, config: config.id, scenario: scenario.id, error: (error as Error).message });
+        log(`round ${round} ${config.id} ${scenario.id}: FAILED ${(error as Error).message}`);
+      }
+    }
+  } catch (error) {
+    ctx.failures.push({ round, config: config.id, scenario: null, error: (error as Error).message });
+    log(`round ${round} ${config.id}: FAILED ${(error as Error).message}`);
+  } finally {
+    if (proc) await stop(proc);
+  }
+}
+
+async function measure(
+  ctx: Context,
+  config: Configuration,
+  scenario: Scenario,
+  round: number,
+  port: number,
+  proc: Pinned | undefined,
+  folder: string,
+): Promise<RunRecord> {
+  const { options } = ctx;
+  const quiet = await waitForQuietMachine(options.quietIdle, options.quietMaxWaitS * 1000);
+  const connections = scenario.connections ?? options.connections;
+  const proxyBefore = proc ? treeCpuTime(proc.pid) : undefined;
+  const upstreamBefore = treeCpuTime(ctx.upstream.pid);
+  const started = process.hrtime.bigint();
+  let wrk: WrkResult;
+  try {
+    wrk = await runWrk({ scenario, port, connections, durationS: options.durationS, core: loadCore, folder });
+  } catch (error) {
+    if (proc?.exit) throw new Error(`during the run, ${exitReport(proc)}`);
+    throw error;
+  }
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const upstreamAfter = treeCpuTime(ctx.upstream.pid);
+  if (proc?.exit) throw new Error(`during the run, ${exitReport(proc)}`);
+  const proxyAfter = proc ? treeCpuTime(proc.pid) : undefined;
+  const requests = wrk.requests;
+  const perReq = (ms: number) => (requests > 0 ? (ms * 1000) / requests : null);
+  const userMs = proxyBefore && proxyAfter ? proxyAfter.userMs - proxyBefore.userMs : null;
+  const sysMs = proxyBefore && proxyAfter ? proxyAfter.sysMs - proxyBefore.sysMs : null;
+  const upstreamMs = upstreamAfter.userMs + upstreamAfter.sysMs - upstreamBefore.userMs - upstreamBefore.sysMs;
+  const socketErrors = wrk.errors.connect + wrk.errors.read + wrk.errors.write + wrk.errors.timeout;
+  const problems = [
+    requests === 0 ? 'no request completed' : '',
+    wrk.errors.status + socketErrors > 0 ? `${wrk.errors.status} non-2xx/3xx answers, ${socketErrors} socket errors (${JSON.stringify(wrk.errors)})` : '',
+  ].filter(Boolean);
+  return {
+    round,
+    config: config.id,
+    scenario: scenario.id,
+    ok: problems.length === 0,
+    ...(problems.length ? { error: problems.join('; ') } : {}),
+    connections,
+    requests,
+    durationS: wrk.durationS,
+    reqPerSec: requests / wrk.durationS,
+    cpuPerReqUs: userMs !== null && sysMs !== null ? perReq(userMs + sysMs) : null,
+    userPerReqUs: userMs !== null ? perReq(userMs) : null,
+    sysPerReqUs: sysMs !== null ? perReq(sysMs) : null,
+    proxyCoreBusy: userMs !== null && sysMs !== null ? (userMs + sysMs) / wallMs : null,
+    upstreamCpuPerReqUs: perReq(upstreamMs) ?? 0,
+    p50Ms: wrk.latencyUs.p50 / 1000,
+    p90Ms: wrk.latencyUs.p90 / 1000,
+    p99Ms: wrk.latencyUs.p99 / 1000,
+    maxMs: wrk.latencyUs.max / 1000,
+    rssMiB: proc ? treeRssMiB(proc.pid) : null,
+    socketErrors,
+    non2xx: wrk.errors.status,
+    idleBefore: quiet.idle,
+    quietWaitMs: quiet.waitedMs,
+    quiet: quiet.quiet,
+  };
+}
+
+async function microBenchmarks(iterations: number): Promise<MicroResult> {
+  try {
+    return await runMicroBenchmarks(iterations, proxyCore);
+  } catch (error) {
+    return { skipped: `the micro-benchmark process failed: ${(error as Error).message}` };
+  }
+}
+
+function progressLine(r: RunRecord): string {
+  const cpu = r.cpuPerReqUs === null ? '' : `  ${r.cpuPerReqUs.toFixed(1)} µs/req`;
+  const flag = r.ok ? '' : `  FAILED ${r.error}`;
+  const noisy = r.quiet ? '' : `  (machine not quiet: ${Math.round(r.idleBefore * 100)}% idle)`;
+  return `round ${r.round} ${r.config.padEnd(18)} ${r.scenario.padEnd(8)} ${Math.round(r.reqPerSec).toString().padStart(7)} req/s${cpu}  p99 ${r.p99Ms.toFixed(2)} ms${flag}${noisy}`;
+}
+
+function select<T extends { id: string }>(all: T[], ids: string[], kind: string): T[] {
+  if (ids.length === 0) return all;
+  const unknown = ids.filter((id) => !all.some((item) => item.id === id));
+  if (unknown.length) throw new Error(`unknown ${kind} ${unknown.join(', ')}; known: ${all.map((i) => i.id).join(', ')}`);
+  return all.filter((item) => ids.includes(item.id));
+}
+
+function checkTools(): void {
+  const missing = ['nginx', 'wrk', 'taskset'].filter((tool) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length) throw new Error(`missing ${missing.join(', ')}: run scripts/ensure-system-deps.sh (as root it installs them)`);
+  if (os.cpus().length < 2) throw new Error('the benchmark needs 2 cores: one for wrk and the upstream, one for the proxy');
+}
+
+/** The command as the user typed it, as far as we can tell. */
+function commandLine(): string {
+  const args = process.argv.slice(2).join(' ');
+  if (process.env['npm_lifecycle_event'] === 'bench') return `npm run bench${args ? ` -- ${args}` : ''}`;
+  return `node dist/bench/run.js${args ? ` ${args}` : ''}`;
+}
+
+function removeTempDir(): void {
+  if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+  tempDir = undefined;
+}
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAllStarted();
+    removeTempDir();
+    process.exit(130);
+  });
+}
+process.on('exit', killAllStarted);
+
+main().then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    console.error(`bench: ${error.message}`);
+    killAllStarted();
+    removeTempDir();
+    process.exit(1);
+  },
+);

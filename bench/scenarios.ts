@@ -1,0 +1,56 @@
+// What wrk sends: the request shapes of the issue, each with a realistic set of headers.
+
+export interface Scenario {
+  id: string;
+  title: string;
+  path: string;
+  /** Connections; undefined means the run's --connections (50 by default). */
+  connections?: number;
+  /** Lua lines that shape the request, run before bench/wrk/report.lua. */
+  lua: string;
+  extraHeaders: string[];
+}
+
+/** The ~10 headers a browser or API client sends besides Host (wrk adds Host itself). */
+export const requestHeaders = [
+  'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36',
+  'Accept: application/json, text/plain, */*',
+  'Accept-Language: en-GB,en;q=0.9,de;q=0.8',
+  'Accept-Encoding: gzip, deflate, br',
+  'Referer: https://app.example.com/dashboard/orders?page=2',
+  'Cookie: session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; consent=1',
+  'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQyIn0.c2lnbmF0dXJl',
+  'X-Request-Id: 6f1c2a9e-8d4b-4f7a-9c3e-2b5d7e9f1a3c',
+  'Cache-Control: no-cache',
+  'Sec-Fetch-Mode: cors',
+];
+
+export const postBodyBytes = 64 * 1024;
+
+export const scenarios: Scenario[] = [
+  { id: 'get', title: 'GET, 100-byte response', path: '/', lua: '', extraHeaders: [] },
+  { id: 'get-c1', title: 'GET, 100-byte response, latency floor', path: '/', connections: 1, lua: '', extraHeaders: [] },
+  {
+    id: 'post-64k',
+    title: 'POST 64 KiB, echoed back',
+    path: '/echo',
+    lua: `wrk.method = "POST"\nwrk.body = string.rep("x", ${postBodyBytes})\n`,
+    extraHeaders: ['Content-Type: application/octet-stream'],
+  },
+];
+
+/**
+ * Scenarios of the issue that cannot run yet. They are reported as pending in the JSON and
+ * RESULTS.md (never faked) until what they wait for exists.
+ */
+export const pendingScenarios = [
+  {
+    id: 'hot-swap',
+    what:
+      'throughput and p99 under load while the chain is swapped every second; time from a PUT /chain 200 to the first ' +
+      'response tagged by the new version; RSS after 1,000 swaps vs after 10',
+    waitsFor:
+      "the admin API's PUT /chain (the hot swap issue); it goes in bench/hot-swap.ts, run by bench/run.ts after the rounds " +
+      'against weft-noop1 with a filter that tags responses with its version',
+  },
+];
