@@ -96,6 +96,9 @@ class BodyView implements BodyBuffer {
 export class HttpStream implements HttpContextHost {
   readonly id = allocateStreamId();
   responseHeaders: HeaderMap | undefined;
+  upstreamAddress: string | undefined;
+  finalStatus = 0;
+  finalFlags: string | undefined;
   /** Set when a filter failed: the flag for the access log (WF). */
   failedFilter: string | undefined;
 
@@ -203,10 +206,21 @@ export class HttpStream implements HttpContextHost {
     this.runBody(Phase.ResponseBody, this.reached - 1, data, endOfStream);
   }
 
-  /** The exchange is over (answered, failed or aborted): on_log, on_done, on_delete in every VM. */
-  finish(): void {
+  /** The endpoint the request went to (upstream.address). */
+  setUpstreamAddress(address: string): void {
+    this.upstreamAddress = address;
+  }
+
+  /**
+   * The exchange is over (answered, failed or aborted): on_log, on_done, on_delete in every VM.
+   * `status` (0 when the client left before any response) and the access-log `flags` are what
+   * on_log reads as response.code and response.flags, also when the host answered itself.
+   */
+  finish(status: number, flags: string): void {
     if (this.finished) return;
     this.finished = true;
+    this.finalStatus = status;
+    this.finalFlags = flags;
     for (let i = 0; i < this.vms.length; i++) {
       const vm = this.vms[i];
       if (vm === null || vm === undefined || vm.broken) continue;

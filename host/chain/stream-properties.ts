@@ -49,9 +49,13 @@ export function streamProperty(stream: HttpStream, key: string): Uint8Array | un
     case 'connection.mtls':
       return encodeBool(false);
     case 'response.code': {
-      const status = stream.responseHeaders?.get(':status');
+      const status = stream.responseHeaders?.get(':status') ?? (stream.finalStatus > 0 ? stream.finalStatus : undefined);
       return status === undefined ? undefined : encodeInt64(BigInt(status));
     }
+    case 'response.flags':
+      return text(stream.finalFlags);
+    case 'upstream.address':
+      return text(stream.upstreamAddress);
   }
   if (key.startsWith('request.headers.')) return text(headers.get(key.slice(16)));
   if (key.startsWith('response.headers.')) return text(stream.responseHeaders?.get(key.slice(17)));

@@ -5,12 +5,25 @@
 import { Pool } from 'undici';
 import type { ClusterSpec } from '../config/schema.js';
 
+/** Weight of the newest sample in the latency EWMA: about the last ten responses count. */
+const EWMA_ALPHA = 0.2;
+/** Gateway failures are counted per second over this many seconds (`recent_failures`). */
+const FAILURE_WINDOW_S = 10;
+
 export class Endpoint {
   readonly address: string;
   /** Requests sent and not yet finished: what least-request balancing reads. */
   inFlight = 0;
   /** Smooth weighted round robin state (nginx's algorithm). */
   currentWeight = 0;
+  /** False while a registry instance misses its heartbeats; static endpoints stay healthy. */
+  healthy = true;
+  latencyEwmaMs = 0;
+  consecutiveFailures = 0;
+  requestsTotal = 0;
+  /** Gateway failures per second, a ring indexed by (second % window); stamps say which second a slot holds. */
+  private readonly failureCounts = new Uint32Array(FAILURE_WINDOW_S);
+  private readonly failureStamps = new Float64Array(FAILURE_WINDOW_S);
 
   constructor(
     readonly host: string,
@@ -20,6 +33,33 @@ export class Endpoint {
   ) {
     this.address = `${host}:${port}`;
   }
+
+  /** An upstream answered (any status that is not a gateway failure) after `latencyMs`. */
+  recordResponse(latencyMs: number): void {
+    this.requestsTotal++;
+    this.consecutiveFailures = 0;
+    this.latencyEwmaMs = this.latencyEwmaMs === 0 ? latencyMs : this.latencyEwmaMs + EWMA_ALPHA * (latencyMs - this.latencyEwmaMs);
+  }
+
+  /** Connect failure, reset, timeout, or a 502/503/504 from the upstream itself. */
+  recordGatewayFailure(nowMs: number): void {
+    this.requestsTotal++;
+    this.consecutiveFailures++;
+    const second = Math.floor(nowMs / 1000);
+    const slot = second % FAILURE_WINDOW_S;
+    if (this.failureStamps[slot] !== second) {
+      this.failureStamps[slot] = second;
+      this.failureCounts[slot] = 0;
+    }
+    this.failureCounts[slot]!++;
+  }
+
+  recentFailures(nowMs: number): number {
+    const oldest = Math.floor(nowMs / 1000) - FAILURE_WINDOW_S;
+    let total = 0;
+    for (let i = 0; i < FAILURE_WINDOW_S; i++) if (this.failureStamps[i]! > oldest) total += this.failureCounts[i]!;
+    return total;
+  }
 }
 
 export class Cluster {
@@ -27,7 +67,6 @@ export class Cluster {
   readonly endpoints: Endpoint[];
   readonly timeoutMs: number;
   private readonly byAddress = new Map<string, Endpoint>();
-  private totalWeight = 0;
 
   constructor(spec: ClusterSpec) {
     this.name = spec.name;
@@ -43,24 +82,27 @@ export class Cluster {
       });
       return new Endpoint(e.host, e.port, e.weight, pool);
     });
-    for (const endpoint of this.endpoints) {
-      this.byAddress.set(endpoint.address, endpoint);
-      this.totalWeight += endpoint.weight;
-    }
+    for (const endpoint of this.endpoints) this.byAddress.set(endpoint.address, endpoint);
   }
 
   endpoint(address: string): Endpoint | undefined {
     return this.byAddress.get(address);
   }
 
-  /** Smooth weighted round robin: spreads a 1:3 split as b a b b rather than a b b b. */
-  pick(): Endpoint | undefined {
+  /**
+   * Smooth weighted round robin over healthy endpoints: spreads a 1:3 split as b a b b rather
+   * than a b b b. `avoid` (a retry's failed endpoint) is skipped unless it is the only one.
+   */
+  pick(avoid?: Endpoint): Endpoint | undefined {
     let best: Endpoint | undefined;
+    let total = 0;
     for (const endpoint of this.endpoints) {
+      if (!endpoint.healthy || (endpoint === avoid && this.endpoints.length > 1)) continue;
+      total += endpoint.weight;
       endpoint.currentWeight += endpoint.weight;
       if (best === undefined || endpoint.currentWeight > best.currentWeight) best = endpoint;
     }
-    if (best !== undefined) best.currentWeight -= this.totalWeight;
+    if (best !== undefined) best.currentWeight -= total;
     return best;
   }
 

@@ -1,39 +1,27 @@
 // One client request and its upstream request: the proxy's per-request state machine.
 //
 //   client ─ uWS ─► Exchange ─► HttpStream (filters, request phases) ─► undici pool ─► upstream
-//   client ◄ uWS ◄─ Exchange ◄─ HttpStream (filters, response phases) ◄─ undici handler
+//   client ◄ uWS ◄─ Exchange ◄─ HttpStream (filters, response phases) ◄─ UpstreamAttempt
 //
-// The exchange is the StreamOwner of its HttpStream and the (legacy, raw-header) undici dispatch
-// handler of its upstream request, so one object per request carries everything. Bodies stream
-// with back-pressure both ways: a full upload pauses the client socket, a slow client pauses
-// the upstream.
+// The exchange is the StreamOwner of its HttpStream and the owner of its upstream attempts (one,
+// or more when the route retries). Bodies stream with back-pressure both ways: a full upload
+// pauses the client socket, a slow client pauses the upstream.
 
 import { STATUS_CODES } from 'node:http';
-import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { HttpResponse } from 'uWebSockets.js';
 import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
-import type { Endpoint } from './clusters.js';
+import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
 import type { ProxyContext } from './proxy-context.js';
+import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
+import { UploadStream, UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 
 const EMPTY = new Uint8Array(0);
 
-/** Request body handed to undici; reading from it resumes the paused client socket. */
-class UploadStream extends Readable {
-  constructor(private readonly exchange: Exchange) {
-    super({ highWaterMark: 64 * 1024 });
-  }
-
-  override _read(): void {
-    this.exchange.resumeClient();
-  }
-}
-
-export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
+export class Exchange implements StreamOwner, AttemptOwner {
   readonly info: RequestInfo;
   readonly requestHeaders: HeaderMap;
   private readonly stream: HttpStream | undefined;
@@ -55,11 +43,15 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
   private pendingOffset = 0;
 
   // upstream side
-  private endpoint: Endpoint | undefined;
-  private upload: UploadStream | undefined;
-  private abortUpstream: ((reason?: Error) => void) | undefined;
-  private resumeUpstream: (() => void) | undefined;
-  private upstreamDone = false;
+  private cluster: Cluster | undefined;
+  private policy: RoutePolicy | undefined;
+  private attempt: UpstreamAttempt | undefined;
+  private attemptsMade = 0;
+  /** Request body kept while a retry may still need to send it again (bounded). */
+  private replay: Uint8Array[] | undefined;
+  private replayBytes = 0;
+  private requestComplete = false;
+  private upstreamResponseHeaders: HeaderMap | undefined;
   private localResponse = false;
   private flags = '-';
   private upstreamLabel = '-';
@@ -94,10 +86,10 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
     // uWS reuses the chunk's memory once this callback returns: copy it.
     const data = new Uint8Array(chunk.slice(0));
     this.bytesReceived += data.length;
-    if (this.stream !== undefined && (this.stream.inspectsRequestBody || this.upload === undefined)) {
+    if (this.stream !== undefined && (this.stream.inspectsRequestBody || this.policy === undefined)) {
       this.stream.pushRequestData(data, isLast);
       // Still in the request headers phase (a filter paused it): hold the client, not its bytes.
-      if (this.upload === undefined && !isLast && !this.clientPaused && !this.localResponse) {
+      if (this.policy === undefined && !isLast && !this.clientPaused && !this.localResponse) {
         this.clientPaused = true;
         this.res.pause();
       }
@@ -109,8 +101,7 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
   onClientAborted(): void {
     this.clientAborted = true;
     this.flags = this.flags === '-' ? 'DC' : this.flags;
-    this.abortUpstream?.(new Error('client aborted'));
-    this.upload?.destroy();
+    this.abandonAttempt('client aborted');
     this.complete();
   }
 
@@ -125,27 +116,23 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
 
   requestHeadersReady(endOfStream: boolean): void {
     if (this.localResponse || this.clientAborted) return;
-    const route = this.chooseEndpoint();
-    if (route === undefined) return;
-    this.endpoint = route;
-    route.inFlight++;
-    const headers = this.requestHeaders;
-    const body = endOfStream ? null : (this.upload = new UploadStream(this));
-    if (body !== null) this.resumeClient();
-    const facts = { remoteAddress: this.info.remoteAddress, scheme: this.info.scheme };
-    route.pool.dispatch(
-      {
-        method: headers.get(':method') ?? this.method,
-        path: headers.get(':path') ?? '/',
-        headers: upstreamRequestHeaders(headers.flat, facts),
-        body,
-      },
-      this,
-    );
+    const endpoint = this.chooseEndpoint();
+    if (endpoint === undefined) return;
+    const policy = (this.policy = routePolicy(this.stream === undefined ? undefined : (key) => this.stream!.propertyText(key), this.cluster!.timeoutMs));
+    this.requestComplete = endOfStream;
+    if (policy.retries > 0 && !endOfStream) this.replay = [];
+    this.sendAttempt(endpoint);
   }
 
   requestBodyReady(data: Uint8Array, endOfStream: boolean): void {
-    const upload = this.upload;
+    if (endOfStream) this.requestComplete = true;
+    if (this.replay !== undefined && data.length > 0) {
+      this.replayBytes += data.length;
+      // Past the bound the body cannot be sent again: this request gets no retry.
+      if (this.replayBytes > this.proxy.limits.maxBufferedBodyBytes) this.replay = undefined;
+      else this.replay.push(data);
+    }
+    const upload = this.attempt?.upload;
     if (upload === undefined || upload.destroyed) return;
     if (data.length > 0 && !upload.push(data) && !this.clientPaused && !endOfStream) {
       this.clientPaused = true;
@@ -168,41 +155,85 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
   answeredLocally(): void {
     this.localResponse = true;
     this.upstreamLabel = '-';
-    if (this.abortUpstream !== undefined && !this.upstreamDone) this.abortUpstream(new Error('answered by a filter'));
-    this.upload?.destroy();
+    this.abandonAttempt('answered by a filter');
   }
 
   chainFailed(status: number, flag: string, reason: string): void {
     this.flags = flag;
-    // Answer first: aborting undici from inside its own callback reports back through onError,
-    // which must find the exchange already answered and not call it an upstream failure.
+    this.abandonAttempt(reason);
     this.respondWithError(status, reason);
-    this.abortUpstream?.(new Error(reason));
-    this.upload?.destroy();
   }
 
   resetByFilter(): void {
     this.flags = 'LR';
+    this.abandonAttempt('closed by a filter');
     if (!this.clientAborted && !this.responseEnded) {
       this.responseEnded = true;
       this.res.close();
     }
-    this.abortUpstream?.(new Error('closed by a filter'));
     this.complete();
   }
 
-  // ---- undici dispatch handler (legacy API: raw header arrays, no parsing we do not need) ---
+  // ---- upstream attempts --------------------------------------------------------------------
 
-  private upstreamResponseHeaders: HeaderMap | undefined;
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortUpstream = abort;
-    if (this.clientAborted || this.localResponse) abort(new Error('request no longer wanted'));
+  private sendAttempt(endpoint: Endpoint): void {
+    const policy = this.policy!;
+    const headers = this.requestHeaders;
+    const upload = this.hasBody ? new UploadStream(() => this.resumeClient()) : undefined;
+    const attempt = (this.attempt = new UpstreamAttempt(this, endpoint, Date.now(), upload));
+    this.attemptsMade++;
+    this.upstreamLabel = endpoint.address;
+    this.stream?.setUpstreamAddress(endpoint.address);
+    if (upload !== undefined) {
+      // A retry sends again what the first attempt already sent.
+      if (this.attemptsMade > 1) for (const chunk of this.replay!) upload.push(chunk);
+      if (this.requestComplete) upload.push(null);
+      else this.resumeClient();
+    }
+    const timeout = policy.perTryTimeoutMs > 0 ? policy.perTryTimeoutMs : policy.timeoutMs;
+    endpoint.pool.dispatch(
+      {
+        method: headers.get(':method') ?? this.method,
+        path: headers.get(':path') ?? '/',
+        headers: upstreamRequestHeaders(headers.flat, this.info),
+        body: upload ?? null,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      },
+      attempt,
+    );
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    this.resumeUpstream = resume;
-    const map = new HeaderMap(responseHeaderFlat(statusCode, rawHeaders as Buffer[]));
+  /** Whether a failed attempt may be tried again: policy, attempts left, a body we can resend, time left. */
+  private mayRetry(): boolean {
+    const policy = this.policy;
+    if (policy === undefined || this.attemptsMade > policy.retries || this.clientAborted || this.responseStarted) return false;
+    if (this.hasBody && (!this.requestComplete || this.replay === undefined)) return false;
+    return policy.timeoutMs === 0 || Date.now() - this.info.startTimeMs < policy.timeoutMs;
+  }
+
+  private retry(failed: UpstreamAttempt): void {
+    this.abandonAttempt('retrying');
+    const next = this.cluster!.pick(failed.endpoint) ?? failed.endpoint;
+    this.sendAttempt(next);
+  }
+
+  private abandonAttempt(reason: string): void {
+    const attempt = this.attempt;
+    this.attempt = undefined;
+    attempt?.abort(new Error(reason));
+  }
+
+  attemptHeaders(attempt: UpstreamAttempt, statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (attempt !== this.attempt) return false;
+    const now = Date.now();
+    if (statusCode === 502 || statusCode === 503 || statusCode === 504) attempt.endpoint.recordGatewayFailure(now);
+    else attempt.endpoint.recordResponse(now - attempt.startMs);
+    if (retriesStatus(this.policy!, statusCode) && this.mayRetry()) {
+      this.retry(attempt);
+      return false;
+    }
+    const map = new HeaderMap(responseHeaderFlat(statusCode, rawHeaders));
     const endOfStream = this.method === 'HEAD' || statusCode === 204 || statusCode === 304 || map.get('content-length') === '0';
     if (this.stream === undefined) {
       this.upstreamResponseHeaders = map;
@@ -213,27 +244,30 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
     return this.pendingChunk === undefined;
   }
 
-  onData(chunk: Buffer): boolean {
+  attemptData(attempt: UpstreamAttempt, chunk: Buffer): boolean {
+    if (attempt !== this.attempt) return false;
     if (this.stream !== undefined) this.stream.pushResponseData(chunk, false);
     else this.responseBodyReady(chunk, false);
-    // false pauses undici until onWritable calls resumeUpstream
+    // false pauses undici until onWritable resumes the attempt
     return this.pendingChunk === undefined;
   }
 
-  onComplete(): void {
-    this.upstreamDone = true;
-    this.releaseEndpoint();
+  attemptComplete(attempt: UpstreamAttempt): void {
+    if (attempt !== this.attempt) return;
     if (this.stream !== undefined) this.stream.pushResponseData(EMPTY, true);
     else this.responseBodyReady(EMPTY, true);
   }
 
-  onError(error: Error): void {
-    this.upstreamDone = true;
-    this.releaseEndpoint();
-    // Aborted on purpose (client gone, answered locally, chain error): nothing more to say.
-    if (this.clientAborted || this.localResponse || this.responseEnded) return;
-    const { status, flag, reason } = classifyUpstreamError(error);
-    this.flags = flag;
+  attemptError(attempt: UpstreamAttempt, error: Error): void {
+    // Abandoned on purpose (client gone, answered locally, chain error, retried): nothing to say.
+    if (attempt !== this.attempt || this.clientAborted || this.localResponse || this.responseEnded) return;
+    const failure = classifyUpstreamError(error);
+    attempt.endpoint.recordGatewayFailure(Date.now());
+    if (retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
+      this.retry(attempt);
+      return;
+    }
+    this.flags = this.attemptsMade > 1 ? 'URX' : failure.flag;
     if (this.responseStarted) {
       // Headers are out: the only honest signal left is to cut the connection.
       this.responseEnded = true;
@@ -241,7 +275,7 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
       this.complete();
       return;
     }
-    this.respondWithError(status, reason);
+    this.respondWithError(failure.status, failure.reason);
   }
 
   // ---- writing to the client ----------------------------------------------------------------
@@ -339,7 +373,7 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
         if (!ok) return false;
       }
       this.pendingChunk = undefined;
-      this.resumeUpstream?.();
+      this.attempt?.resume();
       return true;
     });
   }
@@ -380,6 +414,7 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
       this.respondWithError(503, clusterName === undefined ? 'no cluster for this request' : `unknown cluster ${clusterName}`);
       return undefined;
     }
+    this.cluster = cluster;
     const address = this.stream?.propertyText('weft.upstream.endpoint');
     const endpoint = address === undefined ? cluster.pick() : cluster.endpoint(address);
     if (endpoint === undefined) {
@@ -387,15 +422,7 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
       this.respondWithError(503, `no healthy upstream in cluster ${cluster.name}`);
       return undefined;
     }
-    this.upstreamLabel = endpoint.address;
     return endpoint;
-  }
-
-  private releaseEndpoint(): void {
-    if (this.endpoint !== undefined) {
-      this.endpoint.inFlight--;
-      this.endpoint = undefined;
-    }
   }
 
   private completed = false;
@@ -404,15 +431,17 @@ export class Exchange implements StreamOwner, Dispatcher.DispatchHandler {
   private complete(): void {
     if (this.completed) return;
     this.completed = true;
-    this.stream?.finish();
+    const status = this.clientAborted && !this.responseStarted ? 0 : this.statusCode;
+    if (this.flags === '-') this.flags = this.stream?.propertyText('weft.response.flags') ?? (this.stream?.failedFilter !== undefined ? 'WF' : '-');
+    this.stream?.finish(status, this.flags);
     this.proxy.requestFinished({
       method: this.method,
       path: this.requestHeaders.get(':path') ?? '',
-      status: this.clientAborted && !this.responseStarted ? 0 : this.statusCode,
+      status,
       startTimeMs: this.info.startTimeMs,
       cluster: this.clusterName,
       upstream: this.upstreamLabel,
-      flags: this.stream?.failedFilter !== undefined && this.flags === '-' ? 'WF' : this.flags,
+      flags: this.flags,
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,
       requestId: this.requestHeaders.get('x-request-id'),

@@ -1,0 +1,56 @@
+// What the router asked for one request, read from the weft.route.* properties
+// (notes/FILTER-CONTRACT.md): a timeout and a retry policy. Requests without a router pay
+// nothing: with no chain, or no property set, the cluster's own timeout applies.
+
+export interface RoutePolicy {
+  /** Whole-request timeout in ms (0 = none). */
+  timeoutMs: number;
+  /** Extra attempts after the first. */
+  retries: number;
+  /** Timeout of each attempt (0 = the request timeout). */
+  perTryTimeoutMs: number;
+  retryOn5xx: boolean;
+  retryOnGatewayError: boolean;
+  retryOnConnectFailure: boolean;
+  retryOnReset: boolean;
+  retryOn409: boolean;
+}
+
+type PropertyText = (key: string) => string | undefined;
+
+export function routePolicy(property: PropertyText | undefined, clusterTimeoutMs: number): RoutePolicy {
+  const timeout = property?.('weft.route.timeout_ms');
+  const attempts = property?.('weft.route.retry.attempts');
+  const on = attempts === undefined ? '' : (property!('weft.route.retry.on') ?? 'connect-failure,reset,gateway-error');
+  const tokens = new Set(on.split(',').map((t) => t.trim()));
+  return {
+    timeoutMs: nonNegative(timeout, clusterTimeoutMs),
+    retries: nonNegative(attempts, 0),
+    perTryTimeoutMs: nonNegative(property?.('weft.route.retry.per_try_timeout_ms'), 0),
+    retryOn5xx: tokens.has('5xx'),
+    retryOnGatewayError: tokens.has('gateway-error'),
+    retryOnConnectFailure: tokens.has('connect-failure'),
+    retryOnReset: tokens.has('reset'),
+    retryOn409: tokens.has('retriable-4xx'),
+  };
+}
+
+/** Whether an upstream status is one the policy retries. */
+export function retriesStatus(policy: RoutePolicy, status: number): boolean {
+  if (status >= 500 && policy.retryOn5xx) return true;
+  if ((status === 502 || status === 503 || status === 504) && policy.retryOnGatewayError) return true;
+  return status === 409 && policy.retryOn409;
+}
+
+/** Whether a failure flag (from classifyUpstreamError) is one the policy retries. */
+export function retriesFailure(policy: RoutePolicy, flag: string): boolean {
+  if (flag === 'UF') return policy.retryOnConnectFailure;
+  if (flag === 'UR') return policy.retryOnReset;
+  return false;
+}
+
+function nonNegative(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  return Number.isInteger(value) && value >= 0 ? value : fallback;
+}
