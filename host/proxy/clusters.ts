@@ -28,7 +28,7 @@ export class Endpoint {
   constructor(
     readonly host: string,
     readonly port: number,
-    readonly weight: number,
+    public weight: number,
     readonly pool: Pool,
   ) {
     this.address = `${host}:${port}`;
@@ -62,27 +62,70 @@ export class Endpoint {
   }
 }
 
+/** An endpoint as a cluster is told about it: from the manifest, or from the service registry. */
+export interface EndpointSpec {
+  host: string;
+  port: number;
+  weight: number;
+  /** Registry instances turn unhealthy when they miss their heartbeats; default true. */
+  healthy?: boolean;
+}
+
 export class Cluster {
   readonly name: string;
-  readonly endpoints: Endpoint[];
   readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private current: Endpoint[] = [];
   private readonly byAddress = new Map<string, Endpoint>();
 
   constructor(spec: ClusterSpec) {
     this.name = spec.name;
     this.timeoutMs = spec.timeout_ms;
-    this.endpoints = spec.endpoints.map((e) => {
-      const pool = new Pool(`http://${e.host}:${e.port}`, {
-        connections: 128,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        connect: { timeout: spec.connect_timeout_ms },
-        headersTimeout: spec.timeout_ms,
-        bodyTimeout: spec.timeout_ms,
-      });
-      return new Endpoint(e.host, e.port, e.weight, pool);
+    this.connectTimeoutMs = spec.connect_timeout_ms;
+    this.update(spec.endpoints);
+  }
+
+  get endpoints(): readonly Endpoint[] {
+    return this.current;
+  }
+
+  /**
+   * Replaces the endpoint set (a registry-backed cluster follows its instances). Endpoints that
+   * stay keep their pool, connections and statistics; removed ones close their pool once the
+   * requests they serve have finished.
+   */
+  update(specs: readonly EndpointSpec[]): void {
+    const next: Endpoint[] = [];
+    const kept = new Set<Endpoint>();
+    for (const spec of specs) {
+      const address = `${spec.host}:${spec.port}`;
+      let endpoint = this.byAddress.get(address);
+      if (endpoint === undefined) {
+        endpoint = new Endpoint(spec.host, spec.port, spec.weight, this.newPool(spec.host, spec.port));
+        this.byAddress.set(address, endpoint);
+      }
+      endpoint.weight = spec.weight;
+      endpoint.healthy = spec.healthy ?? true;
+      kept.add(endpoint);
+      next.push(endpoint);
+    }
+    for (const [address, endpoint] of this.byAddress) {
+      if (kept.has(endpoint)) continue;
+      this.byAddress.delete(address);
+      void endpoint.pool.close(); // undici's close waits for the requests in flight
+    }
+    this.current = next;
+  }
+
+  private newPool(host: string, port: number): Pool {
+    return new Pool(`http://${host}:${port}`, {
+      connections: 128,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: this.connectTimeoutMs },
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
     });
-    for (const endpoint of this.endpoints) this.byAddress.set(endpoint.address, endpoint);
   }
 
   endpoint(address: string): Endpoint | undefined {
@@ -96,8 +139,8 @@ export class Cluster {
   pick(avoid?: Endpoint): Endpoint | undefined {
     let best: Endpoint | undefined;
     let total = 0;
-    for (const endpoint of this.endpoints) {
-      if (!endpoint.healthy || (endpoint === avoid && this.endpoints.length > 1)) continue;
+    for (const endpoint of this.current) {
+      if (!endpoint.healthy || (endpoint === avoid && this.current.length > 1)) continue;
       total += endpoint.weight;
       endpoint.currentWeight += endpoint.weight;
       if (best === undefined || endpoint.currentWeight > best.currentWeight) best = endpoint;
@@ -107,7 +150,7 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.endpoints.map((e) => e.pool.close()));
+    await Promise.all(this.current.map((e) => e.pool.close()));
   }
 }
 
