@@ -17,16 +17,18 @@ export interface ListenerOptions {
   clusters: Clusters;
   defaultCluster: string | undefined;
   limits: ProxyLimits;
-  /** The chain new requests take (hot swap replaces it). */
-  currentChain(): Chain;
+  /** The chain a request arriving now takes, by its host (`:authority`) and path (hot swap replaces it). */
+  chainFor(authority: string, path: string): Chain;
   onFinished(request: FinishedRequest): void;
 }
 
 /** Request headers are collected by one module-level function, not a closure per request. */
 let collecting: string[] = [];
 let collectingHasBody = false;
+let collectingBytes = 0;
 
 function collectHeader(name: string, value: string): void {
+  collectingBytes += name.length + value.length + 4; // ": " and CRLF, as on the wire
   if (name === 'host') {
     collecting[5] = value; // the :authority slot
     return;
@@ -112,11 +114,16 @@ export class ProxyListener implements ProxyContext {
     const flat = [':method', method, ':path', query ? `${url}?${query}` : url, ':authority', '', ':scheme', 'http'];
     collecting = flat;
     collectingHasBody = false;
+    collectingBytes = method.length + url.length + (query === undefined ? 0 : query.length) + 12; // uWS gives undefined, not "", without a query
     req.forEach(collectHeader);
     const hasBody = collectingHasBody;
     collecting = [];
+    if (collectingBytes > this.limits.maxRequestHeaderBytes) {
+      refuseOversizedHeaders(res);
+      return;
+    }
     if (!hasHeader(flat, 'x-request-id')) flat.push('x-request-id', randomUUID());
-    const exchange = new Exchange(res, this, this.options.currentChain(), method, flat, hasBody, {
+    const exchange = new Exchange(res, this, this.options.chainFor(flat[5]!, url), method, flat, hasBody, {
       remoteAddress: this.decoder.decode(res.getRemoteAddressAsText()),
       localAddress: this.options.host,
       localPort: this.options.port,
@@ -127,6 +134,13 @@ export class ProxyListener implements ProxyContext {
     if (hasBody) res.onData((chunk, isLast) => exchange.onClientData(chunk, isLast));
     exchange.start();
   }
+}
+
+/** 431 for a request whose headers are over the limit; the connection closes after it. */
+function refuseOversizedHeaders(res: HttpResponse): void {
+  res.cork(() => {
+    res.writeStatus('431 Request Header Fields Too Large').writeHeader('content-type', 'text/plain').end('request headers too large\n', true);
+  });
 }
 
 function hasHeader(flat: string[], name: string): boolean {

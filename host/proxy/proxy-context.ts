@@ -5,6 +5,8 @@ import type { Clusters } from './clusters.js';
 
 export interface ProxyLimits {
   maxBufferedBodyBytes: number;
+  /** Request line + headers larger than this are answered 431 before any filter runs. */
+  maxRequestHeaderBytes: number;
 }
 
 export interface FinishedRequest {
