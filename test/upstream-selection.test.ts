@@ -106,6 +106,7 @@ describe('upstream selection, timeouts and retries from properties', () => {
       },
     });
     assert.equal(both.status, 500, 'the last attempt answers when every attempt failed with a status');
+    await weft.waitForOutput((text) => /"path":"\/urx2".*"flags":"URX"/.test(text), 'the URX access log line');
   });
 
   test('weft.route.timeout_ms overrides the cluster timeout', async () => {

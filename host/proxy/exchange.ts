@@ -229,9 +229,13 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const now = Date.now();
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) attempt.endpoint.recordGatewayFailure(now);
     else attempt.endpoint.recordResponse(now - attempt.startMs);
-    if (retriesStatus(this.policy!, statusCode) && this.mayRetry()) {
-      this.retry(attempt);
-      return false;
+    if (retriesStatus(this.policy!, statusCode)) {
+      if (this.mayRetry()) {
+        this.retry(attempt);
+        return false;
+      }
+      // The last attempt's failure goes to the client as it is, marked as retries exhausted.
+      if (this.attemptsMade > 1) this.flags = 'URX';
     }
     const map = new HeaderMap(responseHeaderFlat(statusCode, rawHeaders));
     const endOfStream = this.method === 'HEAD' || statusCode === 204 || statusCode === 304 || map.get('content-length') === '0';
