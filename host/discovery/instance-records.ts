@@ -1,0 +1,78 @@
+// Service instances in the store, one JSON key each:
+//
+//   services/<service>/instances/<id>     an InstanceRecord
+//
+// Only registrations are stored, not heartbeats: with the file store every commit rewrites the
+// whole snapshot (filter modules included), so a write per heartbeat would cost far more than
+// the heartbeat is worth. A restart therefore restarts every instance's TTL clock. On etcd
+// (issue 8) this is where a registration's lease is granted and a heartbeat keeps it alive.
+
+import { decodeJson, encodeJson, type CommitResult, type Store, type StoreEntry, type StoreWatch } from '../store/store.js';
+import type { InstanceRecord } from './instance.js';
+
+const PREFIX = 'services/';
+const KEY = /^services\/([^/]+)\/instances\/([^/]+)$/;
+
+export type InstanceChange =
+  | { type: 'put'; key: string; revision: number; record: InstanceRecord }
+  | { type: 'delete'; key: string; revision: number };
+
+export function instanceKey(service: string, id: string): string {
+  return `${PREFIX}${service}/instances/${id}`;
+}
+
+export class InstanceRecords {
+  constructor(
+    private readonly store: Store,
+    /** Told about keys under services/ that are not instance records, so nothing is skipped silently. */
+    private readonly onUnreadable: (key: string, reason: string) => void,
+  ) {}
+
+  async list(): Promise<Array<Extract<InstanceChange, { type: 'put' }>>> {
+    const found = [];
+    for (const entry of await this.store.list(PREFIX)) {
+      const change = this.read(entry);
+      if (change !== undefined) found.push(change);
+    }
+    return found;
+  }
+
+  put(record: InstanceRecord): Promise<CommitResult> {
+    return this.store.put(instanceKey(record.service, record.id), encodeJson(record));
+  }
+
+  delete(service: string, id: string): Promise<CommitResult> {
+    return this.store.delete(instanceKey(service, id));
+  }
+
+  /** Every later change to an instance key, whoever made it (this proxy, or another sharing the store). */
+  watch(onChange: (change: InstanceChange) => void): StoreWatch {
+    return this.store.watch(PREFIX, (events) => {
+      for (const event of events) {
+        if (!KEY.test(event.key)) continue;
+        if (event.type === 'delete') onChange({ type: 'delete', key: event.key, revision: event.revision });
+        else if (event.value !== undefined) {
+          const change = this.read({ key: event.key, value: event.value, revision: event.revision });
+          if (change !== undefined) onChange(change);
+        }
+      }
+    });
+  }
+
+  private read(entry: StoreEntry): Extract<InstanceChange, { type: 'put' }> | undefined {
+    const match = KEY.exec(entry.key);
+    if (match === null) return undefined;
+    let record: InstanceRecord;
+    try {
+      record = decodeJson<InstanceRecord>(entry.value);
+    } catch (error) {
+      this.onUnreadable(entry.key, (error as Error).message);
+      return undefined;
+    }
+    if (record.service !== match[1] || record.id !== match[2] || typeof record.address !== 'string' || !Number.isInteger(record.port)) {
+      this.onUnreadable(entry.key, 'not an instance record for this key');
+      return undefined;
+    }
+    return { type: 'put', key: entry.key, revision: entry.revision, record };
+  }
+}

@@ -1,0 +1,343 @@
+// The service registry: instances register, heartbeat and deregister through the admin API; the
+// registry keeps them in the store and feeds registry-backed clusters their endpoints.
+//
+// Health is a clock per instance, kept in memory: an instance whose last heartbeat is older than
+// its TTL turns unhealthy at once (its cluster endpoint stops getting traffic and is flagged
+// unhealthy in `weft.cluster.<name>.endpoints`); a heartbeat brings it back; after a further
+// grace period without one it is deleted from the store. One timer serves every instance: it is
+// set for the earliest deadline, so an expiry is seen when it happens, not at the next tick.
+//
+// The store is the source of truth for which instances exist. Changes arrive through its watch
+// (also those made by another proxy sharing the store), and this proxy's own changes are applied
+// as soon as their commit returns, so an admin call sees its effect. Both paths go through
+// apply(), which keeps a change only when it is newer (by store revision) than what is known of
+// its key, so the two paths may arrive in any order.
+
+import { randomBytes } from 'node:crypto';
+import type { DiscoverySpec } from '../config/schema.js';
+import type { CommitResult, Store, StoreWatch } from '../store/store.js';
+import type { Logger } from '../telemetry/logger.js';
+import { subsetEndpoints, type ClusterFeed } from './cluster-feed.js';
+import type { InstanceRecord, Registration } from './instance.js';
+import { InstanceRecords, instanceKey, type InstanceChange } from './instance-records.js';
+
+/** A removal the store refused is tried again after this long. */
+const REMOVAL_RETRY_MS = 1000;
+/** setTimeout's longest delay; a later deadline is looked at again then (a longer one would fire at once). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export type InstanceHealth = 'healthy' | 'unhealthy';
+
+/** An instance as GET /services shows it. */
+export interface InstanceView extends Omit<InstanceRecord, 'service'> {
+  health: InstanceHealth;
+  last_heartbeat: string;
+  /** When it turns unhealthy unless a heartbeat comes first (in the past when it already has). */
+  expires_at: string;
+  /** When it is removed unless a heartbeat comes first. */
+  removal_at: string;
+}
+
+export interface ServiceView {
+  service: string;
+  /** How many of its instances get traffic. */
+  healthy: number;
+  instances: InstanceView[];
+  /** Registry-backed clusters that send to (a subset of) this service. */
+  clusters: string[];
+}
+
+export type Lookup<T> = { found: true; value: T } | { found: false; reason: string };
+
+interface LiveInstance {
+  record: InstanceRecord;
+  /** Store revision of the record. */
+  revision: number;
+  /** Epoch ms of the last heartbeat, or of the registration / restore / arrival from the store. */
+  lastHeartbeatMs: number;
+  healthy: boolean;
+  /** Its deletion is being committed (grace period over). */
+  removing: boolean;
+  /** After a failed removal: not before this time. */
+  retryRemovalAtMs: number;
+}
+
+export interface ServiceRegistryOptions {
+  store: Store;
+  /** The registry-backed clusters of the manifest. */
+  feeds: readonly ClusterFeed[];
+  spec: DiscoverySpec;
+  logger: Logger;
+}
+
+export class ServiceRegistry {
+  /** TTL of a registration that does not give one. */
+  readonly defaultTtlS: number;
+  private readonly graceMs: number;
+  private readonly records: InstanceRecords;
+  private readonly feeds: readonly ClusterFeed[];
+  private readonly logger: Logger;
+  private readonly live = new Map<string, LiveInstance>();
+  /** Deleted keys and the revision of their deletion, so an older put that arrives late is ignored. */
+  private readonly deleted = new Map<string, number>();
+  /** The highest revision the watch has delivered: local applies at or below it are already in. */
+  private watchedRevision = 0;
+  /** Keys this proxy is committing a change to (their watch events are this proxy's own, logged by the operation). */
+  private readonly ownChanges = new Map<string, number>();
+  private loaded = false;
+  private stopped = false;
+  private watching: StoreWatch | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(options: ServiceRegistryOptions) {
+    this.defaultTtlS = options.spec.default_ttl_s;
+    this.graceMs = options.spec.grace_s * 1000;
+    this.feeds = options.feeds;
+    this.logger = options.logger.child({ component: 'discovery' });
+    this.records = new InstanceRecords(options.store, (key, reason) => this.logger.error({ key, reason }, 'unreadable instance record in the store; ignored'));
+  }
+
+  /** The registry with the instances the store holds (each restored instance's TTL clock starts now). */
+  static async start(options: ServiceRegistryOptions): Promise<ServiceRegistry> {
+    const registry = new ServiceRegistry(options);
+    await registry.restore();
+    return registry;
+  }
+
+  private async restore(): Promise<void> {
+    // Watch first, then list: a change committed in between arrives through the watch, and
+    // apply() keeps whichever of the two is newer.
+    this.watching = this.records.watch((change) => this.fromStore(change));
+    try {
+      for (const change of await this.records.list()) this.apply(change, 'store');
+    } catch (error) {
+      this.stop();
+      throw error;
+    }
+    this.loaded = true;
+    this.forgetDeletions();
+    for (const feed of this.feeds) this.feed(feed);
+    this.schedule();
+    if (this.live.size > 0) {
+      this.logger.info({ instances: this.live.size, services: this.serviceNames().length }, 'instances restored from the store; their TTL clocks start now');
+    }
+  }
+
+  /** Registers an instance; a registration for an address:port the service already has replaces it (same id). */
+  async register(service: string, registration: Registration, by: string): Promise<{ id: string; created: boolean }> {
+    const existing = [...this.live.values()].find(
+      ({ record }) => record.service === service && record.address === registration.address && record.port === registration.port,
+    );
+    const id = existing?.record.id ?? randomBytes(8).toString('hex');
+    const record: InstanceRecord = { id, service, ...registration, registered_at: new Date().toISOString() };
+    const key = instanceKey(service, id);
+    const revision = await this.own(key, () => this.records.put(record));
+    this.apply({ type: 'put', key, revision, record }, 'local');
+    this.logger.info(
+      { service, id, address: `${record.address}:${record.port}`, version: record.version, weight: record.weight, ttl_s: record.ttl_s, by },
+      existing === undefined ? 'instance registered' : 'instance re-registered (same address; replaces the registration)',
+    );
+    return { id, created: existing === undefined };
+  }
+
+  /** Restarts the instance's TTL clock; an unhealthy instance gets traffic again. */
+  heartbeat(service: string, id: string): Lookup<InstanceView> {
+    const item = this.live.get(instanceKey(service, id));
+    if (item === undefined) return this.notFound(service, id);
+    item.lastHeartbeatMs = Date.now();
+    if (!item.healthy) {
+      item.healthy = true;
+      this.logger.info({ service, id, address: `${item.record.address}:${item.record.port}` }, 'instance heartbeat resumed; it gets traffic again');
+      this.refresh(service);
+    }
+    return { found: true, value: this.view(item) };
+  }
+
+  async deregister(service: string, id: string, by: string): Promise<Lookup<undefined>> {
+    const key = instanceKey(service, id);
+    const item = this.live.get(key);
+    if (item === undefined) return this.notFound(service, id);
+    const revision = await this.own(key, () => this.records.delete(service, id));
+    this.apply({ type: 'delete', key, revision }, 'local');
+    this.logger.info({ service, id, address: `${item.record.address}:${item.record.port}`, by }, 'instance deregistered');
+    return { found: true, value: undefined };
+  }
+
+  /** Every service with instances or a cluster, by name. */
+  services(): ServiceView[] {
+    return this.serviceNames().map((name) => this.serviceView(name));
+  }
+
+  /** Undefined for a name that has neither instances nor a cluster. */
+  service(name: string): ServiceView | undefined {
+    return this.serviceNames().includes(name) ? this.serviceView(name) : undefined;
+  }
+
+  /** Stops the timer and the watch; the store stays as it is. */
+  stop(): void {
+    this.stopped = true;
+    this.watching?.close();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private fromStore(change: InstanceChange): void {
+    const applied = this.apply(change, 'store');
+    this.watchedRevision = Math.max(this.watchedRevision, change.revision);
+    if (this.loaded) this.forgetDeletions();
+    if (!applied || this.ownChanges.has(change.key)) return;
+    if (change.type === 'put') {
+      const { service, id, address, port } = change.record;
+      this.logger.info({ service, id, address: `${address}:${port}`, revision: change.revision }, 'instance registered through the store (another proxy)');
+    } else {
+      this.logger.info({ key: change.key, revision: change.revision }, 'instance removed through the store (another proxy)');
+    }
+  }
+
+  /** Applies a change unless something newer of its key is known; true when it changed the view. */
+  private apply(change: InstanceChange, from: 'local' | 'store'): boolean {
+    if (this.stopped || (from === 'local' && change.revision <= this.watchedRevision)) return false;
+    const current = this.live.get(change.key);
+    if (change.revision <= (current?.revision ?? this.deleted.get(change.key) ?? 0)) return false;
+    if (change.type === 'put') {
+      this.deleted.delete(change.key);
+      // A registration (new, or replaced) counts as a sign of life.
+      this.live.set(change.key, { record: change.record, revision: change.revision, lastHeartbeatMs: Date.now(), healthy: true, removing: false, retryRemovalAtMs: 0 });
+      this.refresh(change.record.service);
+    } else {
+      this.deleted.set(change.key, change.revision);
+      if (current === undefined) return false;
+      this.live.delete(change.key);
+      this.refresh(current.record.service);
+    }
+    this.schedule();
+    return true;
+  }
+
+  /** Deletions older than what the watch delivered can no longer be overtaken by a late put. */
+  private forgetDeletions(): void {
+    for (const [key, revision] of this.deleted) if (revision <= this.watchedRevision) this.deleted.delete(key);
+  }
+
+  /** Runs a commit of this proxy's own; its revision. */
+  private async own(key: string, commit: () => Promise<CommitResult>): Promise<number> {
+    this.ownChanges.set(key, (this.ownChanges.get(key) ?? 0) + 1);
+    try {
+      const result = await commit();
+      // Unconditional writes cannot conflict.
+      if (!result.ok) throw new Error(`store refused an unconditional write to ${key}: ${result.conflicts.join(', ')}`);
+      return result.revision;
+    } finally {
+      const left = this.ownChanges.get(key)! - 1;
+      if (left === 0) this.ownChanges.delete(key);
+      else this.ownChanges.set(key, left);
+    }
+  }
+
+  /** Gives the clusters that follow `service` its instances as they are now. */
+  private refresh(service: string): void {
+    if (!this.loaded) return;
+    for (const feed of this.feeds) if (feed.subset.service === service) this.feed(feed);
+  }
+
+  private feed(feed: ClusterFeed): void {
+    feed.cluster.update(subsetEndpoints(feed.subset, this.live.values()));
+  }
+
+  private expiresAtMs(item: LiveInstance): number {
+    return item.lastHeartbeatMs + item.record.ttl_s * 1000;
+  }
+
+  private removalAtMs(item: LiveInstance): number {
+    return Math.max(this.expiresAtMs(item) + this.graceMs, item.retryRemovalAtMs);
+  }
+
+  /** Sets the one timer for the earliest expiry or removal. */
+  private schedule(): void {
+    if (!this.loaded || this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    let next = Infinity;
+    for (const item of this.live.values()) {
+      if (item.removing) continue;
+      next = Math.min(next, item.healthy ? this.expiresAtMs(item) : this.removalAtMs(item));
+    }
+    if (next === Infinity) return;
+    this.timer = setTimeout(() => this.sweep(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())));
+    this.timer.unref();
+  }
+
+  private sweep(): void {
+    this.timer = undefined;
+    const now = Date.now();
+    const expired = new Set<string>();
+    for (const [key, item] of this.live) {
+      const { service, id, address, port, ttl_s } = item.record;
+      if (item.healthy && now >= this.expiresAtMs(item)) {
+        item.healthy = false;
+        expired.add(service);
+        this.logger.warn(
+          { service, id, address: `${address}:${port}`, ttl_s, last_heartbeat: new Date(item.lastHeartbeatMs).toISOString() },
+          'instance missed its heartbeat; no traffic until the next one',
+        );
+      }
+      if (!item.healthy && !item.removing && now >= this.removalAtMs(item)) void this.remove(key, item);
+    }
+    for (const service of expired) this.refresh(service);
+    this.schedule();
+  }
+
+  /** Deletes an instance whose grace period is over. */
+  private async remove(key: string, item: LiveInstance): Promise<void> {
+    const { service, id, address, port } = item.record;
+    item.removing = true;
+    try {
+      const revision = await this.own(key, () => this.records.delete(service, id));
+      this.apply({ type: 'delete', key, revision }, 'local');
+      this.logger.warn(
+        { service, id, address: `${address}:${port}`, grace_s: this.graceMs / 1000, last_heartbeat: new Date(item.lastHeartbeatMs).toISOString() },
+        'instance removed: no heartbeat within its TTL and grace period',
+      );
+    } catch (error) {
+      if (this.stopped) return;
+      item.removing = false;
+      item.retryRemovalAtMs = Date.now() + REMOVAL_RETRY_MS;
+      this.logger.error({ service, id, err: error }, 'cannot remove an expired instance from the store; trying again');
+      this.schedule();
+    }
+  }
+
+  private notFound(service: string, id: string): Lookup<never> {
+    if (!this.serviceNames().includes(service)) return { found: false, reason: `no service named "${service}"` };
+    return { found: false, reason: `service "${service}" has no instance "${id}"` };
+  }
+
+  private serviceNames(): string[] {
+    const names = new Set<string>();
+    for (const { record } of this.live.values()) names.add(record.service);
+    for (const feed of this.feeds) names.add(feed.subset.service);
+    return [...names].sort();
+  }
+
+  private serviceView(service: string): ServiceView {
+    const instances = [...this.live.values()].filter(({ record }) => record.service === service);
+    instances.sort((a, b) => (a.record.registered_at < b.record.registered_at ? -1 : a.record.registered_at > b.record.registered_at ? 1 : 0));
+    return {
+      service,
+      healthy: instances.filter((item) => item.healthy).length,
+      instances: instances.map((item) => this.view(item)),
+      clusters: this.feeds.filter((feed) => feed.subset.service === service).map((feed) => feed.name),
+    };
+  }
+
+  private view(item: LiveInstance): InstanceView {
+    const { service: _service, ...record } = item.record;
+    return {
+      ...record,
+      health: item.healthy ? 'healthy' : 'unhealthy',
+      last_heartbeat: new Date(item.lastHeartbeatMs).toISOString(),
+      expires_at: new Date(this.expiresAtMs(item)).toISOString(),
+      removal_at: new Date(this.removalAtMs(item)).toISOString(),
+    };
+  }
+}

@@ -1,0 +1,120 @@
+// The client side of an exchange, as the part of uWebSockets.js's HttpResponse the exchange uses.
+// The plain listener hands uWS's own object over (no wrapper on the hot path). The TLS listener
+// runs on node:https, because this uWS build does not expose the peer certificate to JavaScript
+// and mutual TLS needs it; NodeClientResponse adapts node's request/response pair to this shape.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export interface ClientResponse {
+  cork(write: () => void): unknown;
+  writeStatus(status: string): unknown;
+  writeHeader(name: string, value: string): unknown;
+  /** Chunked body write; false = buffered beyond the socket, wait for onWritable. */
+  write(chunk: Uint8Array): boolean;
+  end(body?: string | Uint8Array, closeConnection?: boolean): unknown;
+  endWithoutBody(reportedContentLength?: number, closeConnection?: boolean): unknown;
+  /** Body write against a known total length: [accepted, finished]. */
+  tryEnd(chunk: Uint8Array, totalSize: number): [boolean, boolean];
+  getWriteOffset(): number;
+  onWritable(handler: (offset: number) => boolean): unknown;
+  /** Stop / restart reading the request body from the client. */
+  pause(): void;
+  resume(): void;
+  /** Cut the connection (a response that cannot be completed honestly). */
+  close(): unknown;
+}
+
+export class NodeClientResponse implements ClientResponse {
+  private status = 200;
+  private statusMessage = '';
+  private readonly headers: Record<string, string | string[]> = {};
+  private headSent = false;
+  private offset = 0;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {}
+
+  cork(write: () => void): void {
+    write();
+  }
+
+  writeStatus(status: string): this {
+    const space = status.indexOf(' ');
+    this.status = Number(space < 0 ? status : status.slice(0, space));
+    this.statusMessage = space < 0 ? '' : status.slice(space + 1);
+    return this;
+  }
+
+  writeHeader(name: string, value: string): this {
+    const existing = this.headers[name];
+    if (existing === undefined) this.headers[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else this.headers[name] = [existing, value];
+    return this;
+  }
+
+  write(chunk: Uint8Array): boolean {
+    this.sendHead();
+    this.offset += chunk.length;
+    return this.res.write(chunk);
+  }
+
+  end(body?: string | Uint8Array, closeConnection?: boolean): this {
+    if (closeConnection) this.res.shouldKeepAlive = false;
+    if (!this.headSent && body !== undefined) this.headers['content-length'] = String(Buffer.byteLength(body));
+    this.sendHead();
+    this.res.end(body);
+    return this;
+  }
+
+  endWithoutBody(reportedContentLength?: number, closeConnection?: boolean): this {
+    if (closeConnection) this.res.shouldKeepAlive = false;
+    if (reportedContentLength !== undefined) this.headers['content-length'] = String(reportedContentLength);
+    this.sendHead();
+    this.res.end();
+    return this;
+  }
+
+  tryEnd(chunk: Uint8Array, totalSize: number): [boolean, boolean] {
+    if (!this.headSent) this.headers['content-length'] = String(totalSize);
+    this.sendHead();
+    this.offset += chunk.length;
+    // node buffers the whole chunk even when write() answers false, so nothing is ever left to resend.
+    const accepted = this.res.write(chunk);
+    const finished = this.offset >= totalSize;
+    if (finished) this.res.end();
+    return [accepted, finished];
+  }
+
+  getWriteOffset(): number {
+    return this.offset;
+  }
+
+  onWritable(handler: (offset: number) => boolean): this {
+    this.res.once('drain', () => {
+      if (!handler(this.offset)) this.onWritable(handler);
+    });
+    return this;
+  }
+
+  pause(): void {
+    this.req.pause();
+  }
+
+  resume(): void {
+    this.req.resume();
+  }
+
+  close(): this {
+    this.res.destroy();
+    return this;
+  }
+
+  private sendHead(): void {
+    if (this.headSent) return;
+    this.headSent = true;
+    this.res.writeHead(this.status, this.statusMessage, this.headers);
+  }
+}

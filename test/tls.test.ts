@@ -1,0 +1,181 @@
+// TLS and mutual TLS with certificates the test makes: the listener (plain TLS, mTLS accepted and
+// refused, the caller's identity visible to a filter), TLS and mTLS to the upstream, and
+// certificate reload under load without a failed request.
+
+import assert from 'node:assert/strict';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest, createServer as createHttpsServer, type RequestOptions, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
+import { fixtureModule } from './helpers/repo.js';
+import { read, TestCa } from './helpers/pki.js';
+import { EchoUpstream } from './helpers/upstream.js';
+import { startWeft, type WeftProcess } from './helpers/weft.js';
+
+interface TlsResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  peerFingerprint: string;
+}
+
+function httpsGet(url: string, options: RequestOptions & { headers?: Record<string, string> } = {}): Promise<TlsResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { agent: false, ...options }, (res) => {
+      const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, peerFingerprint: fingerprint }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('TLS listener', () => {
+  const ca = TestCa.create();
+  const otherCa = TestCa.create('other-ca');
+  const server = ca.server('weft-listener');
+  const client = ca.client('svc-a');
+  const stranger = otherCa.client('mallory');
+  let upstream: EchoUpstream;
+  let mtls: WeftProcess;
+  let plain: WeftProcess;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+    const clusters = [{ name: 'echo', endpoints: [`127.0.0.1:${upstream.port}`] }];
+    const filters = [{ name: 'props', module: fixtureModule('set-props') }];
+    mtls = await startWeft({ listenTls: { cert: server.cert, key: server.key, ca: ca.cert, require_client_cert: true }, clusters, filters });
+    plain = await startWeft({ listenTls: { cert: server.cert, key: server.key }, clusters, filters });
+  });
+  after(async () => {
+    await Promise.all([mtls.stop(), plain.stop()]);
+    await upstream.stop();
+  });
+
+  test('plain TLS: served over https, the upstream sees x-forwarded-proto https', async () => {
+    const res = await httpsGet(`https://127.0.0.1:${plain.port}/hello`, { ca: read(ca.cert) });
+    assert.equal(res.status, 200);
+    assert.equal(JSON.parse(res.body).headers['x-forwarded-proto'], 'https');
+    const props = await httpsGet(`https://127.0.0.1:${plain.port}/p`, { ca: read(ca.cert), headers: { 'x-get-prop': 'connection.mtls,request.scheme,source.principal' } });
+    assert.equal(props.headers['x-prop-connection.mtls'], 'hex:00');
+    assert.equal(props.headers['x-prop-request.scheme'], 'https');
+    assert.equal(props.headers['x-prop-source.principal'], 'missing');
+  });
+
+  test("mTLS: a client certificate from the CA is accepted and its identity reaches filters", async () => {
+    const res = await httpsGet(`https://127.0.0.1:${mtls.port}/who`, {
+      ca: read(ca.cert),
+      cert: read(client.cert),
+      key: read(client.key),
+      headers: { 'x-get-prop': 'connection.mtls,source.principal,connection.uri_san_peer_certificate,connection.subject_peer_certificate,connection.tls_version' },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-prop-connection.mtls'], 'hex:01');
+    assert.equal(res.headers['x-prop-source.principal'], 'spiffe://weft.test/svc-a');
+    assert.equal(res.headers['x-prop-connection.uri_san_peer_certificate'], 'spiffe://weft.test/svc-a');
+    assert.equal(res.headers['x-prop-connection.subject_peer_certificate'], 'O=weft,CN=svc-a');
+    assert.match(String(res.headers['x-prop-connection.tls_version']), /^TLSv1\.[23]$/);
+  });
+
+  test('mTLS: no client certificate, or one from another CA, is refused', async () => {
+    await assert.rejects(httpsGet(`https://127.0.0.1:${mtls.port}/x`, { ca: read(ca.cert) }));
+    await assert.rejects(httpsGet(`https://127.0.0.1:${mtls.port}/x`, { ca: read(ca.cert), cert: read(stranger.cert), key: read(stranger.key) }));
+  });
+});
+
+describe('TLS to the upstream', () => {
+  const ca = TestCa.create();
+  const upstreamCert = ca.server('upstream');
+  const proxyIdentity = ca.client('weft-sidecar');
+  let server: Server;
+  let port: number;
+
+  before(async () => {
+    // An upstream that requires a client certificate and answers with the caller's identity.
+    server = createHttpsServer({ cert: read(upstreamCert.cert), key: read(upstreamCert.key), ca: read(ca.cert), requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      res.end(JSON.stringify({ caller: peer.subject?.CN ?? null }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => server.close());
+
+  test('the proxy presents its client certificate (mTLS upstream)', async () => {
+    const weft = await startWeft({ clusters: [{ name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert, cert: proxyIdentity.cert, key: proxyIdentity.key } }], filters: [] });
+    try {
+      const res = await fetch(`${weft.url}/x`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { caller: 'weft-sidecar' });
+    } finally {
+      await weft.stop();
+    }
+  });
+
+  test('without a client certificate the upstream refuses and the proxy answers 502', async () => {
+    const weft = await startWeft({ clusters: [{ name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert } }], filters: [] });
+    try {
+      const res = await fetch(`${weft.url}/x`);
+      assert.equal(res.status, 502);
+    } finally {
+      await weft.stop();
+    }
+  });
+});
+
+describe('certificate reload', () => {
+  test('a new certificate is served without a restart and without a failed request; a bad one is refused', async () => {
+    const ca = TestCa.create();
+    const first = ca.server('first');
+    const second = ca.server('second');
+    const live = { cert: join(ca.dir, 'live.crt'), key: join(ca.dir, 'live.key') };
+    copyFileSync(first.cert, live.cert);
+    copyFileSync(first.key, live.key);
+    const upstream = await EchoUpstream.start();
+    const weft = await startWeft({ listenTls: { cert: live.cert, key: live.key }, clusters: [{ name: 'echo', endpoints: [`127.0.0.1:${upstream.port}`] }], filters: [] });
+    const url = `https://127.0.0.1:${weft.port}/r`;
+    const caBytes = read(ca.cert);
+    try {
+      const before = (await httpsGet(url, { ca: caBytes })).peerFingerprint;
+      // Load: new connections back to back while the files change underneath.
+      let failures = 0;
+      let served = 0;
+      let running = true;
+      const load = (async () => {
+        while (running) {
+          try {
+            const res = await httpsGet(url, { ca: caBytes });
+            if (res.status === 200) served++;
+            else failures++;
+          } catch {
+            failures++;
+          }
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 300));
+      copyFileSync(second.key, live.key);
+      copyFileSync(second.cert, live.cert);
+      await weft.waitForOutput((text) => text.includes('tls certificate reloaded'), 'the reload log line', 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      running = false;
+      await load;
+      assert.equal(failures, 0, `${failures} requests failed during the reload (${served} served)`);
+      assert.ok(served > 10, `only ${served} requests were served`);
+      const after = (await httpsGet(url, { ca: caBytes })).peerFingerprint;
+      assert.notEqual(after, before, 'the new certificate is served');
+
+      writeFileSync(live.cert, 'not a certificate');
+      await weft.waitForOutput((text) => text.includes('tls certificate refused'), 'the refusal log line', 5000);
+      const still = await httpsGet(url, { ca: caBytes });
+      assert.equal(still.status, 200);
+      assert.equal(still.peerFingerprint, after, 'the previous certificate keeps serving');
+    } finally {
+      await weft.stop();
+      await upstream.stop();
+    }
+  });
+});
