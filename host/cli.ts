@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Readiness } from './admin/readiness.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
+import { CONTROL_USAGE, isControlCommand, runControlCommand } from './cli/control-commands.js';
+import { runStatsCommand, STATS_USAGE } from './cli/stats-command.js';
 import { loadManifest } from './config/load.js';
 import type { Manifest } from './config/schema.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
@@ -18,18 +20,26 @@ const USAGE = `Usage: weft <command> [options]
 Commands:
   run -c FILE         start the proxy the manifest FILE describes
   validate -c FILE    check the manifest FILE and its filters (exit 0 = ok, 1 = problems)
+  filter ...          the filter registry of a running proxy (see below)
+  chain ...           the chain of a running proxy (see below)
+  stats               traffic figures of a running proxy (see below)
 
 Options:
   -c, --config FILE   the manifest, YAML or JSON
   -h, --help          show this help
   -v, --version       print the version
-`;
+
+${CONTROL_USAGE}
+${STATS_USAGE}`;
 
 const USAGE_ERROR = 2;
 
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number | 'running'> {
+  // `weft filter ...` / `weft chain ...` are clients of a running proxy, with options of their own.
+  if (isControlCommand(argv[0])) return runControlCommand(argv);
+  if (argv[0] === 'stats') return runStatsCommand(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -101,7 +111,7 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
   const readiness = new Readiness();
   let admin: AdminServer;
   try {
-    admin = await startAdminServer(manifest.admin, { readiness, chainInfo: () => weft.chainInfo(), metrics, logger });
+    admin = await startAdminServer(manifest.admin, { readiness, registry: weft.registry, chains: weft.chains, services: weft.services, stats: weft.stats, metrics, logger });
   } catch (error) {
     printProblems([(error as Error).message]);
     await weft.stop();

@@ -2,12 +2,23 @@
 // and nowhere else, so each module only sees the interfaces it needs.
 
 import { pino } from 'pino';
-import type { LogLevel } from './abi/enums.js';
-import type { ChainInfo } from './admin/deps.js';
-import { buildChain, ChainBuildError, type Chain } from './chain/chain.js';
+import { WasmResult, type LogLevel } from './abi/enums.js';
+import { ChainBuildError } from './chain/chain.js';
+import { ChainManager } from './chain/manager.js';
 import type { ChainServices } from './chain/services.js';
+import type { ClusterFeed } from './discovery/cluster-feed.js';
+import { ServiceRegistry } from './discovery/service-registry.js';
 import { InMemorySharedData, InMemorySharedQueues } from './chain/shared-state.js';
+import { weftForeignFunctions } from './extensions/index.js';
 import type { LogLevelName, Manifest } from './config/schema.js';
+import { ChainControl } from './registry/chain-control.js';
+import { ChainRecords } from './registry/chain-records.js';
+import { FilterRegistry } from './registry/filter-registry.js';
+import { parsePublicKey } from './registry/signature.js';
+import { MemoryStore } from './store/memory-store.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
+import { clusterProperties } from './proxy/cluster-properties.js';
 import { Clusters } from './proxy/clusters.js';
 import { makeHttpCall } from './proxy/http-call.js';
 import { ProxyListener } from './proxy/listener.js';
@@ -15,9 +26,17 @@ import type { FinishedRequest } from './proxy/proxy-context.js';
 import { createAccessLog } from './telemetry/access-log.js';
 import type { Logger } from './telemetry/logger.js';
 import { WeftMetrics, type ClusterMetrics } from './telemetry/metrics.js';
+import { breakerEjections, RequestStats } from './telemetry/stats.js';
 
 export interface Weft {
-  chainInfo(): ChainInfo;
+  /** Filter modules and versions (POST/GET/DELETE /filters). */
+  readonly registry: FilterRegistry;
+  /** The chain spec: what serves, changes, rollback, history (/chain). */
+  readonly chains: ChainControl;
+  /** Service instances and the registry-backed clusters they feed (/services). */
+  readonly services: ServiceRegistry;
+  /** Per cluster and service: rates, success, latency, ejections (/stats). */
+  readonly stats: RequestStats;
   /** Stops accepting, lets in-flight requests finish (bounded by limits.drain_timeout_ms), releases everything. */
   stop(): Promise<void>;
 }
@@ -33,37 +52,120 @@ const PINO_LEVEL = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
 /** The manifest's log level as the proxy-wasm level filters are told (`silent` drops everything). */
 const ABI_LEVEL: Record<LogLevelName, LogLevel> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, fatal: 5, silent: 5 };
 
-function chainServices(clusters: Clusters, logLevel: LogLevelName, deps: WeftDeps): ChainServices {
+/** Filter log lines as pino lines with the filter's name. */
+function filterLog(base: Logger): ChainServices['filterLog'] {
   const filterLoggers = new Map<string, Logger>();
+  return (filter: string, level: LogLevel, message: string) => {
+    let logger = filterLoggers.get(filter);
+    if (logger === undefined) filterLoggers.set(filter, (logger = base.child({ filter })));
+    logger[PINO_LEVEL[level] ?? 'info'](message);
+  };
+}
+
+/** What every chain's filters share; one set for the proxy's life, so shared data survives swaps. */
+function chainServices(clusters: Clusters, logLevel: LogLevelName, deps: WeftDeps, sharedData = new InMemorySharedData()): ChainServices {
   return {
     logLevel: ABI_LEVEL[logLevel],
-    sharedData: new InMemorySharedData(),
+    sharedData,
     queues: new InMemorySharedQueues(),
     filterMetrics: deps.metrics.filterMetrics,
     telemetry: deps.metrics,
-    foreignFunctions: new Map(),
-    filterLog(filter: string, level: LogLevel, message: string) {
-      let logger = filterLoggers.get(filter);
-      if (logger === undefined) filterLoggers.set(filter, (logger = deps.logger.child({ filter })));
-      logger[PINO_LEVEL[level] ?? 'info'](message);
-    },
-    hostProperty: () => undefined,
+    foreignFunctions: weftForeignFunctions,
+    filterLog: filterLog(deps.logger),
+    hostProperty: clusterProperties(clusters),
     httpCall: makeHttpCall(clusters),
   };
 }
 
+/**
+ * The sandbox an uploaded module's check VM runs in: its own shared data, queues and metrics,
+ * no host properties and no http_call, so a module that is in no chain cannot affect the proxy.
+ */
+function sandboxServices(logLevel: LogLevelName, logger: Logger): ChainServices {
+  const sandboxMetrics = new WeftMetrics({ processMetrics: false });
+  return {
+    logLevel: ABI_LEVEL[logLevel],
+    sharedData: new InMemorySharedData(),
+    queues: new InMemorySharedQueues(),
+    filterMetrics: sandboxMetrics.filterMetrics,
+    telemetry: sandboxMetrics,
+    foreignFunctions: new Map(),
+    filterLog: filterLog(logger.child({ upload_check: true })),
+    hostProperty: () => undefined,
+    httpCall: () => WasmResult.Unimplemented,
+  };
+}
+
+/** The clusters the service registry feeds (`discovery: registry`), each with its subset of a service. */
+function registryFeeds(manifest: Manifest, clusters: Clusters): ClusterFeed[] {
+  return manifest.clusters.flatMap((spec) => (spec.discovery === undefined ? [] : [{ name: spec.name, subset: spec.discovery, cluster: clusters.get(spec.name)! }]));
+}
+
+interface ChainsRunning {
+  registry: FilterRegistry;
+  chains: ChainControl;
+  manager: ChainManager;
+}
+
+/** Registry, chain control and manager on `store`, serving the store's chain (or the manifest's, seeding it). */
+async function startChains(manifest: Manifest, store: Store, services: ChainServices, deps: WeftDeps): Promise<ChainsRunning> {
+  const { logger, metrics } = deps;
+  const manager = new ChainManager(services, { changed: (generations, vms) => metrics.chain.alive(generations, vms) });
+  const registry = new FilterRegistry(store, {
+    maxModuleBytes: manifest.registry.max_module_bytes,
+    trustedKeys: manifest.registry.trusted_keys.map(parsePublicKey),
+    checkServices: sandboxServices(manifest.log_level, logger),
+  });
+  const chains = new ChainControl({ records: new ChainRecords(store), registry, manager, metrics: metrics.chain, logger });
+  try {
+    await chains.start(manifest);
+  } catch (error) {
+    manager.stop();
+    throw error;
+  }
+  return { registry, chains, manager };
+}
+
 export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Weft> {
   const { logger, metrics } = deps;
+  // The OpenTelemetry SDK is loaded only when tracing is on: off costs nothing, not even the import.
+  // First, as it holds nothing to release until spans exist.
+  const tracing = manifest.tracing.exporter === 'off' ? undefined : (await import('./telemetry/tracing.js')).createTracing(manifest.tracing, logger);
   const clusters = new Clusters(manifest.clusters);
-  const chain: Chain = await buildChain(1, manifest.filters, chainServices(clusters, manifest.log_level, deps));
+  // Held here too so /stats can read the breaker's ejections.
+  const sharedData = new InMemorySharedData();
+  let store: Store;
+  let running: ChainsRunning;
+  let services: ServiceRegistry | undefined;
+  try {
+    store = await openStore(manifest.store);
+  } catch (error) {
+    await clusters.close();
+    throw error;
+  }
+  try {
+    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger });
+    running = await startChains(manifest, store, chainServices(clusters, manifest.log_level, deps, sharedData), deps);
+  } catch (error) {
+    services?.stop();
+    await store.close();
+    await clusters.close();
+    throw error;
+  }
+  const { registry, chains, manager } = running;
   const accessLog = createAccessLog(manifest.access_log, logger);
   const clusterMetrics = new Map<string, ClusterMetrics>();
+  const stats = new RequestStats(
+    manifest.clusters.map((spec) => ({ name: spec.name, service: spec.discovery?.service })),
+    (name, nowMs) => breakerEjections(sharedData, name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
+  );
 
   const onFinished = (request: FinishedRequest): void => {
     const durationMs = Date.now() - request.startTimeMs;
     let cell = clusterMetrics.get(request.cluster);
     if (cell === undefined) clusterMetrics.set(request.cluster, (cell = metrics.cluster(request.cluster)));
     cell.observe(request.status, durationMs / 1000);
+    stats.record(request.cluster, request.status, durationMs);
     if (accessLog.enabled) {
       accessLog.write({
         method: request.method,
@@ -82,56 +184,73 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   const listener = new ProxyListener({
     host: manifest.listen.host,
     port: manifest.listen.port,
+    ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),
+    logger,
     clusters,
     defaultCluster: manifest.default_cluster,
-    limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes },
-    currentChain: () => chain,
+    limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
+    chainFor: (authority, path) => manager.chainFor(authority, path),
     onFinished,
+    tracer: tracing?.tracer,
   });
+  const release = async () => {
+    chains.stop();
+    manager.stop();
+    services.stop();
+    await tracing?.shutdown();
+    await store.close();
+    await clusters.close();
+  };
   try {
     await listener.listen();
   } catch (error) {
-    chain.retire();
-    await clusters.close();
+    await release();
     throw error;
   }
-  logger.info({ host: manifest.listen.host, port: manifest.listen.port, filters: manifest.filters.map((f) => f.name) }, 'listening');
+  const serving = chains.current();
+  logger.info(
+    {
+      host: manifest.listen.host,
+      port: manifest.listen.port,
+      revision: serving.revision,
+      filters: serving.spec.filters.map((f) => f.name),
+      store: store.description,
+    },
+    'listening',
+  );
 
   return {
-    chainInfo: () => ({
-      revision: chain.revision,
-      filters: chain.slots.map((slot) => ({
-        name: slot.pluginName,
-        sha256: slot.module.sha256,
-        on_error: slot.spec.on_error,
-        abi_version: slot.module.abiVersion,
-      })),
-    }),
+    registry,
+    chains,
+    services,
+    stats,
     async stop() {
       const { unfinished } = await listener.drain(manifest.limits.drain_timeout_ms);
       if (unfinished > 0) logger.warn({ unfinished }, 'drain timed out; closed connections with requests in flight');
-      chain.retire();
-      await clusters.close();
+      await release();
     },
   };
 }
 
 /**
- * Builds every filter of the manifest once (compile, ABI check, start, configure) and tears it
- * down again: what `weft validate` and `weft run` check before anything listens.
+ * Builds every chain of the manifest once (compile, ABI check, start, configure) the way
+ * `weft run` seeds an empty store, on a store in memory, and tears it down again: what
+ * `weft validate` and `weft run` check before anything listens.
  */
 export async function checkFilters(manifest: Manifest): Promise<string[]> {
   const clusters = new Clusters(manifest.clusters);
-  const quiet = new WeftMetrics({ processMetrics: false });
-  const silent = { logger: pino({ enabled: false }), metrics: quiet };
+  const silent = { logger: pino({ enabled: false }), metrics: new WeftMetrics({ processMetrics: false }) };
+  const store = MemoryStore.inMemory();
   try {
-    const chain = await buildChain(0, manifest.filters, chainServices(clusters, manifest.log_level, silent));
-    chain.retire();
+    const { chains, manager } = await startChains(manifest, store, chainServices(clusters, manifest.log_level, silent), silent);
+    chains.stop();
+    manager.stop();
     return [];
   } catch (error) {
     if (error instanceof ChainBuildError) return error.problems;
     throw error;
   } finally {
+    await store.close();
     await clusters.close();
   }
 }

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Makes sure the system tools that bench/ needs are installed:
+# Makes sure the system tools that bench/ and the tests need are installed:
 #   nginx                   the upstream and the "nginx as reverse proxy" configuration
 #   libnginx-mod-http-echo  lets the upstream nginx echo a 64 KiB POST body back
 #   wrk                     the load generator
+#   etcd-server             the etcd store's tests and examples/mesh run a loopback etcd
 # (taskset comes with util-linux, which every Debian has.)
-# The harness runs nginx with its own config and prefix in a temp folder; the system
-# service is never used.
+# The harness runs nginx (and the tests etcd) with its own config and data in a temp folder;
+# the system services are never used.
 # As root, missing packages are installed with apt-get; otherwise the exact command
 # is printed and the script exits 1.
 set -euo pipefail
 
-packages=(nginx libnginx-mod-http-echo wrk)
+packages=(nginx libnginx-mod-http-echo wrk etcd-server)
 
 is_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

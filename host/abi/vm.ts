@@ -13,6 +13,18 @@ import type { AbiVersion } from './enums.js';
 import { WasmResult } from './enums.js';
 import { HeaderMap } from './header-map.js';
 import type { HttpCallResponse, HttpContextHost, VmHost } from './host-api.js';
+import {
+  DEFAULT_FUEL,
+  DEFAULT_MAX_MEMORY_MB,
+  FUEL_EXPORT,
+  InstrumentError,
+  instrumentModule,
+  MEMORY_LIMIT_EXPORT,
+  MEMORY_REFUSALS_EXPORT,
+  MemoryCapped,
+  OutOfFuel,
+  WASM_PAGE_BYTES,
+} from './fuel.js';
 import { envFunctions, GuestAbort } from './hostcalls.js';
 import { buildImportObject, unlinkableImport } from './imports.js';
 import { AbiState } from './state.js';
@@ -59,18 +71,24 @@ export class FilterModule {
     readonly size: number,
     /** Which optional callbacks the module exports (the same for every VM of it). */
     readonly exports: VmCapabilities,
+    /** Instrumented for fuel and the memory cap (host/abi/fuel.ts); VmOptions' limits apply. */
+    readonly contained: boolean,
   ) {}
 
-  /** Compiles and checks a filter; throws ModuleError with the reason when Weft cannot run it. */
-  static async compile(bytes: Uint8Array): Promise<FilterModule> {
+  /**
+   * Compiles and checks a filter; throws ModuleError with the reason when Weft cannot run it.
+   * `sha256` and `size` are the given bytes', also when the module runs instrumented.
+   */
+  static async compile(bytes: Uint8Array, options: CompileOptions = {}): Promise<FilterModule> {
     if (bytes.length < 8 || WASM_MAGIC.some((byte, i) => bytes[i] !== byte)) {
       throw new ModuleError('not a WebAssembly module (it does not start with the \\0asm magic number)');
     }
+    const contained = options.contain ?? true;
     let module: WebAssembly.Module;
     try {
-      module = await WebAssembly.compile(bytes);
+      module = await WebAssembly.compile(contained ? instrumentModule(bytes).bytes : bytes);
     } catch (error) {
-      throw new ModuleError(`not a WebAssembly module (${error instanceof Error ? error.message : String(error)})`);
+      throw await compileError(bytes, error);
     }
     const exports = new Map(WebAssembly.Module.exports(module).map((item) => [item.name, item.kind]));
     const marker = ABI_MARKERS.find(([name]) => exports.get(name) === 'function');
@@ -98,8 +116,28 @@ export class FilterModule {
       done: has('proxy_on_done'),
       delete: has('proxy_on_delete'),
     };
-    return new FilterModule(module, marker[1], sha256, bytes.length, capabilities);
+    return new FilterModule(module, marker[1], sha256, bytes.length, capabilities, contained);
   }
+}
+
+export interface CompileOptions {
+  /**
+   * Instrument the module so the host can stop a call that runs too long and cap its memory
+   * (default true). False runs the bytes as they are, with no limits (to measure what they cost).
+   */
+  contain?: boolean;
+}
+
+/** Why a module did not compile: its own fault when the original bytes do not compile either. */
+async function compileError(bytes: Uint8Array, error: unknown): Promise<ModuleError> {
+  const reason = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause));
+  try {
+    await WebAssembly.compile(bytes);
+  } catch (original) {
+    return new ModuleError(`not a WebAssembly module (${reason(original)})`);
+  }
+  if (error instanceof InstrumentError) return new ModuleError(`cannot be instrumented for fuel and memory limits: ${error.message}`);
+  return new ModuleError(`compiles, but not once instrumented for fuel and memory limits (${reason(error)}); this is a bug in Weft`);
 }
 
 /** Which optional exports the guest has; the chain skips phases a filter does not implement. */
@@ -118,6 +156,10 @@ export interface VmCapabilities {
 export interface VmOptions {
   vmConfig: Uint8Array;
   pluginConfig: Uint8Array;
+  /** Fuel per guest call (units ≈ wasm instructions, see fuel.ts); default DEFAULT_FUEL. */
+  fuel?: number;
+  /** Largest linear memory, in MiB; default DEFAULT_MAX_MEMORY_MB. */
+  maxMemoryMb?: number;
 }
 
 /** A guest export: wasm values in, one value (or undefined) out. */
@@ -156,6 +198,14 @@ export class WasmVm {
   private readonly imports: WebAssembly.Imports;
   private fns: GuestExports = {};
   private destroyed = false;
+  /** The instrumented module's fuel counter; undefined for a module compiled without containment. */
+  private fuel: WebAssembly.Global | undefined;
+  private memoryRefusals: WebAssembly.Global | undefined;
+  private readonly fuelBudget: number;
+  private readonly fuelBudgetValue: bigint;
+  private readonly maxMemoryMb: number;
+  /** Guest calls in progress: the budget is set by the outermost one only (a nested allocator call shares it). */
+  private depth = 0;
 
   private constructor(
     readonly module: FilterModule,
@@ -167,6 +217,9 @@ export class WasmVm {
       queueReady: (queueId) => queueMicrotask(() => this.deliverQueueReady(queueId)),
       httpCallResponse: (token, response) => this.deliverHttpCallResponse(token, response),
     });
+    this.fuelBudget = options.fuel ?? DEFAULT_FUEL;
+    this.fuelBudgetValue = BigInt(this.fuelBudget);
+    this.maxMemoryMb = options.maxMemoryMb ?? DEFAULT_MAX_MEMORY_MB;
     const log = host.log.bind(host);
     this.imports = buildImportObject(module.module, envFunctions(this.state), wasiFunctions(this.state.memory, log), log);
   }
@@ -331,6 +384,7 @@ export class WasmVm {
     // The spec prefers proxy_on_memory_allocate; malloc is its deprecated alias (AS, old Rust).
     const allocate = fn('proxy_on_memory_allocate') ?? fn('malloc')!;
     this.state.memory.attach(exports.memory as WebAssembly.Memory, allocate);
+    if (this.module.contained) this.applyLimits(exports);
     this.fns = {
       contextCreate: fn('proxy_on_context_create'),
       vmStart: fn('proxy_on_vm_start'),
@@ -379,6 +433,18 @@ export class WasmVm {
     }
   }
 
+  /** Sets the memory cap of this instance and takes its fuel counter; a memory already over the cap does not start. */
+  private applyLimits(exports: WebAssembly.Exports): void {
+    const capPages = Math.floor((this.maxMemoryMb * MIB) / WASM_PAGE_BYTES);
+    (exports[MEMORY_LIMIT_EXPORT] as WebAssembly.Global).value = capPages;
+    this.memoryRefusals = exports[MEMORY_REFUSALS_EXPORT] as WebAssembly.Global;
+    this.fuel = exports[FUEL_EXPORT] as WebAssembly.Global;
+    const size = this.state.memory.byteLength;
+    if (size > capPages * WASM_PAGE_BYTES) {
+      throw new VmStartError(`its memory starts at ${(size / MIB).toFixed(1)} MiB, over its max_memory_mb of ${this.maxMemoryMb}`);
+    }
+  }
+
   /** A command's _start; proc_exit(0) from it is a normal end (WASI command semantics). */
   private runStart(start: GuestFunction): void {
     try {
@@ -403,15 +469,27 @@ export class WasmVm {
     const savedStream = state.activeStream;
     state.activeId = id;
     state.activeStream = stream;
+    if (this.depth++ === 0 && this.fuel !== undefined) this.fuel.value = this.fuelBudgetValue;
     try {
       return (fn(id, a, b, c, d) as number) >>> 0;
     } catch (error) {
       this.broken = true;
-      throw error instanceof FilterTrap ? error : new FilterTrap(phase, error);
+      throw error instanceof FilterTrap ? error : new FilterTrap(phase, this.trapCause(error));
     } finally {
+      this.depth--;
       state.activeId = savedId;
       state.activeStream = savedStream;
     }
+  }
+
+  /** What a trap says: the fuel check's `unreachable` as running out of fuel; a note when the memory cap refused growth. */
+  private trapCause(error: unknown): unknown {
+    if (this.fuel !== undefined && (this.fuel.value as bigint) < 0n) return new OutOfFuel(this.fuelBudget);
+    const refusals = (this.memoryRefusals?.value as number | undefined) ?? 0;
+    if (refusals > 0 && error instanceof WebAssembly.RuntimeError) {
+      return new MemoryCapped(error, this.maxMemoryMb, refusals);
+    }
+    return error;
   }
 
   private streamCall(phase: string, fn: GuestFunction, id: number, a: number, b: number): number {
@@ -479,6 +557,8 @@ export class WasmVm {
   }
 }
 
+const MIB = 1024 * 1024;
+
 /** proxy_get_status during the callback of a failed http_call. */
 const CALL_FAILED_STATUS = WasmResult.BrokenConnection;
 
@@ -490,7 +570,9 @@ function instantiationError(error: unknown): VmStartError {
 
 /** A trap's cause in a few words: wasm traps and guest exits by their message, host errors by name too. */
 function describe(cause: unknown): string {
-  if (cause instanceof WebAssembly.RuntimeError || cause instanceof ProcExit || cause instanceof GuestAbort) return cause.message;
+  if (cause instanceof WebAssembly.RuntimeError || cause instanceof ProcExit || cause instanceof GuestAbort || cause instanceof OutOfFuel || cause instanceof MemoryCapped) {
+    return cause.message;
+  }
   if (cause instanceof Error) return cause.name === 'Error' ? cause.message : `${cause.name}: ${cause.message}`;
   return String(cause);
 }

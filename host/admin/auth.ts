@@ -2,9 +2,9 @@
 // presented token is compared digest to digest with timingSafeEqual, so neither the
 // comparison time nor the digest length says anything about the secret.
 //
-// Each route declares the access it needs; a credential grants a role. With one
-// `admin.token` there is one read-write credential; named read-only / read-write tokens
-// (admin.tokens) become more credentials here, without touching the routes.
+// Each route declares the access it needs; a credential grants a role. `admin.token` is one
+// read-write credential named "admin"; each of `admin.tokens` is a named credential with its
+// own role, given as the token's digest so the manifest holds no secret.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AdminSpec } from '../config/schema.js';
@@ -33,7 +33,9 @@ export class AdminAuth {
   constructor(private readonly credentials: readonly AdminCredential[]) {}
 
   static fromSpec(spec: AdminSpec): AdminAuth {
-    return new AdminAuth(spec.token === undefined ? [] : [{ name: 'admin', sha256: sha256(spec.token), role: 'write' }]);
+    const credentials: AdminCredential[] = spec.token === undefined ? [] : [{ name: 'admin', sha256: sha256(spec.token), role: 'write' }];
+    for (const token of spec.tokens ?? []) credentials.push({ name: token.name, sha256: Buffer.from(token.sha256, 'hex'), role: token.role });
+    return new AdminAuth(credentials);
   }
 
   /** False when no token is configured: every route is open. */

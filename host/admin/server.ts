@@ -3,14 +3,19 @@
 //
 // Every route goes through the same wrapper: auth by the route's declared access, then the
 // handler, then a reply; a thrown AdminError becomes `{error}` with its status, anything else
-// a logged 500. Bodies are bounded per route by hyper-express itself (413 once the declared
-// or received length passes the route's limit), so no handler ever sees an unbounded body.
+// a logged 500. Bodies are bounded per route (request-body.ts: a JSON 413 once the declared or
+// received length passes the route's limit), so no handler ever sees an unbounded body.
+//
+// The permission model is the HTTP method: GET routes are `public` or `read`, every other
+// method changes state and must be `write` (checked when the routes are registered), and every
+// change is logged here, with the name of the token that made it, whatever the route.
 
 import { Server, type Request, type Response } from 'hyper-express';
 import { assertAddressFree } from '../net/address.js';
 import type { AdminSpec } from '../config/schema.js';
 import { AdminAuth } from './auth.js';
 import type { AdminDeps } from './deps.js';
+import { checkDeclaredLength, readBody, UNBOUNDED_BODY_BYTES } from './request-body.js';
 import { AdminError, DEFAULT_MAX_BODY_BYTES, type AdminReply, type AdminRequest, type AdminRoute } from './route.js';
 import { adminRoutes } from './routes/index.js';
 
@@ -26,23 +31,25 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export async function startAdminServer(spec: AdminSpec, deps: AdminDeps): Promise<AdminServer> {
   const auth = AdminAuth.fromSpec(spec);
   // auto_close off: the CLI owns signals and the shutdown order.
-  const server = new Server({ auto_close: false, max_body_length: DEFAULT_MAX_BODY_BYTES });
+  const server = new Server({ auto_close: false, max_body_length: UNBOUNDED_BODY_BYTES });
 
   for (const route of adminRoutes(deps)) {
+    if (route.method !== 'GET' && route.access !== 'write') {
+      throw new Error(`admin route ${route.method} ${route.path} changes state, so its access must be 'write', not '${route.access}'`);
+    }
     const handler = (request: Request, response: Response) => serve(route, auth, deps, request, response);
-    const options = { max_body_length: route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES };
     switch (route.method) {
       case 'GET':
-        server.get(route.path, options, handler);
+        server.get(route.path, handler);
         break;
       case 'POST':
-        server.post(route.path, options, handler);
+        server.post(route.path, handler);
         break;
       case 'PUT':
-        server.put(route.path, options, handler);
+        server.put(route.path, handler);
         break;
       case 'DELETE':
-        server.delete(route.path, options, handler);
+        server.delete(route.path, handler);
         break;
     }
   }
@@ -68,14 +75,18 @@ export async function startAdminServer(spec: AdminSpec, deps: AdminDeps): Promis
 }
 
 async function serve(route: AdminRoute, auth: AdminAuth, deps: AdminDeps, request: Request, response: Response): Promise<void> {
+  const changes = route.method !== 'GET';
   const outcome = auth.check(request.headers['authorization'], route.access);
   if (!outcome.ok) {
+    if (changes) deps.logger.warn({ method: route.method, path: request.path, status: outcome.status, reason: outcome.error }, 'admin change refused');
     sendAuthFailure(response, outcome.status, outcome.error);
     return;
   }
+  const maxBodyBytes = route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   let status: number;
   try {
-    const reply = await route.handle(adminRequest(request, outcome.caller));
+    checkDeclaredLength(request, maxBodyBytes);
+    const reply = await route.handle(adminRequest(request, outcome.caller, maxBodyBytes));
     status = sendReply(response, reply);
   } catch (error) {
     if (error instanceof AdminError) {
@@ -87,11 +98,12 @@ async function serve(route: AdminRoute, auth: AdminAuth, deps: AdminDeps, reques
       sendError(response, status, 'internal error');
     }
   }
-  // Changes are logged with who made them; reads are not worth a line each.
-  if (route.method !== 'GET') deps.logger.info({ method: route.method, path: request.path, status, caller: outcome.caller }, 'admin change');
+  // Changes are logged with the token that made them; reads are not worth a line each.
+  if (changes) deps.logger.info({ method: route.method, path: request.path, status, token: outcome.caller ?? 'anonymous' }, 'admin change');
 }
 
-function adminRequest(request: Request, caller: string | undefined): AdminRequest {
+function adminRequest(request: Request, caller: string | undefined, maxBodyBytes: number): AdminRequest {
+  let body: Promise<Buffer> | undefined;
   return {
     method: request.method,
     path: request.path,
@@ -99,7 +111,7 @@ function adminRequest(request: Request, caller: string | undefined): AdminReques
     query: request.query_parameters,
     headers: request.headers,
     caller,
-    body: () => request.buffer(),
+    body: () => (body ??= readBody(request, maxBodyBytes)),
   };
 }
 

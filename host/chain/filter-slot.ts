@@ -1,15 +1,25 @@
 // One filter of a chain: its compiled module, its spec, and the VM that currently runs it.
-// A trap poisons a VM; the slot replaces it with a fresh instance before the next request.
+// A trap poisons a VM; the slot replaces it with a fresh instance before the next request,
+// unless the filter trapped so often that it is cooling down (trap-cooldown.ts).
+//
+// A slot may serve several chains at once: a hot swap that keeps a filter's module and
+// configuration hands the same slot (so the same VM and its in-VM state) to the next chain.
+// Chains retain and release it; the last release destroys it.
 
 import type { LogLevel, WasmResult } from '../abi/enums.js';
 import type { FilterMetrics, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
-import { FilterModule, FilterTrap, WasmVm } from '../abi/vm.js';
+import { FilterModule, FilterTrap, VmStartError, WasmVm } from '../abi/vm.js';
 import type { FilterSpec } from '../config/schema.js';
 import type { ChainServices, PhaseObserver } from './services.js';
+import { DEFAULT_TRAP_COOLDOWN, TrapCooldown } from './trap-cooldown.js';
 
 /** The phases a filter's time is measured by, as label values of the phase histogram. */
 export const PHASES = ['request_headers', 'request_body', 'response_headers', 'response_body', 'log'] as const;
 export type PhaseName = (typeof PHASES)[number];
+
+/** What a slot needs of a filter's spec; the manifest's FilterSpec and the registry's chain entries both fit. */
+export type SlotSpec = Pick<FilterSpec, 'name' | 'config' | 'root_id' | 'vm_config' | 'on_error'> &
+  Partial<Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown'>>;
 
 export class FilterSlot implements VmHost {
   readonly pluginName: string;
@@ -21,32 +31,77 @@ export class FilterSlot implements VmHost {
   private vm: WasmVm;
   private tick: NodeJS.Timeout | undefined;
   private destroyed = false;
+  /** Chains holding this slot. */
+  private references = 0;
+  /** While the first VM starts: its warn-and-above log lines, for the error when it does not start. */
+  private startComplaints: string[] | undefined;
+  private readonly cooldown: TrapCooldown;
+  /** The last VM whose trap was counted: a broken VM counts once, however many requests meet it. */
+  private countedVm: WasmVm | undefined;
 
   private constructor(
-    readonly spec: FilterSpec,
+    readonly spec: SlotSpec,
     readonly module: FilterModule,
     private readonly services: ChainServices,
     private readonly vmConfig: Uint8Array,
     private readonly pluginConfig: Uint8Array,
+    private readonly onDestroyed: (() => void) | undefined,
   ) {
     this.pluginName = spec.name;
     this.rootId = spec.root_id;
     this.failOpen = spec.on_error === 'fail_open';
     this.phaseTimers = PHASES.map((phase) => services.telemetry.filterPhase(spec.name, phase));
+    this.cooldown = new TrapCooldown({ ...DEFAULT_TRAP_COOLDOWN, ...spec.trap_cooldown }, {
+      started: ({ traps, window_ms, cooldown_ms }) => {
+        services.telemetry.filterCooldown(spec.name, true);
+        const mode = this.failOpen ? 'skip it (fail_open)' : 'get 500 (fail_closed)';
+        services.filterLog(spec.name, WARN, `trapped ${traps} times within ${window_ms} ms: cooling down for ${cooldown_ms} ms, requests ${mode} without calling it`);
+      },
+      ended: (expired) => {
+        services.telemetry.filterCooldown(spec.name, false);
+        if (expired) services.filterLog(spec.name, INFO, 'cool-down over: the next request gets a fresh VM');
+      },
+    });
     this.vm = undefined as unknown as WasmVm; // set by start() before the slot is handed out
   }
 
-  /** Instantiates and starts the first VM; throws (VmStartError) when the filter refuses to start. */
-  static create(spec: FilterSpec, module: FilterModule, services: ChainServices): FilterSlot {
+  /**
+   * Instantiates and starts the first VM; throws (VmStartError) when the filter refuses to start,
+   * with what the filter logged at warn level or above while starting (usually its reason).
+   * `onDestroyed` hears when the last chain released the slot (or destroy() was called).
+   */
+  static create(spec: SlotSpec, module: FilterModule, services: ChainServices, onDestroyed?: () => void): FilterSlot {
     const encoder = new TextEncoder();
-    const slot = new FilterSlot(spec, module, services, encoder.encode(spec.vm_config), encoder.encode(spec.config));
-    slot.vm = slot.startVm();
+    const slot = new FilterSlot(spec, module, services, encoder.encode(spec.vm_config), encoder.encode(spec.config), onDestroyed);
+    const complaints: string[] = [];
+    slot.startComplaints = complaints;
+    try {
+      slot.vm = slot.startVm();
+    } catch (error) {
+      if (!(error instanceof VmStartError) || complaints.length === 0) throw error;
+      throw new VmStartError(`${error.message} (the filter logged: ${complaints.join('; ')})`, { cause: error.cause });
+    } finally {
+      slot.startComplaints = undefined;
+    }
     return slot;
   }
 
-  /** The VM new requests use: the current one, or a fresh one when the current one trapped. */
+  /** A chain takes the slot. */
+  retain(): void {
+    this.references++;
+  }
+
+  /** A chain lets go; the last one destroys the slot. */
+  release(): void {
+    if (--this.references === 0) this.destroy();
+  }
+
+  /**
+   * The VM new requests use: the current one, or a fresh one when the current one trapped. During
+   * a cool-down, the broken one: it refuses every call, so the filter's on_error mode applies.
+   */
   currentVm(): WasmVm {
-    if (this.vm.broken) this.replaceVm();
+    if (this.vm.broken && !this.cooldown.active) this.replaceVm();
     return this.vm;
   }
 
@@ -67,6 +122,7 @@ export class FilterSlot implements VmHost {
   }
 
   log(level: LogLevel, message: string): void {
+    if (this.startComplaints !== undefined && level >= WARN) this.startComplaints.push(message);
     this.services.filterLog(this.pluginName, level, message);
   }
 
@@ -98,21 +154,31 @@ export class FilterSlot implements VmHost {
 
   /** Counts and logs a trap; the VM has already marked itself broken. */
   recordTrap(phase: string, error: unknown): void {
+    // During a cool-down, requests meet the broken VM without calling it: no new traps.
+    if (this.cooldown.active) return;
     this.services.telemetry.filterTrap(this.pluginName);
     // A FilterTrap already says where it trapped; anything else is a host-side failure of that phase.
     const message = error instanceof FilterTrap ? error.message : `failed in ${phase}: ${error instanceof Error ? error.message : String(error)}`;
     this.services.filterLog(this.pluginName, 4 as LogLevel, message);
+    if (this.vm.broken && this.countedVm !== this.vm) {
+      this.countedVm = this.vm;
+      this.cooldown.record();
+    }
   }
 
   /** Stops ticks and deletes the root context; the slot serves nothing afterwards. */
   destroy(): void {
+    if (this.destroyed) return;
     this.destroyed = true;
     this.setTickPeriod(0, noop);
+    this.cooldown.stop();
     if (!this.vm.broken) this.vm.destroy();
+    this.onDestroyed?.();
   }
 
   private startVm(): WasmVm {
-    return WasmVm.createSync(this.module, this, { vmConfig: this.vmConfig, pluginConfig: this.pluginConfig });
+    const { fuel, max_memory_mb: maxMemoryMb } = this.spec;
+    return WasmVm.createSync(this.module, this, { vmConfig: this.vmConfig, pluginConfig: this.pluginConfig, fuel, maxMemoryMb });
   }
 
   private replaceVm(): void {
@@ -122,10 +188,15 @@ export class FilterSlot implements VmHost {
       this.services.filterLog(this.pluginName, 2 as LogLevel, 'replaced a trapped VM with a fresh instance');
     } catch (error) {
       // A module that started once and now refuses to start again stays broken; every request
-      // then meets it as a failed filter and its on_error policy applies.
+      // then meets it as a failed filter and its on_error policy applies. Each failed start
+      // counts towards a cool-down, which ends the rebuild attempts for a while.
       this.recordTrap('vm_start', error);
+      this.cooldown.record();
     }
   }
 }
 
 function noop(): void {}
+
+const INFO = 2 as LogLevel;
+const WARN = 3 as LogLevel;

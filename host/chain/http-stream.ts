@@ -39,6 +39,24 @@ export interface RequestInfo {
   readonly localPort: number;
   readonly scheme: string;
   readonly startTimeMs: number;
+  /** Set on a TLS listener: the connection's TLS facts and the client's certificate identity. */
+  readonly tls?: TlsConnectionInfo;
+}
+
+export interface TlsConnectionInfo {
+  readonly version: string;
+  /** The client presented a certificate that chains to the listener's CA. */
+  readonly mtls: boolean;
+  readonly peer?: PeerIdentity;
+}
+
+/** What a client certificate says about who is calling. */
+export interface PeerIdentity {
+  readonly uriSans: readonly string[];
+  readonly dnsSans: readonly string[];
+  readonly subject: string;
+  /** SHA-256 of the certificate (DER), lowercase hex without colons. */
+  readonly sha256: string;
 }
 
 const enum Phase {
@@ -269,6 +287,9 @@ export class HttpStream implements HttpContextHost {
   }
 
   setProperty(key: string, value: Uint8Array): WasmResult {
+    // What the host knows about the request and the connection is not the filters' to change:
+    // a filter must not be able to claim another caller's mTLS identity or address.
+    if (isHostFact(key)) return WasmResult.BadArgument;
     (this.properties ??= new Map()).set(key, value.slice());
     return WasmResult.Ok;
   }
@@ -532,6 +553,14 @@ export class HttpStream implements HttpContextHost {
 }
 
 const PHASE_NAMES = ['request_headers', 'request_body', 'response_headers', 'response_body'];
+
+/** Property namespaces the host answers and filters cannot set (Envoy's attributes are read-only too). */
+const HOST_FACTS = ['request.', 'response.', 'source.', 'destination.', 'connection.', 'upstream.', 'plugin_'];
+
+function isHostFact(key: string): boolean {
+  for (const prefix of HOST_FACTS) if (key.startsWith(prefix)) return true;
+  return false;
+}
 
 function hasHeader(flat: string[], name: string): boolean {
   for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return true;

@@ -12,6 +12,8 @@ export interface ChainTelemetry {
   /** A histogram child bound to (filter, phase). */
   filterPhase(filter: string, phase: string): PhaseObserver;
   filterTrap(filter: string): void;
+  /** A filter entered (`true`) or left (`false`) a cool-down after repeated traps. */
+  filterCooldown(filter: string, active: boolean): void;
 }
 
 export interface ChainServices {

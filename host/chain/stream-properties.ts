@@ -47,7 +47,22 @@ export function streamProperty(stream: HttpStream, key: string): Uint8Array | un
     case 'destination.port':
       return encodeInt64(BigInt(info.localPort));
     case 'connection.mtls':
-      return encodeBool(false);
+      return encodeBool(info.tls?.mtls ?? false);
+    case 'connection.tls_version':
+      return text(info.tls?.version);
+    case 'connection.uri_san_peer_certificate':
+      return text(info.tls?.peer?.uriSans[0]);
+    case 'connection.dns_san_peer_certificate':
+      return text(info.tls?.peer?.dnsSans[0]);
+    case 'connection.subject_peer_certificate':
+      return text(info.tls?.peer?.subject);
+    case 'connection.sha256_peer_certificate_digest':
+      return text(info.tls?.peer?.sha256);
+    case 'source.principal': {
+      // Envoy's choice: the URI SAN (a SPIFFE id in a mesh), else a DNS SAN, else the subject.
+      const peer = info.tls?.peer;
+      return text(peer === undefined ? undefined : (peer.uriSans[0] ?? peer.dnsSans[0] ?? peer.subject));
+    }
     case 'response.code': {
       const status = stream.responseHeaders?.get(':status') ?? (stream.finalStatus > 0 ? stream.finalStatus : undefined);
       return status === undefined ? undefined : encodeInt64(BigInt(status));

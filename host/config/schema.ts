@@ -6,8 +6,12 @@
 // filled in, addresses split into {host, port}, paths absolute, and filter configs as text.
 // Objects are strict, so a misspelt key is an error instead of a silently ignored setting.
 
+import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { serviceName } from '../discovery/instance.js';
+import { parsePublicKey, rawPublicKey } from '../registry/signature.js';
+import type { TrapCooldownSpec } from '../chain/trap-cooldown.js';
 import { describeValue } from './errors.js';
 
 /** An address. IPv6 hosts are kept without brackets (`::1`); add them back for URLs. */
@@ -20,9 +24,45 @@ export interface Endpoint extends HostPort {
   weight: number;
 }
 
+/** The instances a registry-backed cluster sends to: one service, optionally one version and metadata subset. */
+export interface ServiceSubset {
+  service: string;
+  version?: string;
+  /** Every pair must be in an instance's metadata. */
+  metadata: Record<string, string>;
+}
+
+/** TLS towards a cluster's endpoints (paths absolute). Without `ca`, the system's CAs verify them. */
+export interface UpstreamTlsSpec {
+  ca?: string;
+  /** Client certificate and key, presented for mutual TLS. */
+  cert?: string;
+  key?: string;
+  /** Name to verify the endpoints' certificates against (SNI); default: the endpoint's host. */
+  servername?: string;
+}
+
+/** TLS on the proxy listener (paths absolute; the files are watched and reloaded). */
+export interface ListenerTlsSpec {
+  cert: string;
+  key: string;
+  /** CA bundle that client certificates must chain to (mutual TLS). */
+  ca?: string;
+  /** Refuse clients without a certificate signed by `ca`. */
+  require_client_cert: boolean;
+}
+
+export interface ListenerSpec extends HostPort {
+  tls?: ListenerTlsSpec;
+}
+
 export interface ClusterSpec {
   name: string;
+  tls?: UpstreamTlsSpec;
+  /** Static endpoints; empty for a registry-backed cluster, whose endpoints follow `discovery`. */
   endpoints: Endpoint[];
+  /** Set for `discovery: registry`: the cluster's endpoints are these registry instances. */
+  discovery?: ServiceSubset;
   connect_timeout_ms: number;
   timeout_ms: number;
 }
@@ -41,6 +81,31 @@ export interface FilterSpec {
   /** VM configuration handed to proxy_on_vm_start. */
   vm_config: string;
   on_error: OnError;
+  // Containment (host/abi/fuel.ts, host/chain/trap-cooldown.ts); absent = the host's default,
+  // so chain specs only show what an operator chose.
+  /** Fuel per call into the filter (units ≈ wasm instructions); a call that uses it up traps. */
+  fuel?: number;
+  /** Largest linear memory of the filter's VM, in MiB; growth past it fails inside the filter. */
+  max_memory_mb?: number;
+  /** After `traps` traps within `window_ms`, the filter's on_error mode for `cooldown_ms`. */
+  trap_cooldown?: Partial<TrapCooldownSpec>;
+}
+
+/** Attaches an extra chain to the requests whose host and path match (the first matching route wins). */
+export interface RouteSpec {
+  /** Lower-case host without port; `*.example.com` matches every subdomain; absent = any host. */
+  host?: string;
+  /** Matches paths that start with it (`/api` matches `/api/x` and `/apix`, as in Envoy). */
+  path_prefix: string;
+  /** A name from `chains`. */
+  chain: string;
+}
+
+export interface RegistrySpec {
+  /** Largest module POST /filters accepts. */
+  max_module_bytes: number;
+  /** Ed25519 public keys, base64 of the raw key; when any is set, every uploaded module must be signed by one. */
+  trusted_keys: string[];
 }
 
 export interface FileStoreSpec {
@@ -52,12 +117,36 @@ export interface FileStoreSpec {
 /** Store kinds; the etcd kind joins this union later. */
 export type StoreSpec = FileStoreSpec;
 
+/** A named admin token, kept only as its digest. */
+export interface AdminTokenSpec {
+  /** Shown in logs and change history as who made a change. */
+  name: string;
+  /** Lower-case hex SHA-256 of the token. */
+  sha256: string;
+  /** `read`: GET routes only; `write`: every route. */
+  role: 'read' | 'write';
+}
+
+/** With neither `token` nor `tokens` the admin API has no auth, and the schema keeps it on loopback. */
 export interface AdminSpec extends HostPort {
-  /** Bearer token every admin route but /healthz requires; absent (or empty) = no auth. */
+  /** Shorthand for one write token named "admin"; absent (or empty) = none. */
   token?: string;
+  /** Named tokens (admin.tokens); absent = none. */
+  tokens?: AdminTokenSpec[];
 }
 
 export type AccessLogMode = 'stdout' | 'off';
+
+/** Host spans, a SERVER span per request and a CLIENT span per upstream attempt (host/telemetry/tracing.ts). */
+export interface TracingSpec {
+  exporter: 'otlp' | 'console' | 'off';
+  /** OTLP/HTTP traces URL (spans are posted as JSON). */
+  endpoint: string;
+  /** The `service.name` of the spans. */
+  service_name: string;
+  /** Share of new traces recorded, 0..1; a request with a traceparent keeps its sampled flag. */
+  sample_ratio: number;
+}
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
@@ -68,15 +157,30 @@ export interface Limits {
   drain_timeout_ms: number;
 }
 
+/** The service registry's timing (host/discovery). */
+export interface DiscoverySpec {
+  /** TTL of a registration that does not give `ttl_s`. */
+  default_ttl_s: number;
+  /** How long an instance that missed its TTL stays listed (unhealthy) before it is removed. */
+  grace_s: number;
+}
+
 export interface Manifest {
-  listen: HostPort;
+  listen: ListenerSpec;
   admin: AdminSpec;
   clusters: ClusterSpec[];
   /** Always a name from `clusters`. */
   default_cluster: string;
+  /** The chain every request takes unless a route attaches another (seeds the store's first revision). */
   filters: FilterSpec[];
+  /** Extra chains by name, for routes. */
+  chains: Record<string, FilterSpec[]>;
+  routes: RouteSpec[];
+  registry: RegistrySpec;
   store: StoreSpec;
+  discovery: DiscoverySpec;
   access_log: AccessLogMode;
+  tracing: TracingSpec;
   log_level: LogLevelName;
   limits: Limits;
 }
@@ -121,8 +225,8 @@ function integer(min: number) {
   return z.preprocess((value) => (typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value), number);
 }
 
-/** Cluster and filter names; dots are excluded because names appear in dotted property paths. */
-const name = z
+/** Cluster, filter and chain names; dots are excluded because names appear in dotted property paths. */
+export const name = z
   .string()
   .regex(/^[A-Za-z0-9_-]+$/, { error: (issue) => `${describeValue(issue.input)} is not a valid name (use letters, digits, "_" and "-")` });
 
@@ -143,27 +247,184 @@ const endpoint = z.union(
   { error: unlessMissing((input) => `${describeValue(input)} is not host:port or {address, weight}`) },
 );
 
-const cluster = z.strictObject({
-  name,
-  endpoints: z.array(endpoint).min(1, { error: 'must list at least one endpoint' }),
+const clusterTimeouts = {
   connect_timeout_ms: integer(1).default(1000),
   timeout_ms: integer(1).default(15000),
+};
+
+/** A file path from the manifest, resolved against the manifest's folder. */
+function filePath(context: ManifestContext) {
+  return z.string().min(1, { error: 'must not be empty' }).transform((file) => path.resolve(context.baseDir, file));
+}
+
+function upstreamTls(context: ManifestContext) {
+  return z
+    .strictObject({ ca: filePath(context).optional(), cert: filePath(context).optional(), key: filePath(context).optional(), servername: z.string().min(1).optional() })
+    .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), { error: 'cert and key go together' });
+}
+
+function listenerTls(context: ManifestContext) {
+  return z
+    .strictObject({ cert: filePath(context), key: filePath(context), ca: filePath(context).optional(), require_client_cert: z.boolean().default(false) })
+    .refine((tls) => !tls.require_client_cert || tls.ca !== undefined, { error: 'require_client_cert needs ca' });
+}
+
+/** `listen: host:port`, or `listen: {address: host:port, tls: {...}}` for an HTTPS listener. */
+function listener(context: ManifestContext) {
+  return z.union(
+    [
+      hostPort(),
+      z.strictObject({ address: hostPort(), tls: listenerTls(context).optional() }).transform(({ address, tls }): ListenerSpec => (tls === undefined ? address : { ...address, tls })),
+    ],
+    { error: unlessMissing((input) => `${describeValue(input)} is not host:port or {address, tls}`) },
+  );
+}
+
+const staticCluster = (context: ManifestContext) => z
+  .strictObject({
+    name,
+    discovery: z.literal('static'),
+    endpoints: z.array(endpoint).min(1, { error: 'must list at least one endpoint' }),
+    tls: upstreamTls(context).optional(),
+    ...clusterTimeouts,
+  })
+  .transform(({ discovery: _static, tls, ...spec }): ClusterSpec => (tls === undefined ? spec : { ...spec, tls }));
+
+/** A cluster whose endpoints are the service registry's instances of a service (or a subset of them). */
+const registryCluster = (context: ManifestContext) => z
+  .strictObject({
+    name,
+    discovery: z.literal('registry'),
+    service: serviceName,
+    version: z.string().min(1, { error: 'must not be empty' }).optional(),
+    metadata: z.record(z.string(), z.string()).default({}),
+    tls: upstreamTls(context).optional(),
+    ...clusterTimeouts,
+  })
+  .transform(
+    ({ name, service, version, metadata, tls, connect_timeout_ms, timeout_ms }): ClusterSpec => ({
+      name,
+      ...(tls === undefined ? {} : { tls }),
+      endpoints: [],
+      discovery: version === undefined ? { service, metadata } : { service, version, metadata },
+      connect_timeout_ms,
+      timeout_ms,
+    }),
+  );
+
+// `discovery` may be left out: a cluster with endpoints of its own is the default.
+const cluster = (context: ManifestContext) => z.preprocess(
+  (value) => (value !== null && typeof value === 'object' && !Array.isArray(value) && !('discovery' in value) ? { ...value, discovery: 'static' } : value),
+  z.discriminatedUnion('discovery', [staticCluster(context), registryCluster(context)]),
+);
+
+const discovery = z.strictObject({
+  default_ttl_s: integer(1).default(15),
+  grace_s: integer(0).default(60),
 });
 
 const adminDefaults: HostPort = { host: '127.0.0.1', port: 9901 };
+
+const adminToken = z
+  .strictObject({
+    name,
+    token_sha256: z
+      .string({ error: unlessMissing((input) => `must be a string, not ${describeValue(input)}`) })
+      .regex(/^[0-9A-Fa-f]{64}$/, { error: 'must be 64 hex digits: the SHA-256 of the token (printf %s "$TOKEN" | sha256sum)' }),
+    role: z.enum(['read', 'write'], { error: unlessMissing((input) => `must be read or write, not ${describeValue(input)}`) }),
+  })
+  .transform(({ name: tokenName, token_sha256, role }): AdminTokenSpec => ({ name: tokenName, sha256: token_sha256.toLowerCase(), role }));
+
+/** Literal loopback addresses and `localhost`; any other name might resolve anywhere, so it counts as remote. */
+function isLoopback(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  if (family === 4) return LOOPBACK.check(host, 'ipv4');
+  return family === 6 && LOOPBACK.check(host, 'ipv6');
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Token names are unique (admin.token is named "admin"), and no digest is given twice (its role would be ambiguous). */
+function checkAdminTokens(token: string | undefined, tokens: readonly AdminTokenSpec[], ctx: z.core.$RefinementCtx) {
+  const names = new Map<string, string>(token ? [['admin', 'admin.token']] : []);
+  const digests = new Map<string, number>();
+  tokens.forEach((item, index) => {
+    const earlier = names.get(item.name);
+    if (earlier !== undefined) ctx.addIssue({ code: 'custom', path: ['tokens', index, 'name'], message: `"${item.name}" is already used by ${earlier}` });
+    else names.set(item.name, `admin.tokens[${index}]`);
+    const same = digests.get(item.sha256);
+    if (same !== undefined) ctx.addIssue({ code: 'custom', path: ['tokens', index, 'token_sha256'], message: `is the same token as admin.tokens[${same}]` });
+    else digests.set(item.sha256, index);
+  });
+}
 
 const admin = z
   .strictObject({
     listen: hostPort().default(adminDefaults),
     token: z.string().optional(),
+    tokens: z.array(adminToken).optional(),
+    allow_remote: z.boolean({ error: unlessMissing((input) => `must be true or false, not ${describeValue(input)}`) }).default(false),
   })
-  .transform(({ listen, token }): AdminSpec => (token ? { ...listen, token } : { ...listen }));
+  .superRefine(({ listen, token, tokens, allow_remote }, ctx) => {
+    checkAdminTokens(token, tokens ?? [], ctx);
+    // The admin API changes what the proxy runs: it stays on this machine unless the manifest says otherwise, and then only with auth.
+    if (!allow_remote && !isLoopback(listen.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen'],
+        message: `${listen.host} is not a loopback address; set admin.allow_remote: true to serve the admin API to other machines`,
+      });
+    }
+    if (allow_remote && !token && (tokens ?? []).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['allow_remote'], message: 'needs admin.token or admin.tokens: an admin API without auth stays on loopback' });
+    }
+  })
+  .transform(({ listen, token, tokens }): AdminSpec => ({ ...listen, ...(token ? { token } : {}), ...(tokens === undefined ? {} : { tokens }) }));
+
+/** A number from 0 to 1; digit strings count too. */
+const ratioError = unlessMissing((input) => `must be a number from 0 to 1, not ${describeValue(input)}`);
+const ratio = z.preprocess(
+  (value) => (typeof value === 'string' && /^\d*\.?\d+$/.test(value) ? Number(value) : value),
+  z.number({ error: ratioError }).min(0, { error: ratioError }).max(1, { error: ratioError }),
+);
+
+const tracing = z.strictObject({
+  exporter: z.enum(['otlp', 'console', 'off']).default('off'),
+  endpoint: z.url({ protocol: /^https?$/, error: (issue) => `${describeValue(issue.input)} is not an http(s) URL` }).default('http://localhost:4318/v1/traces'),
+  service_name: z.string().min(1, { error: 'must not be empty' }).default('weft'),
+  sample_ratio: ratio.default(1),
+});
 
 const limits = z.strictObject({
   max_request_headers_kb: integer(1).default(60),
   max_buffered_body_bytes: integer(1).default(1024 * 1024),
   drain_timeout_ms: integer(0).default(10_000),
 });
+
+/** A filter's containment limits; the manifest's filters and the chain spec's entries both carry them. */
+export type ContainmentLimits = Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown'>;
+
+/** The limits `spec` sets, without keys for the absent ones (so stored specs show only what was chosen). */
+export function containmentOf(spec: ContainmentLimits): ContainmentLimits {
+  const out: ContainmentLimits = {};
+  if (spec.fuel !== undefined) out.fuel = spec.fuel;
+  if (spec.max_memory_mb !== undefined) out.max_memory_mb = spec.max_memory_mb;
+  if (spec.trap_cooldown !== undefined) out.trap_cooldown = spec.trap_cooldown;
+  return out;
+}
+
+/** A filter's containment limits, as the manifest and chain spec entries write them (all optional). */
+export const containmentKeys = {
+  fuel: integer(1).optional(),
+  max_memory_mb: integer(1).optional(),
+  trap_cooldown: z
+    .strictObject({ traps: integer(1).optional(), window_ms: integer(1).optional(), cooldown_ms: integer(1).optional() })
+    .transform((spec): Partial<TrapCooldownSpec> => Object.fromEntries(Object.entries(spec).filter(([, value]) => value !== undefined)))
+    .optional(),
+};
 
 function filter(context: ManifestContext) {
   return z
@@ -178,9 +439,10 @@ function filter(context: ManifestContext) {
       root_id: z.string().optional(),
       vm_config: configText.default(''),
       on_error: z.enum(['fail_closed', 'fail_open']).default('fail_closed'),
+      ...containmentKeys,
     })
     .transform(
-      (spec): FilterSpec => ({
+      ({ fuel, max_memory_mb, trap_cooldown, ...spec }): FilterSpec => ({
         name: spec.name,
         module: path.resolve(context.baseDir, spec.module),
         ...(spec.sha256 === undefined ? {} : { sha256: spec.sha256.toLowerCase() }),
@@ -188,9 +450,51 @@ function filter(context: ManifestContext) {
         root_id: spec.root_id ?? spec.name,
         vm_config: spec.vm_config,
         on_error: spec.on_error,
+        ...containmentOf({ fuel, max_memory_mb, trap_cooldown }),
       }),
     );
 }
+
+const HOST_PATTERN = /^(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
+/** A route, as the manifest and the chain spec of the admin API write it. */
+export const route = z
+  .strictObject({
+    host: z
+      .string()
+      .regex(HOST_PATTERN, { error: (issue) => `${describeValue(issue.input)} is not a host name (without port; "*.example.com" for subdomains)` })
+      .optional(),
+    path_prefix: z.string().startsWith('/', { error: 'must start with "/"' }).default('/'),
+    chain: name,
+  })
+  .transform(({ host, path_prefix, chain }): RouteSpec => (host === undefined ? { path_prefix, chain } : { host: host.toLowerCase(), path_prefix, chain }));
+
+/** Every route names a chain that exists. */
+export function checkRouteChains(routes: readonly RouteSpec[], chains: readonly string[], ctx: z.core.$RefinementCtx, field: PropertyKey[] = ['routes']) {
+  const known = chains.length === 0 ? '(no chains are defined)' : `(chains: ${chains.join(', ')})`;
+  routes.forEach((item, index) => {
+    if (!chains.includes(item.chain)) ctx.addIssue({ code: 'custom', path: [...field, index, 'chain'], message: `"${item.chain}" is not a chain ${known}` });
+  });
+}
+
+const MIB = 1024 * 1024;
+
+const registry = z
+  .strictObject({
+    max_module_bytes: integer(1).default(16 * MIB),
+    trusted_keys: z
+      .array(
+        z.string().transform((text, ctx) => {
+          try {
+            return rawPublicKey(parsePublicKey(text).key);
+          } catch (error) {
+            ctx.addIssue({ code: 'custom', message: (error as Error).message, input: text });
+            return z.NEVER;
+          }
+        }),
+      )
+      .default([]),
+  });
 
 function store(context: ManifestContext) {
   const file = z
@@ -204,7 +508,7 @@ function store(context: ManifestContext) {
 }
 
 /** Reports `items[j].name` values that repeat an earlier item's name. */
-function checkUniqueNames(list: ReadonlyArray<{ name: string }>, field: string, ctx: z.core.$RefinementCtx) {
+export function checkUniqueNames(list: ReadonlyArray<{ name: string }>, field: string, ctx: z.core.$RefinementCtx) {
   const firstIndex = new Map<string, number>();
   list.forEach((item, index) => {
     const earlier = firstIndex.get(item.name);
@@ -227,13 +531,18 @@ function whenClean(...fields: string[]) {
 export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, unknown> {
   return z
     .strictObject({
-      listen: hostPort(),
+      listen: listener(context),
       admin: admin.prefault({}),
-      clusters: z.array(cluster).min(1, { error: 'must list at least one cluster' }),
+      clusters: z.array(cluster(context)).min(1, { error: 'must list at least one cluster' }),
       default_cluster: name.optional(),
       filters: z.array(filter(context)).default([]),
+      chains: z.record(name, z.array(filter(context))).default({}),
+      routes: z.array(route).default([]),
+      registry: registry.prefault({}),
       store: store(context).prefault({}),
+      discovery: discovery.prefault({}),
       access_log: z.enum(['stdout', 'off']).default('stdout'),
+      tracing: tracing.prefault({}),
       log_level: z.enum(LOG_LEVELS).default('info'),
       limits: limits.prefault({}),
     })
@@ -250,5 +559,9 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
       }
     }, whenClean('clusters', 'default_cluster'))
     .superRefine((manifest, ctx) => checkUniqueNames(manifest.filters, 'filters', ctx), whenClean('filters'))
+    .superRefine((manifest, ctx) => {
+      for (const [chain, filters] of Object.entries(manifest.chains)) checkUniqueNames(filters, `chains.${chain}`, ctx);
+    }, whenClean('chains'))
+    .superRefine((manifest, ctx) => checkRouteChains(manifest.routes, Object.keys(manifest.chains), ctx), whenClean('chains', 'routes'))
     .transform((manifest): Manifest => ({ ...manifest, default_cluster: manifest.default_cluster ?? manifest.clusters[0]!.name }));
 }

@@ -2,8 +2,9 @@
 // Choosing among endpoints is the lb filter's job (it sets weft.upstream.endpoint); the smooth
 // weighted round robin here is only the fallback when no filter chose.
 
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
-import type { ClusterSpec } from '../config/schema.js';
+import type { ClusterSpec, UpstreamTlsSpec } from '../config/schema.js';
 
 /** Weight of the newest sample in the latency EWMA: about the last ten responses count. */
 const EWMA_ALPHA = 0.2;
@@ -78,10 +79,14 @@ export class Cluster {
   private current: Endpoint[] = [];
   private readonly byAddress = new Map<string, Endpoint>();
 
+  /** TLS options for every connection to this cluster (mutual TLS when it has a client certificate). */
+  private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } | undefined;
+
   constructor(spec: ClusterSpec) {
     this.name = spec.name;
     this.timeoutMs = spec.timeout_ms;
     this.connectTimeoutMs = spec.connect_timeout_ms;
+    this.tls = spec.tls === undefined ? undefined : upstreamTlsOptions(spec.tls);
     this.update(spec.endpoints);
   }
 
@@ -118,11 +123,12 @@ export class Cluster {
   }
 
   private newPool(host: string, port: number): Pool {
-    return new Pool(`http://${host}:${port}`, {
+    const tls = this.tls;
+    return new Pool(`${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
       connections: 128,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      connect: { timeout: this.connectTimeoutMs },
+      connect: tls === undefined ? { timeout: this.connectTimeoutMs } : { timeout: this.connectTimeoutMs, ...tls },
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });
@@ -172,4 +178,14 @@ export class Clusters {
   async close(): Promise<void> {
     await Promise.all([...this.byName.values()].map((c) => c.close()));
   }
+}
+
+/** Reads a cluster's TLS files once, when the cluster is made (a missing file fails the start, named). */
+function upstreamTlsOptions(spec: UpstreamTlsSpec): { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } {
+  const options: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } = {};
+  if (spec.ca !== undefined) options.ca = readFileSync(spec.ca);
+  if (spec.cert !== undefined) options.cert = readFileSync(spec.cert);
+  if (spec.key !== undefined) options.key = readFileSync(spec.key);
+  if (spec.servername !== undefined) options.servername = spec.servername;
+  return options;
 }

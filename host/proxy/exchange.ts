@@ -8,13 +8,13 @@
 // pauses the client socket, a slow client pauses the upstream.
 
 import { STATUS_CODES } from 'node:http';
-import type { HttpResponse } from 'uWebSockets.js';
 import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
+import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
-import type { ProxyContext } from './proxy-context.js';
+import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
 import { UploadStream, UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
@@ -56,9 +56,12 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private flags = '-';
   private upstreamLabel = '-';
   private clusterName = '-';
+  /** Spans of this request and of its current attempt; undefined when tracing is off. */
+  private readonly trace: RequestTrace | undefined;
+  private attemptTrace: AttemptTrace | undefined;
 
   constructor(
-    private readonly res: HttpResponse,
+    private readonly res: ClientResponse,
     private readonly proxy: ProxyContext,
     chain: Chain,
     method: string,
@@ -71,6 +74,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.info = info;
     this.requestHeaders = new HeaderMap(flat);
     this.stream = chain.slots.length === 0 ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
+    this.trace = proxy.tracer?.startRequest(this.requestHeaders, info);
     proxy.requestStarted();
   }
 
@@ -82,9 +86,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   // ---- client events (uWS) ------------------------------------------------------------------
 
-  onClientData(chunk: ArrayBuffer, isLast: boolean): void {
-    // uWS reuses the chunk's memory once this callback returns: copy it.
-    const data = new Uint8Array(chunk.slice(0));
+  /** Request body bytes from the client; the transport hands over memory the exchange may keep. */
+  onClientData(data: Uint8Array, isLast: boolean): void {
     this.bytesReceived += data.length;
     if (this.stream !== undefined && (this.stream.inspectsRequestBody || this.policy === undefined)) {
       this.stream.pushRequestData(data, isLast);
@@ -191,11 +194,13 @@ export class Exchange implements StreamOwner, AttemptOwner {
       else this.resumeClient();
     }
     const timeout = policy.perTryTimeoutMs > 0 ? policy.perTryTimeoutMs : policy.timeoutMs;
+    const upstreamHeaders = upstreamRequestHeaders(headers.flat, this.info);
+    this.attemptTrace = this.trace?.startAttempt(endpoint.address, this.attemptsMade, upstreamHeaders);
     endpoint.pool.dispatch(
       {
         method: headers.get(':method') ?? this.method,
         path: headers.get(':path') ?? '/',
-        headers: upstreamRequestHeaders(headers.flat, this.info),
+        headers: upstreamHeaders,
         body: upload ?? null,
         headersTimeout: timeout,
         bodyTimeout: timeout,
@@ -222,10 +227,17 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const attempt = this.attempt;
     this.attempt = undefined;
     attempt?.abort(new Error(reason));
+    this.endAttemptTrace(reason);
+  }
+
+  private endAttemptTrace(failure?: string): void {
+    this.attemptTrace?.end(failure);
+    this.attemptTrace = undefined;
   }
 
   attemptHeaders(attempt: UpstreamAttempt, statusCode: number, rawHeaders: Buffer[]): boolean {
     if (attempt !== this.attempt) return false;
+    this.attemptTrace?.responded(statusCode);
     const now = Date.now();
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) attempt.endpoint.recordGatewayFailure(now);
     else attempt.endpoint.recordResponse(now - attempt.startMs);
@@ -258,6 +270,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   attemptComplete(attempt: UpstreamAttempt): void {
     if (attempt !== this.attempt) return;
+    this.endAttemptTrace();
     if (this.stream !== undefined) this.stream.pushResponseData(EMPTY, true);
     else this.responseBodyReady(EMPTY, true);
   }
@@ -266,6 +279,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     // Abandoned on purpose (client gone, answered locally, chain error, retried): nothing to say.
     if (attempt !== this.attempt || this.clientAborted || this.localResponse || this.responseEnded) return;
     const failure = classifyUpstreamError(error);
+    this.endAttemptTrace(failure.flag);
     attempt.endpoint.recordGatewayFailure(Date.now());
     if (retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
       this.retry(attempt);
@@ -438,7 +452,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const status = this.clientAborted && !this.responseStarted ? 0 : this.statusCode;
     if (this.flags === '-') this.flags = this.stream?.propertyText('weft.response.flags') ?? (this.stream?.failedFilter !== undefined ? 'WF' : '-');
     this.stream?.finish(status, this.flags);
-    this.proxy.requestFinished({
+    this.endAttemptTrace();
+    const finished: FinishedRequest = {
       method: this.method,
       path: this.requestHeaders.get(':path') ?? '',
       status,
@@ -449,6 +464,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,
       requestId: this.requestHeaders.get('x-request-id'),
-    });
+    };
+    this.trace?.end(finished, this.stream?.propertyText('weft.route.name'));
+    this.proxy.requestFinished(finished);
   }
 }

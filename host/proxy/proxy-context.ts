@@ -1,6 +1,8 @@
-// What every exchange shares: clusters, limits, the drain state, and where finished requests
-// are reported (metrics and the access log).
+// What every exchange shares: clusters, limits, the drain state, where finished requests
+// are reported (metrics and the access log), and the tracer when tracing is on.
 
+import type { HeaderMap } from '../abi/header-map.js';
+import type { RequestInfo } from '../chain/http-stream.js';
 import type { Clusters } from './clusters.js';
 
 export interface ProxyLimits {
@@ -29,6 +31,32 @@ export interface ProxyContext {
   readonly limits: ProxyLimits;
   /** True once a drain started: responses ask clients to close their connections. */
   readonly draining: boolean;
+  /** Spans per request and per upstream attempt; undefined when tracing is off (no cost then). */
+  readonly tracer: RequestTracer | undefined;
   requestStarted(): void;
   requestFinished(request: FinishedRequest): void;
+}
+
+/** Makes the spans of requests (host/telemetry/tracing.ts). */
+export interface RequestTracer {
+  /** A request arrived: `headers` is its map, read again once the filters have run. */
+  startRequest(headers: HeaderMap, info: RequestInfo): RequestTrace;
+}
+
+/** The spans of one request. */
+export interface RequestTrace {
+  /**
+   * One try at the upstream; `upstreamHeaders` (undici's flat array, about to be sent) get this
+   * attempt's `traceparent`.
+   */
+  startAttempt(endpoint: string, attempt: number, upstreamHeaders: string[]): AttemptTrace;
+  /** The request is over; `route` is the router's `weft.route.name`. */
+  end(request: FinishedRequest, route: string | undefined): void;
+}
+
+export interface AttemptTrace {
+  /** The upstream answered with `status`. */
+  responded(status: number): void;
+  /** The attempt is over; `failure` says why when it ended without a whole response (a flag or a reason). */
+  end(failure?: string): void;
 }

@@ -9,12 +9,56 @@
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { PrometheusFilterMetrics } from './filter-metrics.js';
-import { CounterFamily, HistogramFamily, type CounterCell, type HistogramCell } from './series.js';
+import { CounterFamily, GaugeFamily, HistogramFamily, type CounterCell, type GaugeCell, type HistogramCell } from './series.js';
 
 /** Seconds; a proxied request is usually well under a millisecond of proxy time plus the upstream's. */
 const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Seconds; one call into a filter is microseconds. */
 const FILTER_PHASE_BUCKETS = [1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 0.1];
+
+/** Seconds; building a chain is compiling modules (cached after the first time) and starting VMs. */
+const CHAIN_BUILD_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Hot swap: the revision serving, swaps, refused attempts, build time, generations alive. */
+export class ChainMetrics {
+  private readonly revision: GaugeCell;
+  private readonly swaps: CounterCell;
+  private readonly failures: CounterFamily;
+  private readonly buildSeconds: HistogramCell;
+  private readonly generations: GaugeCell;
+  private readonly vms: GaugeCell;
+
+  constructor(registry: Registry) {
+    this.revision = new GaugeFamily(registry, 'weft_chain_revision', 'Revision of the chain spec serving new requests').cell();
+    this.swaps = new CounterFamily(registry, 'weft_chain_swaps_total', 'Chain revisions that went into service').cell();
+    this.failures = new CounterFamily(registry, 'weft_chain_swap_failures_total', 'Chain changes that did not go into service, by reason (invalid, conflict, build, store)');
+    this.buildSeconds = new HistogramFamily(registry, 'weft_chain_build_seconds', 'Time to build a chain generation, from a checked spec to every VM started', CHAIN_BUILD_BUCKETS).cell();
+    this.generations = new GaugeFamily(registry, 'weft_chain_generations', 'Chain generations alive: the serving one plus those draining requests').cell();
+    this.vms = new GaugeFamily(registry, 'weft_filter_vms', 'Filter VMs alive across those generations (a filter kept by a swap counts once)').cell();
+  }
+
+  serving(revision: number): void {
+    this.revision.set(revision);
+  }
+
+  swapped(revision: number): void {
+    this.revision.set(revision);
+    this.swaps.inc();
+  }
+
+  failed(reason: string): void {
+    this.failures.cell({ reason }).inc();
+  }
+
+  built(seconds: number): void {
+    this.buildSeconds.observe(seconds);
+  }
+
+  alive(generations: number, vms: number): void {
+    this.generations.set(generations);
+    this.vms.set(vms);
+  }
+}
 
 /** Per-cluster request handles; `observe` once per finished request. */
 export class ClusterMetrics {
@@ -42,11 +86,14 @@ export class WeftMetrics {
   readonly registry = new Registry();
   /** Backs proxy_define_metric & co. for every filter VM (one instance: metrics are global). */
   readonly filterMetrics: PrometheusFilterMetrics;
+  readonly chain: ChainMetrics;
 
   private readonly requestsTotal: CounterFamily;
   private readonly requestDuration: HistogramFamily;
   private readonly filterPhaseDuration: HistogramFamily;
   private readonly filterTrapsTotal: CounterFamily;
+  private readonly filterCooldownsTotal: CounterFamily;
+  private readonly filtersCoolingDown: GaugeCell;
   private readonly clusters = new Map<string, ClusterMetrics>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
@@ -55,7 +102,10 @@ export class WeftMetrics {
     this.requestDuration = new HistogramFamily(this.registry, 'weft_request_duration_seconds', 'Time from request received to response finished, by cluster', REQUEST_BUCKETS);
     this.filterPhaseDuration = new HistogramFamily(this.registry, 'weft_filter_phase_duration_seconds', 'Time spent in one filter callback, by filter and phase', FILTER_PHASE_BUCKETS);
     this.filterTrapsTotal = new CounterFamily(this.registry, 'weft_filter_traps_total', 'Filter traps (wasm runtime errors), by filter');
+    this.filterCooldownsTotal = new CounterFamily(this.registry, 'weft_filter_cooldowns_total', 'Cool-downs a filter was put in after repeated traps (its on_error mode applies without calling it), by filter');
+    this.filtersCoolingDown = new GaugeFamily(this.registry, 'weft_filters_cooling_down', 'Filters in a cool-down after repeated traps').cell();
     this.filterMetrics = new PrometheusFilterMetrics(this.registry);
+    this.chain = new ChainMetrics(this.registry);
   }
 
   /** Request handles for a cluster (the same object for the same name). */
@@ -76,6 +126,12 @@ export class WeftMetrics {
   /** Counts one trap of a filter (traps are rare: a lookup per call is fine here). */
   filterTrap(filter: string): void {
     this.filterTrapsTotal.cell({ filter }).inc();
+  }
+
+  /** A filter entered (`true`) or left (`false`) a cool-down after repeated traps. */
+  filterCooldown(filter: string, active: boolean): void {
+    if (active) this.filterCooldownsTotal.cell({ filter }).inc();
+    this.filtersCoolingDown.inc(active ? 1 : -1);
   }
 
   get contentType(): string {

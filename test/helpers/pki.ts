@@ -34,9 +34,9 @@ export class TestCa {
     return this.issue(name, `/CN=${name}`, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   }
 
-  /** A client certificate whose identity is `spiffe://weft.test/<name>`. */
-  client(name: string): Issued {
-    return this.issue(name, `/CN=${name}/O=weft`, `subjectAltName=URI:spiffe://weft.test/${name}\nextendedKeyUsage=clientAuth\n`);
+  /** A client certificate whose identity (URI SAN) is `uri`, by default `spiffe://weft.test/<name>`. */
+  client(name: string, uri = `spiffe://weft.test/${name}`): Issued {
+    return this.issue(name.replaceAll('/', '_'), `/CN=${name.replaceAll('/', '_')}/O=weft`, `subjectAltName=URI:${uri}\nextendedKeyUsage=clientAuth\n`);
   }
 
   private issue(name: string, subject: string, extensions: string): Issued {

@@ -208,10 +208,12 @@ function canConnect(port: number): Promise<boolean> {
 export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Promise<WeftProcess> {
   const port = await freePort();
   const adminPort = await freePort();
+  // `listenTls: {...}` asks for an HTTPS listener on the free port.
+  const { listenTls, ...rest } = manifest;
   const full: ManifestInput = {
-    listen: `127.0.0.1:${port}`,
+    listen: listenTls === undefined ? `127.0.0.1:${port}` : { address: `127.0.0.1:${port}`, tls: listenTls },
     admin: { listen: `127.0.0.1:${adminPort}` },
-    ...manifest,
+    ...rest,
   };
   const { dir, file } = writeManifest(full);
   const { child, output } = spawnWeft(['run', '-c', file]);

@@ -3,9 +3,13 @@
 import type { AdminDeps } from '../deps.js';
 import type { AdminRoute } from '../route.js';
 import { chainRoutes } from './chain.js';
+import { filterRoutes } from './filters.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes } from './metrics.js';
+import { serviceRoutes } from './services.js';
+import { statsRoutes } from './stats.js';
 
 export function adminRoutes(deps: AdminDeps): AdminRoute[] {
-  return [...healthRoutes(deps), ...metricsRoutes(deps), ...chainRoutes(deps)];
+  const services = deps.services === undefined ? [] : serviceRoutes(deps.services);
+  return [...healthRoutes(deps), ...metricsRoutes(deps), ...statsRoutes(deps), ...chainRoutes(deps), ...filterRoutes(deps), ...services];
 }

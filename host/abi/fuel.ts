@@ -1,0 +1,439 @@
+// Containment instrumentation: the load-time pass that lets the host stop a filter that runs too
+// long or grows its memory too far, without help from the engine.
+//
+// Fuel. The pass adds a mutable i64 global, exported as `__weft_fuel`. At every function entry
+// and every loop header (the target of a loop's back-edge) it subtracts a cost and traps with
+// `unreachable` once the counter is below zero. The host sets the counter to the filter's budget
+// before each call into the guest (WasmVm), so the budget is per call, and host functions the
+// guest calls are not charged (their code is not wasm). The cost charged at a point is the number
+// of instructions up to the next point: the function's body outside its loops, or a loop's body
+// outside its inner loops (both arms of an `if` counted). One unit is therefore at most one wasm
+// instruction executed, and a tight loop and a long straight-line loop body burn fuel at a
+// similar rate per unit of time.
+//
+// Memory. The pass adds a mutable i32 global, exported as `__weft_memory_limit_pages`, and
+// replaces every `memory.grow` of memory 0 with a call to a function it adds, which returns -1
+// (growth failed, as the engine answers at the memory's maximum) when the memory would end up
+// larger than the limit, and counts the refusal in `__weft_memory_refusals`. The host sets the
+// limit per VM, so one compiled module serves filters with different caps. The guest's allocator
+// sees the failure and traps (the AssemblyScript, Rust, Go and C++ runtimes abort on
+// out-of-memory).
+//
+// Why a pass of our own rather than binaryen: the pass only inserts code at function starts and
+// after `loop` and swaps one instruction, copying every other byte as it is, so all it needs is
+// to find instruction boundaries (wasm-code.ts, with the immediates of every opcode the
+// toolchains emit; test/abi-fuel.test.ts checks it against wabt's decoder). binaryen would
+// re-encode the whole module, takes ~300 ms and ~13 MB of JS to load, has no generic walker in
+// its JS API (finding every loop means one case per expression kind), and is only a dependency
+// of a devDependency (assemblyscript), so absent from a production install.
+
+import {
+  ByteReader,
+  concatBytes,
+  encodeName,
+  encodeSection,
+  encodeSigned,
+  encodeU32,
+  moduleHeader,
+  readSections,
+  SectionId,
+  sectionOrder,
+  WasmFormatError,
+  type Section,
+} from './wasm-binary.js';
+import { Instruction, readInstruction } from './wasm-code.js';
+
+/** The exported fuel counter (i64): units left in the current call; below zero = exhausted. */
+export const FUEL_EXPORT = '__weft_fuel';
+/** The exported memory limit (i32), in 64 KiB pages, that memory.grow of memory 0 may not pass. */
+export const MEMORY_LIMIT_EXPORT = '__weft_memory_limit_pages';
+/** The exported count (i32) of memory.grow calls the limit refused, so a trap after one can say so. */
+export const MEMORY_REFUSALS_EXPORT = '__weft_memory_refusals';
+const RESERVED_EXPORTS = [FUEL_EXPORT, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT];
+
+/**
+ * Fuel per guest call when the manifest gives none: ~100 ms of a tight loop in V8's baseline
+ * tier, ~50 ms once optimized, on the machine of notes/README-containment.md (bench/fuel-micro.ts:
+ * 3.8 and 8.4 units per ns). A runaway first call stays in the tier it started in (wasm has no
+ * on-stack replacement), so the baseline rate is the one that bounds it. The built-in filters'
+ * largest calls need under 0.4 M units.
+ */
+export const DEFAULT_FUEL = 400_000_000;
+/** Memory cap per VM when the manifest gives none. */
+export const DEFAULT_MAX_MEMORY_MB = 64;
+export const WASM_PAGE_BYTES = 65536;
+/** A 32-bit memory's largest size in pages (4 GiB): the limit until the host sets one. */
+const MAX_PAGES = 65536;
+
+/** Why a guest call trapped when it used up its fuel. */
+export class OutOfFuel extends Error {
+  constructor(readonly budget: number) {
+    super(`ran out of fuel (its budget is ${budget} units per call)`);
+    this.name = 'OutOfFuel';
+  }
+}
+
+/** A trap that followed memory.grow refused by the cap: the engine's message, and the cap. */
+export class MemoryCapped extends Error {
+  constructor(trap: Error, maxMemoryMb: number, refusals: number) {
+    super(`${trap.message} (after max_memory_mb (${maxMemoryMb}) refused to grow its memory ${refusals} times)`, { cause: trap });
+    this.name = 'MemoryCapped';
+  }
+}
+
+/** A module the pass cannot instrument; the message says why. */
+export class InstrumentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InstrumentError';
+  }
+}
+
+export interface InstrumentResult {
+  readonly bytes: Uint8Array;
+  /** Function entries and loop headers that charge fuel. */
+  readonly meteredPoints: number;
+  /** memory.grow instructions now checked against the limit. */
+  readonly guardedGrows: number;
+}
+
+/**
+ * Returns `bytes` instrumented for fuel and the memory limit. The counter starts at
+ * `initialFuel`, which bounds a start function (it runs before the host can set the budget).
+ * Throws InstrumentError when the module cannot be read or already uses the reserved names.
+ */
+export function instrumentModule(bytes: Uint8Array, initialFuel: number = DEFAULT_FUEL): InstrumentResult {
+  try {
+    return new Instrumenter(bytes, initialFuel).run();
+  } catch (error) {
+    if (error instanceof WasmFormatError) throw new InstrumentError(error.message);
+    throw error;
+  }
+}
+
+/** Custom sections that point at code offsets, which the pass moves; they are dropped. */
+function pointsIntoCode(name: string): boolean {
+  return name.startsWith('.debug_') || name.startsWith('reloc.') || name.startsWith('metadata.code.') || name === 'sourceMappingURL' || name === 'linking';
+}
+
+const I32 = 0x7f;
+const I64 = 0x7e;
+const FUNC_TYPE = 0x60;
+const EXPORT_GLOBAL = 0x03;
+
+class Instrumenter {
+  private readonly sections: Section[];
+  private typeCount = 0;
+  private importedFunctions = 0;
+  private importedGlobals = 0;
+  private definedFunctions = 0;
+  private definedGlobals = 0;
+  private memory64 = false;
+  private meteredPoints = 0;
+  private guardedGrows = 0;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly initialFuel: number,
+  ) {
+    this.sections = readSections(bytes);
+  }
+
+  run(): InstrumentResult {
+    for (const section of this.sections) this.survey(section);
+    const fuelGlobal = this.importedGlobals + this.definedGlobals;
+    const limitGlobal = fuelGlobal + 1;
+    const refusalsGlobal = fuelGlobal + 2;
+    const growFunction = this.importedFunctions + this.definedFunctions;
+    const growType = this.typeCount;
+
+    const code = this.find(SectionId.Code);
+    const rewrittenCode = code === undefined ? undefined : this.rewriteCode(code, fuelGlobal, [limitGlobal, refusalsGlobal], growFunction);
+    const addGrow = rewrittenCode?.addGrow ?? false;
+    if (addGrow && this.memory64) throw new InstrumentError('64-bit memories are not supported');
+
+    const replaced = new Map<number, Uint8Array>();
+    if (addGrow) {
+      replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, 1, [FUNC_TYPE, 1, I32, 1, I32]));
+      replaced.set(SectionId.Function, this.appendToVector(SectionId.Function, 1, encodeU32(growType)));
+    }
+    if (rewrittenCode !== undefined) replaced.set(SectionId.Code, rewrittenCode.payload);
+    replaced.set(
+      SectionId.Global,
+      this.appendToVector(SectionId.Global, 3, [
+        ...[I64, 1, 0x42, ...encodeSigned(this.initialFuel), 0x0b],
+        ...[I32, 1, 0x41, ...encodeSigned(MAX_PAGES), 0x0b],
+        ...[I32, 1, 0x41, 0x00, 0x0b],
+      ]),
+    );
+    replaced.set(
+      SectionId.Export,
+      this.appendToVector(SectionId.Export, 3, [
+        ...[...encodeName(FUEL_EXPORT), EXPORT_GLOBAL, ...encodeU32(fuelGlobal)],
+        ...[...encodeName(MEMORY_LIMIT_EXPORT), EXPORT_GLOBAL, ...encodeU32(limitGlobal)],
+        ...[...encodeName(MEMORY_REFUSALS_EXPORT), EXPORT_GLOBAL, ...encodeU32(refusalsGlobal)],
+      ]),
+    );
+    return { bytes: this.assemble(replaced), meteredPoints: this.meteredPoints, guardedGrows: this.guardedGrows };
+  }
+
+  /** Counts what the pass's new indices depend on, and refuses modules that use the reserved names. */
+  private survey(section: Section): void {
+    const r = new ByteReader(this.bytes, section.start, section.end);
+    switch (section.id) {
+      case SectionId.Type:
+        this.typeCount = countTypes(r);
+        break;
+      case SectionId.Import:
+        for (let n = r.u32(); n > 0; n--) {
+          r.name();
+          r.name();
+          const kind = r.byte();
+          if (kind === 0x00) {
+            r.u32();
+            this.importedFunctions++;
+          } else if (kind === 0x01) {
+            r.skipValueType();
+            r.skipLimits();
+          } else if (kind === 0x02) {
+            if (r.skipLimits() & 0x04) this.memory64 = true;
+          } else if (kind === 0x03) {
+            r.skipValueType();
+            r.byte();
+            this.importedGlobals++;
+          } else if (kind === 0x04) {
+            r.byte();
+            r.u32();
+          } else {
+            throw new WasmFormatError(`unknown import kind ${kind}`);
+          }
+        }
+        break;
+      case SectionId.Function:
+        this.definedFunctions = r.u32();
+        break;
+      case SectionId.Memory:
+        if (r.u32() > 0 && r.skipLimits() & 0x04) this.memory64 = true;
+        break;
+      case SectionId.Global:
+        this.definedGlobals = r.u32();
+        break;
+      case SectionId.Export:
+        for (let n = r.u32(); n > 0; n--) {
+          const name = r.name();
+          if (RESERVED_EXPORTS.includes(name)) throw new InstrumentError(`exports ${name}, a name Weft reserves`);
+          r.byte();
+          r.u32();
+        }
+        break;
+    }
+  }
+
+  private find(id: number): Section | undefined {
+    return this.sections.find((section) => section.id === id);
+  }
+
+  /** The payload of vector section `id` (or a new one) with `added` entries (`entries`, their bytes) appended. */
+  private appendToVector(id: number, added: number, entries: number[]): Uint8Array {
+    const section = this.find(id);
+    if (section === undefined) return concatBytes([encodeU32(added), entries]);
+    const r = new ByteReader(this.bytes, section.start, section.end);
+    const count = r.u32();
+    return concatBytes([encodeU32(count + added), this.bytes.subarray(r.pos, section.end), entries]);
+  }
+
+  /** Every function body with its fuel checks (and memory.grow calls), plus the grow function when needed. */
+  private rewriteCode(section: Section, fuelGlobal: number, growGlobals: [limit: number, refusals: number], growFunction: number): { payload: Uint8Array; addGrow: boolean } {
+    const r = new ByteReader(this.bytes, section.start, section.end);
+    const count = r.u32();
+    const chunks: ArrayLike<number>[] = [];
+    const fuel = encodeU32(fuelGlobal);
+    const callGrow = [0x10, ...encodeU32(growFunction)];
+    let addGrow = false;
+    for (let i = 0; i < count; i++) {
+      const size = r.u32();
+      const start = r.pos;
+      r.skip(size);
+      const body = this.rewriteBody(start, start + size, fuel, callGrow);
+      addGrow ||= body.grows > 0;
+      chunks.push(encodeU32(body.bytes.length), body.bytes);
+    }
+    if (!r.atEnd) throw new WasmFormatError('code section has bytes after its last body');
+    if (addGrow) {
+      const grow = growBody(encodeU32(growGlobals[0]), encodeU32(growGlobals[1]));
+      chunks.push(encodeU32(grow.length), grow);
+    }
+    return { payload: concatBytes([encodeU32(count + (addGrow ? 1 : 0)), ...chunks]), addGrow };
+  }
+
+  private rewriteBody(start: number, end: number, fuel: number[], callGrow: number[]): { bytes: Uint8Array; grows: number } {
+    const r = new ByteReader(this.bytes, start, end);
+    for (let groups = r.u32(); groups > 0; groups--) {
+      r.u32();
+      r.skipValueType();
+    }
+    // Metering points (function entry, then each loop header) in the order they occur; each
+    // collects the cost of the instructions it pays for. `open` holds the points of the loops
+    // around the current instruction (the function's first), `blocks` whether each open block is a loop.
+    const points: Array<{ at: number; cost: number }> = [{ at: r.pos, cost: 0 }];
+    const grows: number[] = [];
+    const growEnds: number[] = [];
+    const open: number[] = [0];
+    const blocks: boolean[] = [false];
+    while (blocks.length > 0) {
+      const at = r.pos;
+      const kind = readInstruction(r);
+      const payer = points[open[open.length - 1]!]!;
+      switch (kind) {
+        case Instruction.End:
+          if (blocks.pop()) open.pop();
+          break;
+        case Instruction.Loop:
+          payer.cost++;
+          blocks.push(true);
+          open.push(points.length);
+          points.push({ at: r.pos, cost: 0 });
+          break;
+        case Instruction.Block:
+          payer.cost++;
+          blocks.push(false);
+          break;
+        case Instruction.MemoryGrow:
+          payer.cost++;
+          grows.push(at);
+          growEnds.push(r.pos);
+          break;
+        default:
+          payer.cost++;
+      }
+    }
+    if (!r.atEnd) throw new WasmFormatError(`function body at byte ${start} has bytes after its end`);
+    this.meteredPoints += points.length;
+    this.guardedGrows += grows.length;
+
+    const chunks: ArrayLike<number>[] = [this.bytes.subarray(start, points[0]!.at)];
+    let copied = points[0]!.at;
+    let p = 0;
+    let g = 0;
+    // Insertions and replacements merged by position; an insertion comes first where both fall on one byte.
+    while (p < points.length || g < grows.length) {
+      if (p < points.length && (g >= grows.length || points[p]!.at <= grows[g]!)) {
+        const point = points[p++]!;
+        chunks.push(this.bytes.subarray(copied, point.at), charge(fuel, Math.max(point.cost, 1)));
+        copied = point.at;
+      } else {
+        chunks.push(this.bytes.subarray(copied, grows[g]!), callGrow);
+        copied = growEnds[g++]!;
+      }
+    }
+    chunks.push(this.bytes.subarray(copied, end));
+    return { bytes: concatBytes(chunks), grows: grows.length };
+  }
+
+  /** The module with `replaced` section payloads, new sections placed in order, code-offset custom sections dropped. */
+  private assemble(replaced: Map<number, Uint8Array>): Uint8Array {
+    const out: ArrayLike<number>[] = [moduleHeader()];
+    const pending = new Map(replaced);
+    const flushBefore = (order: number) => {
+      for (const [id, payload] of [...pending].sort(([a], [b]) => sectionOrder(a) - sectionOrder(b))) {
+        if (sectionOrder(id) >= order) break;
+        out.push(encodeSection(id, payload));
+        pending.delete(id);
+      }
+    };
+    for (const section of this.sections) {
+      if (section.id === SectionId.Custom) {
+        if (!pointsIntoCode(section.name!)) out.push(this.rawSection(section));
+        continue;
+      }
+      flushBefore(sectionOrder(section.id));
+      const payload = pending.get(section.id);
+      if (payload === undefined) {
+        out.push(this.rawSection(section));
+      } else {
+        out.push(encodeSection(section.id, payload));
+        pending.delete(section.id);
+      }
+    }
+    flushBefore(Infinity);
+    return concatBytes(out);
+  }
+
+  private rawSection(section: Section): Uint8Array {
+    return encodeSection(section.id, this.bytes.subarray(section.start, section.end));
+  }
+}
+
+/** fuel -= cost; if (fuel < 0) unreachable. */
+function charge(fuel: number[], cost: number): number[] {
+  return [
+    ...[0x23, ...fuel, 0x42, ...encodeSigned(cost), 0x7d, 0x24, ...fuel], // global.get, i64.const, i64.sub, global.set
+    ...[0x23, ...fuel, 0x42, 0x00, 0x53], // global.get, i64.const 0, i64.lt_s
+    ...[0x04, 0x40, 0x00, 0x0b], // if unreachable end
+  ];
+}
+
+/**
+ * (func (param $delta i32) (result i32)
+ *   (if (result i32) (i64.gt_u (i64.add (i64.extend_i32_u $delta) (i64.extend_i32_u (memory.size)))
+ *                             (i64.extend_i32_u (global.get $limit)))
+ *     (then (global.set $refusals (i32.add (global.get $refusals) (i32.const 1))) (i32.const -1))
+ *     (else (memory.grow (local.get $delta)))))
+ */
+function growBody(limit: number[], refusals: number[]): number[] {
+  return [
+    0x00, // no locals
+    ...[0x20, 0x00, 0xad], // local.get 0, i64.extend_i32_u
+    ...[0x3f, 0x00, 0xad], // memory.size, i64.extend_i32_u
+    0x7c, // i64.add
+    ...[0x23, ...limit, 0xad], // global.get limit, i64.extend_i32_u
+    0x56, // i64.gt_u
+    ...[0x04, I32], // if (result i32)
+    ...[0x23, ...refusals, 0x41, 0x01, 0x6a, 0x24, ...refusals], // refusals += 1
+    ...[0x41, 0x7f], // i32.const -1
+    ...[0x05, 0x20, 0x00, 0x40, 0x00], // else local.get 0, memory.grow
+    0x0b, // end if
+    0x0b, // end function
+  ];
+}
+
+/** Types in a type section, counting each member of a recursion group (GC). */
+function countTypes(r: ByteReader): number {
+  let types = 0;
+  for (let n = r.u32(); n > 0; n--) {
+    if (r.peek() === 0x4e) {
+      r.byte();
+      const members = r.u32();
+      for (let m = 0; m < members; m++) skipSubType(r);
+      types += members;
+    } else {
+      skipSubType(r);
+      types++;
+    }
+  }
+  return types;
+}
+
+function skipSubType(r: ByteReader): void {
+  const first = r.peek();
+  if (first === 0x50 || first === 0x4f) {
+    r.byte();
+    for (let n = r.u32(); n > 0; n--) r.u32();
+  }
+  const form = r.byte();
+  if (form === FUNC_TYPE) {
+    for (let n = r.u32(); n > 0; n--) r.skipValueType();
+    for (let n = r.u32(); n > 0; n--) r.skipValueType();
+  } else if (form === 0x5f) {
+    for (let n = r.u32(); n > 0; n--) skipFieldType(r);
+  } else if (form === 0x5e) {
+    skipFieldType(r);
+  } else {
+    throw new WasmFormatError(`unknown type form 0x${form.toString(16)}`);
+  }
+}
+
+function skipFieldType(r: ByteReader): void {
+  r.skipValueType(); // packed i8 / i16 are one byte too
+  r.byte(); // mutability
+}
