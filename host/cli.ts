@@ -10,6 +10,7 @@ import { startAdminServer, type AdminServer } from './admin/server.js';
 import { CONTROL_USAGE, isControlCommand, runControlCommand } from './cli/control-commands.js';
 import { runStatsCommand, STATS_USAGE } from './cli/stats-command.js';
 import { loadManifest } from './config/load.js';
+import { assertAddressFree } from './net/address.js';
 import type { Manifest } from './config/schema.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { WeftMetrics } from './telemetry/metrics.js';
@@ -102,6 +103,11 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
 
   let weft: Weft;
   try {
+    // Nothing listens until both addresses are known to be free: a taken admin port must not
+    // leave a proxy that served for a moment.
+    await assertAddressFree(manifest.admin.host, manifest.admin.port).catch((error: Error) => {
+      throw new Error(`admin: cannot listen on ${manifest.admin.host}:${manifest.admin.port} (${error.message})`);
+    });
     weft = await startWeft(manifest, { logger, metrics });
   } catch (error) {
     printProblems(startupProblems(error));

@@ -1,76 +1,41 @@
-// The admin API on a real port (19200-19209), hit with HTTP: health, readiness, metrics in
-// Prometheus text, the chain, 404s, and bearer-token auth.
+// The admin API of a real `weft run` (health, readiness, metrics in Prometheus text, the chain,
+// 404s, bearer-token auth), and the metrics registry's text format.
 
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { Agent, fetch } from 'undici';
-import { Readiness } from '../host/admin/readiness.js';
-import { startAdminServer, type AdminServer } from '../host/admin/server.js';
-import type { ChainInfo } from '../host/admin/deps.js';
-import { createLogger } from '../host/telemetry/logger.js';
-import { WeftMetrics } from '../host/telemetry/metrics.js';
 import { MetricType } from '../host/abi/enums.js';
+import { WeftMetrics } from '../host/telemetry/metrics.js';
+import { fixtureModule } from './helpers/repo.js';
+import { EchoUpstream } from './helpers/upstream.js';
+import { runWeftExpectingExit, startWeft, type WeftProcess } from './helpers/weft.js';
 
-const OPEN_PORT = 19200;
-const TOKEN_PORT = 19201;
 const TOKEN = 'correct horse battery staple';
 
 // One agent for every request, closed at the end so no keep-alive socket outlives the tests.
 const agent = new Agent();
 after(() => agent.close());
 
-const chain: ChainInfo = {
-  revision: 3,
-  filters: [{ name: 'hello', sha256: 'ab'.repeat(32), on_error: 'fail_closed', abi_version: '0.2.1' }],
-};
-
-function silentLogger() {
-  return createLogger('info', new Writable({ write: (_chunk, _encoding, done) => done() }));
-}
-
-async function get(port: number, path: string, headers: Record<string, string> = {}) {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers, dispatcher: agent });
+async function get(url: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { headers, dispatcher: agent });
   return { status: response.status, headers: response.headers, body: await response.text() };
 }
 
-describe('admin API without a token', () => {
-  const readiness = new Readiness();
-  const metrics = new WeftMetrics();
-  let server: AdminServer;
+let upstream: EchoUpstream;
+before(async () => {
+  upstream = await EchoUpstream.start();
+});
+after(() => upstream.stop());
 
-  before(async () => {
-    server = await startAdminServer({ host: '127.0.0.1', port: OPEN_PORT }, { readiness, chainInfo: () => chain, metrics, logger: silentLogger() });
-  });
-  after(() => server.close());
+const manifest = (extra: Record<string, unknown> = {}) => ({
+  clusters: [{ name: 'web', endpoints: [upstream.address] }],
+  filters: [{ name: 'hello', module: fixtureModule('tag-version'), config: { version: 'v1' } }],
+  ...extra,
+});
 
-  test('listens on the configured address', () => {
-    assert.equal(server.port, OPEN_PORT);
-    assert.equal(server.host, '127.0.0.1');
-  });
-
-  test('GET /healthz is always ok', async () => {
-    const response = await get(OPEN_PORT, '/healthz');
-    assert.equal(response.status, 200);
-    assert.equal(response.body, 'ok');
-  });
-
-  test('GET /ready follows the readiness state', async () => {
-    assert.deepEqual(await get(OPEN_PORT, '/ready').then((r) => [r.status, JSON.parse(r.body)]), [503, { ready: false, reason: 'starting' }]);
-    readiness.serving();
-    assert.deepEqual(await get(OPEN_PORT, '/ready').then((r) => [r.status, JSON.parse(r.body)]), [200, { ready: true }]);
-    readiness.notReady('draining');
-    assert.deepEqual(await get(OPEN_PORT, '/ready').then((r) => [r.status, JSON.parse(r.body)]), [503, { ready: false, reason: 'draining' }]);
-  });
-
-  test('GET /chain is the running chain', async () => {
-    const response = await get(OPEN_PORT, '/chain');
-    assert.equal(response.status, 200);
-    assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
-    assert.deepEqual(JSON.parse(response.body), chain);
-  });
-
-  test('GET /metrics serves the registry in Prometheus text', async () => {
+describe('metrics registry', () => {
+  test('serves request, filter and filter-defined metrics in Prometheus text', async () => {
+    const metrics = new WeftMetrics();
     const web = metrics.cluster('web');
     web.observe(200, 0.003);
     web.observe(200, 0.2);
@@ -80,10 +45,8 @@ describe('admin API without a token', () => {
     const hits = metrics.filterMetrics.define(MetricType.Counter, 'hello.hits');
     metrics.filterMetrics.increment(hits, 5n);
 
-    const response = await get(OPEN_PORT, '/metrics');
-    assert.equal(response.status, 200);
-    assert.equal(response.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
-    const lines = new Set(response.body.split('\n'));
+    assert.equal(metrics.contentType, 'text/plain; version=0.0.4; charset=utf-8');
+    const lines = new Set((await metrics.text()).split('\n'));
     for (const line of [
       '# TYPE weft_requests_total counter',
       'weft_requests_total{cluster="web",status="200"} 2',
@@ -106,44 +69,71 @@ describe('admin API without a token', () => {
     const sum = [...lines].find((line) => line.startsWith('weft_request_duration_seconds_sum{cluster="web"} '));
     assert.ok(sum !== undefined && Math.abs(Number(sum.split(' ')[1]) - 0.204) < 1e-9, `sum line: ${sum}`);
   });
-
-  test('an unknown route or method is a JSON 404', async () => {
-    const response = await get(OPEN_PORT, '/nope');
-    assert.equal(response.status, 404);
-    assert.deepEqual(JSON.parse(response.body), { error: 'no route GET /nope' });
-    const post = await fetch(`http://127.0.0.1:${OPEN_PORT}/chain`, { method: 'POST', body: '{}', dispatcher: agent });
-    assert.equal(post.status, 404);
-    assert.deepEqual(await post.json(), { error: 'no route POST /chain' });
-  });
-
-  test('a second server on the same address fails with the address in the message', async () => {
-    await assert.rejects(
-      startAdminServer({ host: '127.0.0.1', port: OPEN_PORT }, { readiness, chainInfo: () => chain, metrics, logger: silentLogger() }),
-      /^Error: admin: cannot listen on 127\.0\.0\.1:19200/,
-    );
-  });
 });
 
-describe('admin API with a token', () => {
-  let server: AdminServer;
+describe('admin API without a token', () => {
+  let weft: WeftProcess;
 
   before(async () => {
-    const readiness = new Readiness();
-    readiness.serving();
-    server = await startAdminServer(
-      { host: '127.0.0.1', port: TOKEN_PORT, token: TOKEN },
-      { readiness, chainInfo: () => chain, metrics: new WeftMetrics({ processMetrics: false }), logger: silentLogger() },
-    );
+    weft = await startWeft(manifest());
   });
-  after(() => server.close());
+  after(() => weft.stop());
+
+  test('GET /healthz is ok and GET /ready is ready while serving', async () => {
+    const health = await get(`${weft.adminUrl}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(health.body, 'ok');
+    const ready = await get(`${weft.adminUrl}/ready`);
+    assert.deepEqual([ready.status, JSON.parse(ready.body)], [200, { ready: true }]);
+  });
+
+  test('GET /chain is the running chain', async () => {
+    const response = await get(`${weft.adminUrl}/chain`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+    const chain = JSON.parse(response.body);
+    assert.equal(typeof chain.revision, 'number');
+    assert.deepEqual(chain.filters.map((f: { name: string; on_error: string }) => [f.name, f.on_error]), [['hello', 'fail_closed']]);
+  });
+
+  test('GET /metrics counts the requests served', async () => {
+    assert.equal((await get(`${weft.url}/counted`)).status, 200);
+    const response = await get(`${weft.adminUrl}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.body, /^weft_requests_total\{cluster="web",status="200"\} [1-9]/m);
+    assert.match(response.body, /^weft_filter_phase_duration_seconds_count\{filter="hello",phase="response_headers"\} [1-9]/m);
+  });
+
+  test('an unknown route or method is a JSON 404', async () => {
+    const response = await get(`${weft.adminUrl}/nope`);
+    assert.equal(response.status, 404);
+    assert.deepEqual(JSON.parse(response.body), { error: 'no route GET /nope' });
+    const del = await fetch(`${weft.adminUrl}/chain`, { method: 'DELETE', dispatcher: agent });
+    assert.equal(del.status, 404);
+    assert.deepEqual(await del.json(), { error: 'no route DELETE /chain' });
+  });
+
+  test('a second weft on the same admin address fails with the address in the message', async () => {
+    const second = await runWeftExpectingExit({ ...manifest(), admin: { listen: `127.0.0.1:${weft.adminPort}` } });
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, new RegExp(`admin: cannot listen on 127\\.0\\.0\\.1:${weft.adminPort}`));
+  });
+});
+describe('admin API with a token', () => {
+  let weft: WeftProcess;
+
+  before(async () => {
+    weft = await startWeft(manifest({ admin: { token: TOKEN } }));
+  });
+  after(() => weft.stop());
 
   test('GET /healthz needs no token', async () => {
-    assert.equal((await get(TOKEN_PORT, '/healthz')).status, 200);
+    assert.equal((await get(`${weft.adminUrl}/healthz`)).status, 200);
   });
 
   for (const path of ['/ready', '/metrics', '/chain', '/nope']) {
     test(`${path} without a token is 401 with WWW-Authenticate`, async () => {
-      const response = await get(TOKEN_PORT, path);
+      const response = await get(`${weft.adminUrl}${path}`);
       assert.equal(response.status, 401);
       assert.equal(response.headers.get('www-authenticate'), 'Bearer');
       assert.deepEqual(JSON.parse(response.body), { error: 'missing bearer token' });
@@ -152,7 +142,7 @@ describe('admin API with a token', () => {
 
   test('a wrong token, or the right one in another scheme, is 401', async () => {
     for (const authorization of [`Bearer ${TOKEN}x`, 'Bearer x', `Basic ${TOKEN}`, 'Bearer']) {
-      const response = await get(TOKEN_PORT, '/chain', { authorization });
+      const response = await get(`${weft.adminUrl}/chain`, { authorization });
       assert.equal(response.status, 401, authorization);
       assert.equal(response.headers.get('www-authenticate'), 'Bearer');
     }
@@ -160,10 +150,11 @@ describe('admin API with a token', () => {
 
   test('the right token opens every route; unknown routes are then 404', async () => {
     const authorization = `Bearer ${TOKEN}`;
-    assert.equal((await get(TOKEN_PORT, '/ready', { authorization })).status, 200);
-    assert.equal((await get(TOKEN_PORT, '/metrics', { authorization })).status, 200);
-    const chainResponse = await get(TOKEN_PORT, '/chain', { authorization: `bearer ${TOKEN}` });
-    assert.deepEqual(JSON.parse(chainResponse.body), chain);
-    assert.equal((await get(TOKEN_PORT, '/nope', { authorization })).status, 404);
+    assert.equal((await get(`${weft.adminUrl}/ready`, { authorization })).status, 200);
+    assert.equal((await get(`${weft.adminUrl}/metrics`, { authorization })).status, 200);
+    const chainResponse = await get(`${weft.adminUrl}/chain`, { authorization: `bearer ${TOKEN}` });
+    assert.equal(chainResponse.status, 200);
+    assert.equal(JSON.parse(chainResponse.body).filters[0].name, 'hello');
+    assert.equal((await get(`${weft.adminUrl}/nope`, { authorization })).status, 404);
   });
 });

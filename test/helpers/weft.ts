@@ -209,10 +209,11 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Pr
   const port = await freePort();
   const adminPort = await freePort();
   // `listenTls: {...}` asks for an HTTPS listener on the free port.
-  const { listenTls, ...rest } = manifest;
+  // `admin: {...}` without `listen` keeps the free admin port.
+  const { listenTls, admin, ...rest } = manifest;
   const full: ManifestInput = {
     listen: listenTls === undefined ? `127.0.0.1:${port}` : { address: `127.0.0.1:${port}`, tls: listenTls },
-    admin: { listen: `127.0.0.1:${adminPort}` },
+    admin: { listen: `127.0.0.1:${adminPort}`, ...(admin as Record<string, unknown> | undefined) },
     ...rest,
   };
   const { dir, file } = writeManifest(full);
@@ -241,7 +242,8 @@ export async function runWeftExpectingExit(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const port = await freePort();
   const adminPort = await freePort();
-  const { dir, file } = writeManifest({ listen: `127.0.0.1:${port}`, admin: { listen: `127.0.0.1:${adminPort}` }, ...manifest });
+  const { admin, ...rest } = manifest;
+  const { dir, file } = writeManifest({ listen: `127.0.0.1:${port}`, admin: { listen: `127.0.0.1:${adminPort}`, ...(admin as Record<string, unknown> | undefined) }, ...rest });
   const { child, output } = spawnWeft(['run', '-c', file]);
   const weft = new WeftProcess(child, output, dir, port, adminPort, file);
   let listened = false;
