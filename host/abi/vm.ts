@@ -40,9 +40,13 @@ export class ModuleError extends Error {
 
 /** A VM that could not start: instantiation failed, the guest trapped or refused its configuration. */
 export class VmStartError extends Error {
-  constructor(message: string, options?: { cause: unknown }) {
-    super(message, options);
+  /** The guest export the start failed in (`proxy_on_configure`, ...), or `instantiate` before any. */
+  readonly phase: string;
+
+  constructor(message: string, options: { phase: string; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'VmStartError';
+    this.phase = options.phase;
   }
 }
 
@@ -419,16 +423,16 @@ export class WasmVm {
       if (f.contextCreate !== undefined) this.call('proxy_on_context_create', f.contextCreate, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
       const config = this.state;
       if (f.vmStart !== undefined && this.call('proxy_on_vm_start', f.vmStart, ROOT_CONTEXT_ID, undefined, config.vmConfig.length, 0, 0, 0) === 0) {
-        throw new VmStartError('proxy_on_vm_start returned false');
+        throw new VmStartError('proxy_on_vm_start returned false', { phase: 'proxy_on_vm_start' });
       }
       if (f.configure !== undefined && this.call('proxy_on_configure', f.configure, ROOT_CONTEXT_ID, undefined, config.pluginConfig.length, 0, 0, 0) === 0) {
-        throw new VmStartError('proxy_on_configure returned false');
+        throw new VmStartError('proxy_on_configure returned false', { phase: 'proxy_on_configure' });
       }
     } catch (error) {
       // A VM that did not start never runs again: drop its tick and anything in flight.
       if (this.state.tickPeriod > 0) this.host.setTickPeriod(0, this.state.callbacks.tick);
       this.destroyed = true;
-      if (error instanceof FilterTrap) throw new VmStartError(error.message, { cause: error });
+      if (error instanceof FilterTrap) throw new VmStartError(error.message, { phase: error.phase, cause: error });
       throw error;
     }
   }
@@ -441,7 +445,7 @@ export class WasmVm {
     this.fuel = exports[FUEL_EXPORT] as WebAssembly.Global;
     const size = this.state.memory.byteLength;
     if (size > capPages * WASM_PAGE_BYTES) {
-      throw new VmStartError(`its memory starts at ${(size / MIB).toFixed(1)} MiB, over its max_memory_mb of ${this.maxMemoryMb}`);
+      throw new VmStartError(`its memory starts at ${(size / MIB).toFixed(1)} MiB, over its max_memory_mb of ${this.maxMemoryMb}`, { phase: 'instantiate' });
     }
   }
 
@@ -563,9 +567,9 @@ const MIB = 1024 * 1024;
 const CALL_FAILED_STATUS = WasmResult.BrokenConnection;
 
 function instantiationError(error: unknown): VmStartError {
-  if (error instanceof WebAssembly.LinkError) return new VmStartError(`could not link the module: ${error.message}`, { cause: error });
+  if (error instanceof WebAssembly.LinkError) return new VmStartError(`could not link the module: ${error.message}`, { phase: 'instantiate', cause: error });
   // Anything else was thrown by the module's start function.
-  return new VmStartError(`trapped in the start function: ${describe(error)}`, { cause: error });
+  return new VmStartError(`trapped in the start function: ${describe(error)}`, { phase: 'start', cause: error });
 }
 
 /** A trap's cause in a few words: wasm traps and guest exits by their message, host errors by name too. */

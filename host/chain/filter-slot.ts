@@ -79,7 +79,7 @@ export class FilterSlot implements VmHost {
       slot.vm = slot.startVm();
     } catch (error) {
       if (!(error instanceof VmStartError) || complaints.length === 0) throw error;
-      throw new VmStartError(`${error.message} (the filter logged: ${complaints.join('; ')})`, { cause: error.cause });
+      throw new VmStartError(`${error.message} (the filter logged: ${complaints.join('; ')})`, { phase: error.phase, cause: error.cause });
     } finally {
       slot.startComplaints = undefined;
     }

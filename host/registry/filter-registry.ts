@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ChainServices } from '../chain/services.js';
 import { FilterSlot } from '../chain/filter-slot.js';
-import { FilterModule, FilterTrap, ModuleError, VmStartError } from '../abi/vm.js';
+import { FilterModule, ModuleError, VmStartError } from '../abi/vm.js';
 import { decodeJson, encodeJson, type Store, type StoreCondition, type StoreOperation } from '../store/store.js';
 import { ControlError } from './errors.js';
 import { checkSignature, type TrustedKey } from './signature.js';
@@ -213,7 +213,7 @@ export class FilterRegistry {
       FilterSlot.create({ name, root_id: rootId, config: '', vm_config: '', on_error: 'fail_closed' }, module, this.options.checkServices).destroy();
     } catch (error) {
       if (refusedOnlyItsConfiguration(error)) return;
-      const hint = failedIn(error, 'proxy_on_context_create') ? ` (root_id "${rootId}"; when the module's root context has another name, upload with ?root_id=<name>)` : '';
+      const hint = error instanceof VmStartError && error.phase === 'proxy_on_context_create' ? ` (root_id "${rootId}"; when the module's root context has another name, upload with ?root_id=<name>)` : '';
       throw new ControlError(422, `the module does not start: ${(error as Error).message}${hint}`);
     }
   }
@@ -255,11 +255,5 @@ function checkName(name: string): void {
 
 /** The check VM got as far as proxy_on_configure, which refused (or trapped on) the empty configuration. */
 function refusedOnlyItsConfiguration(error: unknown): boolean {
-  // vm.ts words a refusal this way and gives it no cause (a phase field on VmStartError would be better).
-  return failedIn(error, 'proxy_on_configure') || (error instanceof VmStartError && error.message.startsWith('proxy_on_configure returned false'));
-}
-
-/** A VM start that trapped in this guest export. */
-function failedIn(error: unknown, phase: string): boolean {
-  return error instanceof VmStartError && error.cause instanceof FilterTrap && error.cause.phase === phase;
+  return error instanceof VmStartError && error.phase === 'proxy_on_configure';
 }
