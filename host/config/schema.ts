@@ -114,8 +114,23 @@ export interface FileStoreSpec {
   path: string;
 }
 
-/** Store kinds; the etcd kind joins this union later. */
-export type StoreSpec = FileStoreSpec;
+/** The store a fleet of proxies shares: etcd v3 (host/store/etcd-store.ts). */
+export interface EtcdStoreSpec {
+  kind: 'etcd';
+  /** Client URLs, `http://host:port` (or `https://` with tls); the client spreads calls over them. */
+  endpoints: string[];
+  /** Every key lives under `<prefix>/` (no trailing slash here); proxies with one prefix share one state. */
+  prefix: string;
+  /** How long one etcd call may take before it fails (an admin write then answers 503). */
+  timeout_ms: number;
+  /** Paths absolute. Without `ca`, the system's CAs verify etcd's certificate. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** etcd user; the password is given inline or, better, named by an environment variable. */
+  auth?: { username: string; password?: string; password_env?: string };
+}
+
+/** Store kinds: the embedded file store (the default) and etcd. */
+export type StoreSpec = FileStoreSpec | EtcdStoreSpec;
 
 /** A named admin token, kept only as its digest. */
 export interface AdminTokenSpec {
@@ -503,8 +518,60 @@ function store(context: ManifestContext) {
   // `kind` may be left out: the embedded file store is the default.
   return z.preprocess(
     (value) => (value !== null && typeof value === 'object' && !Array.isArray(value) && !('kind' in value) ? { ...value, kind: 'file' } : value),
-    z.discriminatedUnion('kind', [file]),
+    z.discriminatedUnion('kind', [file, etcdStore(context)]),
   );
+}
+
+/** `host:port` or an http(s) URL without a path; kept without a scheme when it had none (see etcdStore). */
+const etcdEndpoint = z.string().transform((text, ctx) => {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
+  let url: URL | undefined;
+  try {
+    url = new URL(scheme === undefined ? `http://${text}` : text);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !['http:', 'https:'].includes(url.protocol) || url.port === '' || !['/', ''].includes(url.pathname) || url.search !== '') {
+    ctx.addIssue({ code: 'custom', message: `${describeValue(text)} is not host:port or http(s)://host:port`, input: text });
+    return z.NEVER;
+  }
+  return scheme === undefined ? url.host : `${url.protocol}//${url.host}`;
+});
+
+function etcdStore(context: ManifestContext) {
+  return z
+    .strictObject({
+      kind: z.literal('etcd'),
+      endpoints: z.array(etcdEndpoint).min(1, { error: 'must list at least one etcd endpoint' }),
+      prefix: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._-][A-Za-z0-9._\/-]*$/, { error: (issue) => `${describeValue(issue.input)} is not a key prefix like /weft (a "/", then letters, digits, ".", "_", "-", "/")` })
+        .default('/weft')
+        .transform((prefix) => prefix.replace(/\/+$/, '')),
+      timeout_ms: integer(1).default(3000),
+      tls: z
+        .strictObject({ ca: filePath(context).optional(), cert: filePath(context).optional(), key: filePath(context).optional() })
+        .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), { error: 'cert and key go together' })
+        .optional(),
+      auth: z
+        .strictObject({ username: z.string().min(1, { error: 'must not be empty' }), password: z.string().optional(), password_env: z.string().min(1).optional() })
+        .refine((auth) => (auth.password === undefined) !== (auth.password_env === undefined), { error: 'give password or password_env (one of them)' })
+        .optional(),
+    })
+    .superRefine((spec, ctx) => {
+      spec.endpoints.forEach((endpoint, index) => {
+        if (spec.tls !== undefined && endpoint.startsWith('http://')) {
+          ctx.addIssue({ code: 'custom', path: ['endpoints', index], message: `${endpoint} is plain http, but tls is set (use https:// or host:port)` });
+        }
+      });
+    }, whenClean('endpoints', 'tls'))
+    .transform(({ tls, auth, ...spec }): EtcdStoreSpec => ({
+      ...spec,
+      // A bare host:port is https with tls, http without.
+      endpoints: spec.endpoints.map((endpoint) => (endpoint.includes('://') ? endpoint : `${tls === undefined ? 'http' : 'https'}://${endpoint}`)),
+      ...(tls === undefined ? {} : { tls }),
+      ...(auth === undefined ? {} : { auth }),
+    }));
 }
 
 /** Reports `items[j].name` values that repeat an earlier item's name. */

@@ -19,6 +19,8 @@ export interface StoreEntry {
   readonly value: Uint8Array;
   /** The revision of the commit that last wrote this key (etcd: mod_revision). */
   readonly revision: number;
+  /** The lease the key lives under (stores with `leases` only; see StoreLeases). */
+  readonly leaseId?: string;
 }
 
 /** Holds when `key` was last written at `revision`; `revision: 0` holds when the key is absent. */
@@ -43,6 +45,8 @@ export interface StoreEvent {
   /** The new value (put only). */
   readonly value?: Uint8Array;
   readonly revision: number;
+  /** The lease the key was put under (put only, stores with `leases` only). */
+  readonly leaseId?: string;
 }
 
 export interface StoreWatch {
@@ -50,9 +54,35 @@ export interface StoreWatch {
   close(): void;
 }
 
+/**
+ * Keys that expire unless kept alive: etcd's leases. A store shared by a fleet has them, so that
+ * a key's life (a service instance's registration) can be extended through any proxy and ends
+ * for every proxy at once. The memory store has none: one proxy keeps its own clocks.
+ */
+export interface StoreLeases {
+  /**
+   * Writes `key` under a new lease of `ttlS` whole seconds. Unless kept alive, the lease expires
+   * and the store deletes the key: watchers see a delete event at the revision of its expiry.
+   */
+  putWithLease(key: string, value: Uint8Array, ttlS: number): Promise<{ revision: number; leaseId: string }>;
+  /** Renews the lease for its whole TTL; false when it has already expired (its keys are gone). */
+  keepAlive(leaseId: string): Promise<boolean>;
+  /** Ends the lease now, deleting its keys; an expired or unknown lease is fine. */
+  revoke(leaseId: string): Promise<void>;
+}
+
 export interface Store {
   /** Where the state lives, for logs: `file /var/lib/weft/state.json`, `memory`, `etcd ...`. */
   readonly description: string;
+
+  /** Present on stores whose keys can expire (etcd); see StoreLeases. */
+  readonly leases?: StoreLeases;
+
+  /**
+   * Why the store cannot be reached now (undefined while it can). Only stores that live
+   * elsewhere (etcd) implement it; meanwhile the proxy serves what it last saw.
+   */
+  unavailable?(): string | undefined;
 
   get(key: string): Promise<StoreEntry | undefined>;
 
