@@ -35,8 +35,8 @@ function referenceProxy(script: string): (ctx: StartContext) => Promise<Pinned> 
   };
 }
 
-function weft(id: string, noopFilters: number): (ctx: StartContext) => Promise<Pinned> {
-  return (ctx) => startWeft({ name: id, noopFilters, ...ctx });
+function weft(id: string, filters: number | 'quickstart'): (ctx: StartContext) => Promise<Pinned> {
+  return (ctx) => startWeft({ name: id, filters, ...ctx });
 }
 
 export const configurations: Configuration[] = [
@@ -66,9 +66,7 @@ export const configurations: Configuration[] = [
   { id: 'weft-noop5', description: 'Weft, 5 no-op filters', start: weft('weft-noop5', 5) },
   {
     id: 'weft-quickstart',
-    description: 'Weft, the quickstart chain: router → auth → ratelimit → breaker → lb → telemetry',
-    pending:
-      'the built-in filters (router, auth, ratelimit, breaker, lb, telemetry) and the quickstart manifest in examples/; ' +
-      'then give this entry a start function that runs that manifest against the bench upstream',
+    description: 'Weft, the quickstart chain: router → auth → ratelimit → breaker → lb → telemetry (bench/weft.ts)',
+    start: weft('weft-quickstart', 'quickstart'),
   },
 ];

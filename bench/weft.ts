@@ -17,15 +17,38 @@ export interface WeftStart {
   adminPort: number;
   upstreamPort: number;
   core: number;
-  noopFilters: number;
+  /** A number of no-op filters, or the quickstart chain. */
+  filters: number | 'quickstart';
+}
+
+const builtIn = (name: string) => path.join(repoRoot, 'filters', name, 'build', `${name}.wasm`);
+
+/**
+ * The quickstart chain (examples/quickstart/weft.yaml) pointed at the bench upstream: the same
+ * filters doing the same work per request, with the rate limit set high enough never to refuse
+ * a benchmark request (its buckets are still taken from and written back every request).
+ */
+function quickstartChain() {
+  return [
+    { name: 'router', module: builtIn('router'), config: { routes: [{ name: 'health', match: { path: '/healthz' }, direct_response: { status: 200 } }, { name: 'api', match: { prefix: '/' }, cluster: 'up', timeout_ms: 5000, retry: { attempts: 1, on: ['gateway-error', 'connect-failure', 'reset'] } }] } },
+    { name: 'auth', module: builtIn('auth'), config: { api_key: { keys: [{ key: 'demo-key', name: 'bench' }] }, rules: [{ prefix: '/private/', methods: ['api_key'] }], default: { methods: [] } } },
+    { name: 'ratelimit', module: builtIn('ratelimit'), config: { rules: [{ name: 'per-client', key: 'source_address', rate: 100_000_000, per: 'second', burst: 100_000_000 }] } },
+    { name: 'breaker', module: builtIn('breaker'), config: { consecutive_5xx: 3, max_ejection_percent: 50 } },
+    { name: 'lb', module: builtIn('lb'), config: { default_policy: 'least_request' } },
+    { name: 'telemetry', module: builtIn('telemetry'), config: { response_header: 'x-trace-id' } },
+  ];
 }
 
 export async function startWeft(start: WeftStart): Promise<Pinned> {
   if (!existsSync(compiledCli)) {
     throw new Error(`weft is not built: ${path.relative(repoRoot, compiledCli)} is missing (run npm run build)`);
   }
-  if (start.noopFilters > 0 && !existsSync(noopFilterWasm)) {
-    throw new Error(`the no-op filter is not built: ${path.relative(repoRoot, noopFilterWasm)} is missing (run npm run build)`);
+  const filters =
+    start.filters === 'quickstart'
+      ? quickstartChain()
+      : Array.from({ length: start.filters }, (_, i) => ({ name: `noop${i + 1}`, module: noopFilterWasm, config: '' }));
+  for (const filter of filters) {
+    if (!existsSync(filter.module)) throw new Error(`filter ${filter.name} is not built: ${path.relative(repoRoot, filter.module)} is missing (run npm run build)`);
   }
   mkdirSync(start.folder, { recursive: true });
   const manifest = {
@@ -33,11 +56,7 @@ export async function startWeft(start: WeftStart): Promise<Pinned> {
     admin: { listen: `127.0.0.1:${start.adminPort}` },
     clusters: [{ name: 'up', endpoints: [`127.0.0.1:${start.upstreamPort}`] }],
     default_cluster: 'up',
-    filters: Array.from({ length: start.noopFilters }, (_, i) => ({
-      name: `noop${i + 1}`,
-      module: noopFilterWasm,
-      config: '',
-    })),
+    filters,
     access_log: 'off',
   };
   const manifestFile = path.join(start.folder, 'weft.yaml');
