@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Pool } from 'undici';
+import { sendMany } from './helpers/load.js';
 import { request } from './helpers/http.js';
 import { builtModule, fixtureModule, repoRoot } from './helpers/repo.js';
 import { EchoUpstream } from './helpers/upstream.js';
@@ -15,33 +15,6 @@ import { runWeftExpectingExit, startWeft, type WeftProcess } from './helpers/wef
 
 const lbModule = builtModule(join(repoRoot, 'filters', 'lb'));
 const routerModule = builtModule(join(repoRoot, 'filters', 'router'));
-
-/** Sends `count` GETs with `concurrency` keep-alive connections; `pathOf(i)` and `headersOf(i)` shape each. */
-async function sendMany(
-  base: string,
-  count: number,
-  pathOf: (i: number) => string,
-  headersOf: (i: number) => Record<string, string> = () => ({}),
-  concurrency = 16,
-): Promise<Map<number, number>> {
-  const pool = new Pool(base, { connections: concurrency });
-  const statuses = new Map<number, number>();
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const { statusCode, body } = await pool.request({ method: 'GET', path: pathOf(i), headers: headersOf(i) });
-      await body.dump();
-      statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
-  } finally {
-    await pool.close();
-  }
-  return statuses;
-}
 
 /** Requests each upstream received while `work` ran. */
 async function counted(upstreams: EchoUpstream[], work: () => Promise<unknown>): Promise<number[]> {

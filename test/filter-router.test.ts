@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Pool } from 'undici';
+import { sendMany } from './helpers/load.js';
 import { header, request, type RequestOptions } from './helpers/http.js';
 import { builtModule, repoRoot } from './helpers/repo.js';
 import { EchoUpstream } from './helpers/upstream.js';
@@ -44,33 +44,6 @@ function regexRoutes() {
     match: { regex: pattern, headers: [{ name: 'x-re', exact: String(index) }] },
     direct_response: { status: 200, body: `re-${index}` },
   }));
-}
-
-/** Sends `count` GETs with `concurrency` keep-alive connections; `pathOf(i)` and `headersOf(i)` shape each. */
-async function sendMany(
-  base: string,
-  count: number,
-  pathOf: (i: number) => string,
-  headersOf: (i: number) => Record<string, string> = () => ({}),
-  concurrency = 32,
-): Promise<Map<number, number>> {
-  const pool = new Pool(base, { connections: concurrency });
-  const statuses = new Map<number, number>();
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const { statusCode, body } = await pool.request({ method: 'GET', path: pathOf(i), headers: headersOf(i) });
-      await body.dump();
-      statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
-  } finally {
-    await pool.close();
-  }
-  return statuses;
 }
 
 describe('router filter', () => {

@@ -11,14 +11,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from 'undici';
-import { AdminClient } from './helpers/admin.js';
+import { AdminClient, startTaggedProxy } from './helpers/admin.js';
 import { runCli } from './helpers/cli.js';
 import { header, request } from './helpers/http.js';
-import { freePort } from './helpers/ports.js';
 import { fixtureModule } from './helpers/repo.js';
 import { EchoUpstream } from './helpers/upstream.js';
 import { withCustomSection } from './helpers/wasm.js';
-import { startWeft, type WeftProcess } from './helpers/weft.js';
+import type { WeftProcess } from './helpers/weft.js';
 
 const TOKEN = 'hotswap-test-token';
 
@@ -49,18 +48,6 @@ async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolea
   }
 }
 
-async function startSwapProxy(upstream: EchoUpstream, extra: Record<string, unknown> = {}) {
-  const adminPort = await freePort();
-  const weft = await startWeft({
-    admin: { listen: `127.0.0.1:${adminPort}`, token: TOKEN },
-    clusters: [{ name: 'web', endpoints: [upstream.address] }],
-    filters: [{ name: 'tag', module: fixtureModule('tag-version'), config: { version: 'v1' } }],
-    access_log: 'off',
-    ...extra,
-  });
-  return { weft, admin: new AdminClient(`http://127.0.0.1:${adminPort}`, TOKEN), adminUrl: `http://127.0.0.1:${adminPort}` };
-}
-
 describe('hot swap through the admin API', () => {
   let upstream: EchoUpstream;
   let weft: WeftProcess;
@@ -70,7 +57,7 @@ describe('hot swap through the admin API', () => {
 
   before(async () => {
     upstream = await EchoUpstream.start();
-    ({ weft, admin, adminUrl } = await startSwapProxy(upstream));
+    ({ weft, admin, adminUrl } = await startTaggedProxy(upstream, TOKEN));
     seeded = (await admin.chain()).revision;
     const tag = await readFile(fixtureModule('tag-version'));
     assert.equal((await admin.upload('tag', withCustomSection(tag, 'build', 'v2'))).json?.version, 2);
@@ -437,7 +424,7 @@ describe('restarts', () => {
     const store = { path: path.join(dir, 'state.json') };
     const routes = [{ path_prefix: '/api/', chain: 'api' }];
     const chains = { api: [{ name: 'api-tag', module: fixtureModule('tag-version'), config: { version: 'api' } }] };
-    const first = await startSwapProxy(upstream, { store, chains, routes });
+    const first = await startTaggedProxy(upstream, TOKEN, { store, chains, routes });
     let chain;
     try {
       assert.equal(await tagOf(`${first.weft.url}/api/x`), 'api', 'the manifest seeds routes and extra chains too');
@@ -450,7 +437,7 @@ describe('restarts', () => {
     }
 
     // The manifest now says v9; the store is the source of truth and keeps v2.
-    const second = await startSwapProxy(upstream, {
+    const second = await startTaggedProxy(upstream, TOKEN, {
       store,
       chains,
       routes,

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateSigningKey, signModule } from '../host/registry/signature.js';
-import { AdminClient } from './helpers/admin.js';
+import { AdminClient, startTaggedProxy } from './helpers/admin.js';
 import { runCli } from './helpers/cli.js';
 import { header, request } from './helpers/http.js';
 import { freePort } from './helpers/ports.js';
 import { fixtureModule } from './helpers/repo.js';
 import { EchoUpstream } from './helpers/upstream.js';
 import { EMPTY_WASM_MODULE, withCustomSection } from './helpers/wasm.js';
-import { startWeft, type WeftProcess } from './helpers/weft.js';
+import type { WeftProcess } from './helpers/weft.js';
 
 const TOKEN = 'registry-test-token';
 const MAX_MODULE_BYTES = 200_000;
@@ -29,18 +29,6 @@ async function storedModules(weft: WeftProcess): Promise<string[]> {
   return (document.entries as Array<{ key: string }>).map((entry) => entry.key).filter((key) => key.startsWith('modules/'));
 }
 
-async function startRegistryProxy(upstream: EchoUpstream, extra: Record<string, unknown> = {}) {
-  const adminPort = await freePort();
-  const weft = await startWeft({
-    admin: { listen: `127.0.0.1:${adminPort}`, token: TOKEN },
-    clusters: [{ name: 'web', endpoints: [upstream.address] }],
-    filters: [{ name: 'tag', module: fixtureModule('tag-version'), config: { version: 'v1' } }],
-    access_log: 'off',
-    ...extra,
-  });
-  return { weft, admin: new AdminClient(`http://127.0.0.1:${adminPort}`, TOKEN), adminUrl: `http://127.0.0.1:${adminPort}` };
-}
-
 describe('the filter registry', () => {
   let upstream: EchoUpstream;
   let weft: WeftProcess;
@@ -50,7 +38,7 @@ describe('the filter registry', () => {
 
   before(async () => {
     upstream = await EchoUpstream.start();
-    ({ weft, admin, adminUrl } = await startRegistryProxy(upstream, { registry: { max_module_bytes: MAX_MODULE_BYTES } }));
+    ({ weft, admin, adminUrl } = await startTaggedProxy(upstream, TOKEN, { registry: { max_module_bytes: MAX_MODULE_BYTES } }));
     tagBytes = await readFile(fixtureModule('tag-version'));
   });
   after(async () => {
@@ -228,7 +216,7 @@ describe('signed modules (registry.trusted_keys)', () => {
     publicKey = /public key \(for registry\.trusted_keys\): (\S+)\n/.exec(keygen.stdout)![1]!;
     upstream = await EchoUpstream.start();
     // The manifest's own modules are trusted as the manifest is: seeding needs no signature.
-    ({ weft, admin, adminUrl } = await startRegistryProxy(upstream, { registry: { trusted_keys: [publicKey] } }));
+    ({ weft, admin, adminUrl } = await startTaggedProxy(upstream, TOKEN, { registry: { trusted_keys: [publicKey] } }));
     tagBytes = withCustomSection(await readFile(fixtureModule('tag-version')), 'build', 'signed');
   });
   after(async () => {

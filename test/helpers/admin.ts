@@ -1,5 +1,8 @@
 // The admin API of a weft process under test, called over HTTP with JSON.
 
+import { fixtureModule } from './repo.js';
+import type { EchoUpstream } from './upstream.js';
+import { startWeft } from './weft.js';
 import { request, type HttpResponse } from './http.js';
 
 export interface AdminReply {
@@ -62,4 +65,19 @@ export class AdminClient {
     const found = reply.text.split('\n').find((text) => text.startsWith(`${line} `));
     return found === undefined ? undefined : Number(found.slice(line.length + 1));
   }
+}
+
+/**
+ * A `weft run` with a token-protected admin API and one tag-version filter (v1) in front of
+ * `upstream`: what the registry and hot-swap tests start from. `extra` adds manifest keys.
+ */
+export async function startTaggedProxy(upstream: EchoUpstream, token: string, extra: Record<string, unknown> = {}) {
+  const weft = await startWeft({
+    admin: { token },
+    clusters: [{ name: 'web', endpoints: [upstream.address] }],
+    filters: [{ name: 'tag', module: fixtureModule('tag-version'), config: { version: 'v1' } }],
+    access_log: 'off',
+    ...extra,
+  });
+  return { weft, admin: new AdminClient(weft.adminUrl, token), adminUrl: weft.adminUrl };
 }
