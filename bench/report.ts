@@ -1,6 +1,7 @@
 // The record of a run: bench/results/<stamp>.json, and the generated part of bench/RESULTS.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { hotSwapConfigId, type HotSwapResult, type LoadSummary } from './hot-swap.js';
 import type { MachineInfo } from './machine.js';
 import type { MicroResult } from './micro-runner.js';
 import { spread, targetScenario, type RatioResult, type RunRecord, type Spread } from './stats.js';
@@ -53,6 +54,8 @@ export interface BenchResult {
   summary: SummaryRow[];
   ratios: RatioResult[];
   micro: MicroResult;
+  /** Hot swap under load; absent when `--scenarios` left it out. */
+  hotSwap?: HotSwapResult;
   /** Parts of the issue's plan that cannot be measured yet, and what they wait for. */
   pending: { id: string; what: string; waitsFor: string }[];
 }
@@ -125,8 +128,8 @@ export function renderMarkdown(result: BenchResult, jsonFile: string): string {
   const lines: string[] = [];
   lines.push(`## ${result.quick ? 'Quick run' : 'Run'} of ${result.date.slice(0, 16).replace('T', ' ')} UTC`, '');
   lines.push(`- Command: \`${result.command}\``);
-  lines.push(`- ${s.rounds} round(s), each running every configuration once (order rotated per round); ${s.durationS} s per measured run after ${s.warmupS} s of warm-up; wrk -t1, ${s.connections} connections unless the scenario says otherwise.`);
-  lines.push(`- Before each run the harness waited (at most ${s.quietMaxWaitS} s) for the machine to be ≥ ${Math.round(s.quietIdle * 100)}% idle; ${quietSummary(result.runs)}.`);
+  if (s.scenarios.length > 0) lines.push(`- ${s.rounds} round(s), each running every configuration once (order rotated per round); ${s.durationS} s per measured run after ${s.warmupS} s of warm-up; wrk -t1, ${s.connections} connections unless the scenario says otherwise.`);
+  lines.push(`- Before each run the harness waited (at most ${s.quietMaxWaitS} s) for the machine to be ≥ ${Math.round(s.quietIdle * 100)}% idle; ${quietSummary([...result.runs, ...(result.hotSwap?.runs.map((r) => r.record) ?? [])])}.`);
   lines.push(`- Layout: ${s.layout}.`);
   const m = result.machine;
   lines.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}; Node ${m.node}; nginx ${m.nginx}; ${m.wrk}.`);
@@ -148,18 +151,8 @@ export function renderMarkdown(result: BenchResult, jsonFile: string): string {
     lines.push('');
   }
 
-  lines.push('### Ratios, computed within each round', '');
-  lines.push(`Targets are the issue's, stated for the loaded GET (\`${targetScenario}\`).`, '');
-  if (result.ratios.length === 0) lines.push('No ratio applies to the configurations run.');
-  else lines.push('| ratio | scenario | median | min–max | rounds | target |', '| --- | --- | --- | --- | --- | --- |');
-  for (const r of result.ratios) {
-    const digits = r.kind === 'ratio' ? 2 : 1;
-    const cells = r.spread
-      ? `${fmt(r.spread.median, digits)} | ${fmt(r.spread.min, digits)}–${fmt(r.spread.max, digits)} | ${r.spread.n}`
-      : 'no data | | 0';
-    lines.push(`| ${r.label} | ${r.scenario} | ${cells} | ${r.target ?? ''} |`);
-  }
-  lines.push('');
+  if (s.scenarios.length > 0) lines.push(...renderRatios(result.ratios));
+  if (result.hotSwap) lines.push(...renderHotSwap(result.hotSwap), '');
 
   lines.push('### ABI micro-benchmarks', '');
   if ('skipped' in result.micro) {
@@ -183,6 +176,54 @@ export function renderMarkdown(result: BenchResult, jsonFile: string): string {
     lines.push('');
   }
   return lines.join('\n').trimEnd();
+}
+
+function renderRatios(ratios: RatioResult[]): string[] {
+  const lines = ['### Ratios, computed within each round', ''];
+  lines.push(`Targets are the issue's, stated for the loaded GET (\`${targetScenario}\`).`, '');
+  if (ratios.length === 0) lines.push('No ratio applies to the configurations run.');
+  else lines.push('| ratio | scenario | median | min–max | rounds | target |', '| --- | --- | --- | --- | --- | --- |');
+  for (const r of ratios) {
+    const digits = r.kind === 'ratio' ? 2 : 1;
+    const cells = r.spread
+      ? `${fmt(r.spread.median, digits)} | ${fmt(r.spread.min, digits)}–${fmt(r.spread.max, digits)} | ${r.spread.n}`
+      : 'no data | | 0';
+    lines.push(`| ${r.label} | ${r.scenario} | ${cells} | ${r.target ?? ''} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+function renderHotSwap(h: HotSwapResult): string[] {
+  const s = h.settings;
+  const lines = ['### Hot swap under load', ''];
+  lines.push(`- Weft (\`${hotSwapConfigId}\`) with one filter, ${s.filter}; each swap is a \`PUT /chain\` that starts a fresh VM. Proxy on its own core as above.`);
+  lines.push(`- Load: ${s.pairs} pair(s) of ${s.runS} s wrk runs (GET, ${s.connections} connections), one steady and one with the chain swapped every ${s.swapIntervalMs / 1000} s, the order alternating per pair; ratios are computed within each pair.`);
+  lines.push(`- After each 200 the harness requests until a response carries the new version; RSS is read after ${s.baselineSwaps} and after ${s.swaps.toLocaleString('en-US')} back-to-back swaps under light load (${s.lightLoadConnections} keep-alive connections from the harness), once the load runs have warmed the process up.`);
+  if (s.note) lines.push(`- **${s.note}.**`);
+  lines.push('');
+  lines.push('| run | req/s | CPU µs/req | p50 ms | p99 ms | max ms | swaps | runs ok |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
+  const row = (name: string, l: LoadSummary) =>
+    `| ${name} | ${range(l.reqPerSec, 0)} | ${range(l.cpuPerReqUs, 1)} | ${range(l.p50Ms, 2)} | ${range(l.p99Ms, 2)} | ${range(l.maxMs, 1)} | ${l.swaps} | ${l.runsOk} |`;
+  lines.push(row('steady', h.load.steady), row(`swapping every ${s.swapIntervalMs / 1000} s`, h.load.swapping), '');
+  lines.push('| measure | median | min–max | n | target | met |', '| --- | --- | --- | --- | --- | --- |');
+  for (const m of h.measures) {
+    const digits = m.unit === 'ratio' ? 2 : 1;
+    const cells = m.spread ? `${fmt(m.spread.median, digits)} | ${fmt(m.spread.min, digits)}–${fmt(m.spread.max, digits)} | ${m.spread.n}` : 'no data | | 0';
+    const judged = m.spread && m.spread.n > 1 ? ` (${m.judgedOn === 'max' ? 'every swap: the max' : 'the median'})` : '';
+    const target = m.target ? `${m.target}${judged}` : '';
+    const met = m.met === null ? '' : m.met ? 'yes' : '**no**';
+    lines.push(`| ${m.label} | ${cells} | ${target} | ${met} |`);
+  }
+  if (h.rss) {
+    const trail = h.rss.samples.map((p) => `${p.swaps.toLocaleString('en-US')}: ${fmt(p.rssMiB, 1)}`).join(', ');
+    lines.push('', `RSS (MiB) after so many swaps: ${trail}; ${h.rss.lightLoadRequests.toLocaleString('en-US')} light-load requests meanwhile.`);
+  }
+  if (h.failures.length) {
+    lines.push('', 'Failures:');
+    for (const f of h.failures) lines.push(`- ${oneLine(f)}`);
+  }
+  return lines;
 }
 
 function quietSummary(runs: RunRecord[]): string {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkAnswers } from './check.js';
 import { configurations, type Configuration } from './configurations.js';
+import { hotSwapConfigId, hotSwapId, hotSwapSettings, runHotSwap, type HotSwapResult, type LoadedRun } from './hot-swap.js';
 import { machineInfo, versions } from './machine.js';
 import { runMicroBenchmarks, type MicroResult } from './micro-runner.js';
 import { upstreamNginx } from './nginx.js';
@@ -41,26 +42,34 @@ async function main(): Promise<number> {
 
   const selected = select(configurations, options.only, 'configuration');
   const runnable = selected.filter((c) => !c.pending);
-  const chosenScenarios = select(scenarios, options.scenarios, 'scenario');
+  // `--scenarios` picks wrk scenarios and, by its id, the hot swap part; none named runs them all.
+  const chosenScenarios = select(scenarios, options.scenarios, 'scenario', [hotSwapId]);
+  const runsHotSwap = options.scenarios.length === 0 || options.scenarios.includes(hotSwapId);
   const date = new Date().toISOString();
   tempDir = mkdtempSync(path.join(os.tmpdir(), 'weft-bench-'));
   const upstreamPort = options.portBase;
   log(`weft bench: ${options.rounds} round(s) × ${runnable.length} configurations × ${chosenScenarios.length} scenarios, ${options.durationS} s each; temp ${tempDir}`);
+  if (runsHotSwap) {
+    const hs = hotSwapSettings(options);
+    log(`then hot swap: ${hs.pairs} pair(s) of ${hs.runS} s runs (steady, swapping every second), then RSS after ${hs.baselineSwaps} and ${hs.swaps} swaps${hs.note ? ` (${hs.note})` : ''}`);
+  }
 
   const runs: RunRecord[] = [];
   const failures: Failure[] = [];
   let micro: MicroResult;
+  let hotSwap: HotSwapResult | undefined;
   let upstream: Pinned | undefined;
   try {
     upstream = await upstreamNginx(tempDir, upstreamPort, loadCore);
     await checkAnswers('upstream nginx', upstreamPort);
     const ctx: Context = { options, tempDir, upstream, upstreamPort, scenarios: chosenScenarios, runs, failures };
-    for (let round = 1; round <= options.rounds; round++) {
+    for (let round = 1; round <= options.rounds && chosenScenarios.length > 0; round++) {
       // Rotate the order each round so no configuration always runs first or last.
       const shift = (round - 1) % runnable.length;
       const order = [...runnable.slice(shift), ...runnable.slice(0, shift)];
       for (const config of order) await runConfiguration(ctx, config, round, configurations.indexOf(config));
     }
+    if (runsHotSwap) hotSwap = await hotSwapPart(ctx);
     micro = await microBenchmarks(options.microIterations);
   } finally {
     if (upstream) await stop(upstream);
@@ -93,6 +102,7 @@ async function main(): Promise<number> {
     summary: summarize(runs, failures, scenarioIds, runnableIds),
     ratios: computeRatios(runs, scenarioIds, runnableIds),
     micro,
+    ...(hotSwap ? { hotSwap } : {}),
     pending: [
       ...selected.filter((c) => c.pending).map((c) => ({ id: c.id, what: c.description, waitsFor: c.pending! })),
       ...pendingScenarios,
@@ -104,8 +114,9 @@ async function main(): Promise<number> {
   log(`results: ${jsonFile}`);
   // Quick runs are too short to stand as the record; only full runs rewrite RESULTS.md.
   if (!options.quick) log(`results: ${writeResultsMarkdown(markdown, options.outDir)}`);
-  if (failures.length) log(`${failures.length} failure(s); see "Failures" above`);
-  return failures.length ? 1 : 0;
+  const failed = failures.length + (hotSwap?.failures.length ?? 0);
+  if (failed) log(`${failed} failure(s); see "Failures" and "Hot swap" above`);
+  return failed ? 1 : 0;
 }
 
 /** Starts one configuration, checks its answers, warms it up, measures every scenario, stops it. */
@@ -129,7 +140,7 @@ async function runConfiguration(ctx: Context, config: Configuration, round: numb
         continue;
       }
       try {
-        const record = await measure(ctx, config, scenario, round, port, proc, folder);
+        const record = await measure(ctx, { configId: config.id, scenario, round, port, proc, folder, durationS: options.durationS });
         ctx.runs.push(record);
         if (!record.ok) ctx.failures.push({ round, config: config.id, scenario: scenario.id, error: record.error! });
         log(progressLine(record));
@@ -146,28 +157,36 @@ async function runConfiguration(ctx: Context, config: Configuration, round: numb
   }
 }
 
-async function measure(
-  ctx: Context,
-  config: Configuration,
-  scenario: Scenario,
-  round: number,
-  port: number,
-  proc: Pinned | undefined,
-  folder: string,
-): Promise<RunRecord> {
+/** One measured wrk run; `during` (the hot swaps) runs beside wrk and fails the run if it throws. */
+interface Measurement {
+  configId: string;
+  scenario: Scenario;
+  round: number;
+  port: number;
+  proc: Pinned | undefined;
+  folder: string;
+  durationS: number;
+  during?: () => Promise<void>;
+}
+
+async function measure(ctx: Context, m: Measurement): Promise<RunRecord> {
   const { options } = ctx;
+  const { scenario, round, proc } = m;
   const quiet = await waitForQuietMachine(options.quietIdle, options.quietMaxWaitS * 1000);
   const connections = scenario.connections ?? options.connections;
   const proxyBefore = proc ? treeCpuTime(proc.pid) : undefined;
   const upstreamBefore = treeCpuTime(ctx.upstream.pid);
   const started = process.hrtime.bigint();
-  let wrk: WrkResult;
-  try {
-    wrk = await runWrk({ scenario, port, connections, durationS: options.durationS, core: loadCore, folder });
-  } catch (error) {
+  const [load, beside] = await Promise.allSettled([
+    runWrk({ scenario, port: m.port, connections, durationS: m.durationS, core: loadCore, folder: m.folder }),
+    m.during?.(),
+  ]);
+  if (load.status === 'rejected') {
     if (proc?.exit) throw new Error(`during the run, ${exitReport(proc)}`);
-    throw error;
+    throw load.reason;
   }
+  if (beside.status === 'rejected') throw beside.reason;
+  const wrk: WrkResult = load.value;
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   const upstreamAfter = treeCpuTime(ctx.upstream.pid);
   if (proc?.exit) throw new Error(`during the run, ${exitReport(proc)}`);
@@ -184,7 +203,7 @@ async function measure(
   ].filter(Boolean);
   return {
     round,
-    config: config.id,
+    config: m.configId,
     scenario: scenario.id,
     ok: problems.length === 0,
     ...(problems.length ? { error: problems.join('; ') } : {}),
@@ -210,6 +229,23 @@ async function measure(
   };
 }
 
+/** Hot swap under load (bench/hot-swap.ts), on its own ports: the proxy at P+10, its admin API at P+30. */
+function hotSwapPart(ctx: Context): Promise<HotSwapResult> {
+  const { options } = ctx;
+  const folder = path.join(ctx.tempDir, hotSwapId);
+  return runHotSwap({
+    options,
+    folder,
+    port: options.portBase + 10,
+    adminPort: options.portBase + 30,
+    upstreamPort: ctx.upstreamPort,
+    proxyCore,
+    loadCore,
+    measure: (run: LoadedRun) => measure(ctx, { ...run, configId: hotSwapConfigId, scenario: scenarios[0]! }),
+    log,
+  });
+}
+
 async function microBenchmarks(iterations: number): Promise<MicroResult> {
   try {
     return await runMicroBenchmarks(iterations, proxyCore);
@@ -225,10 +261,12 @@ function progressLine(r: RunRecord): string {
   return `round ${r.round} ${r.config.padEnd(18)} ${r.scenario.padEnd(8)} ${Math.round(r.reqPerSec).toString().padStart(7)} req/s${cpu}  p99 ${r.p99Ms.toFixed(2)} ms${flag}${noisy}`;
 }
 
-function select<T extends { id: string }>(all: T[], ids: string[], kind: string): T[] {
+/** The items named by `ids` (all when none is named); `alsoKnown` are valid ids that are not items. */
+function select<T extends { id: string }>(all: T[], ids: string[], kind: string, alsoKnown: string[] = []): T[] {
   if (ids.length === 0) return all;
-  const unknown = ids.filter((id) => !all.some((item) => item.id === id));
-  if (unknown.length) throw new Error(`unknown ${kind} ${unknown.join(', ')}; known: ${all.map((i) => i.id).join(', ')}`);
+  const known = [...all.map((item) => item.id), ...alsoKnown];
+  const unknown = ids.filter((id) => !known.includes(id));
+  if (unknown.length) throw new Error(`unknown ${kind} ${unknown.join(', ')}; known: ${known.join(', ')}`);
   return all.filter((item) => ids.includes(item.id));
 }
 

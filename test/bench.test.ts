@@ -1,7 +1,9 @@
 // The benchmark harness must not rot: run it once with tiny durations (1 round, 1 s per run,
-// 4 connections) and check that every configuration produced numbers in every scenario, and
-// that the ABI micro-benchmarks ran. No speed is asserted here; targets live in bench/.
-// Needs nginx, its echo module and wrk (scripts/ensure-system-deps.sh). Ports 19350-19389.
+// 4 connections) and check that every configuration produced numbers in every scenario, that
+// the hot swap part measured every figure it reports (one pair of 1 s runs, then 1,000 swaps:
+// about 8 s of the run), and that the ABI micro-benchmarks ran. No speed is asserted here;
+// targets live in bench/. Needs nginx, its echo module and wrk (scripts/ensure-system-deps.sh).
+// Ports 19350-19389.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,11 +12,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BenchResult } from '../bench/report.js';
+import type { HotSwapResult } from '../bench/hot-swap.js';
 import { repoRoot } from './helpers/repo.js';
 
 let outDir: string;
 let exit: { code: number | null; output: string };
 let result: BenchResult;
+let markdown: string;
 
 before(async () => {
   outDir = await mkdtemp(path.join(tmpdir(), 'weft-bench-test-'));
@@ -25,6 +29,7 @@ before(async () => {
   const files = await readdir(path.join(outDir, 'results')).catch(() => []);
   assert.equal(files.length, 1, `the harness wrote no results JSON; its output:\n${exit.output}`);
   result = JSON.parse(await readFile(path.join(outDir, 'results', files[0]!), 'utf8')) as BenchResult;
+  markdown = await readFile(path.join(outDir, 'RESULTS.md'), 'utf8');
 });
 
 after(async () => {
@@ -74,9 +79,45 @@ test('the ABI micro-benchmarks produced numbers', () => {
   for (const b of result.micro.benchmarks) assert.ok(b.nsPerOp.median > 0, `${b.name}: ${JSON.stringify(b.nsPerOp)}`);
 });
 
-test('the ratios are computed within the round and the pending parts are reported', () => {
+test('the ratios are computed within the round', () => {
   const noop = result.ratios.find((r) => r.id === 'noop1-added' && r.scenario === 'get');
   assert.ok(noop, 'the CPU added by one no-op filter is reported');
   assert.equal(noop.spread?.n, 1);
-  assert.ok(result.pending.some((p) => p.id === 'hot-swap'));
+});
+
+test('hot swap under load: loaded runs with and without swaps, time to the new version, RSS across 1,000 swaps', () => {
+  const hotSwap: HotSwapResult | undefined = result.hotSwap;
+  assert.ok(hotSwap, `no hot swap result; the harness said:\n${exit.output}`);
+  assert.deepEqual(hotSwap.failures, []);
+  assert.ok(!result.pending.some((p) => p.id === 'hot-swap'), 'hot swap is measured, not pending');
+
+  for (const kind of ['steady', 'swapping'] as const) {
+    const run = hotSwap.runs.find((r) => r.kind === kind);
+    assert.ok(run?.record.ok, `${kind}: ${JSON.stringify(run)}`);
+    for (const n of [run.record.reqPerSec, run.record.p99Ms, run.record.cpuPerReqUs]) assert.ok(typeof n === 'number' && n > 0, `${kind}: ${JSON.stringify(run.record)}`);
+  }
+  assert.ok(hotSwap.load.swapping.swaps >= 1, 'the chain was swapped during the loaded run');
+  assert.equal(hotSwap.swapsUnderLoad.length, hotSwap.load.swapping.swaps);
+  assert.ok(hotSwap.swapsUnderLoad.every((t) => t.staleResponses === 0 && t.visibleMs > 0 && t.putMs > 0), JSON.stringify(hotSwap.swapsUnderLoad));
+
+  assert.equal(hotSwap.settings.swaps, 1000, 'a run without --quick compares RSS after the issue\'s 1,000 swaps');
+  assert.equal(hotSwap.settings.note, undefined);
+  assert.equal(hotSwap.rss?.swaps, 1000);
+  assert.ok(hotSwap.rss.afterBaselineMiB > 0 && hotSwap.rss.afterMiB > 0 && hotSwap.rss.lightLoadRequests > 0, JSON.stringify(hotSwap.rss));
+
+  const measure = (id: string) => hotSwap.measures.find((m) => m.id === id);
+  const expected = { 'p99-swapping/steady': 1, 'req/s-swapping/steady': 1, 'visible-under-load': hotSwap.load.swapping.swaps, 'visible-light-load': 1000, 'put-light-load': 1000, 'rss-after/baseline': 1 };
+  for (const [id, n] of Object.entries(expected)) {
+    const m = measure(id);
+    assert.equal(m?.spread?.n, n, `${id}: ${JSON.stringify(m)}`);
+    assert.ok(Number.isFinite(m.spread.median) && m.spread.median > 0, `${id}: ${JSON.stringify(m)}`);
+  }
+  // Each target is judged (whether it is met is the full run's business, not this test's).
+  for (const [id, target] of [['p99-swapping/steady', '≤ 2'], ['visible-under-load', '< 50 ms'], ['visible-light-load', '< 50 ms'], ['rss-after/baseline', '0.90–1.10']]) {
+    assert.equal(measure(id!)?.target, target);
+    assert.equal(typeof measure(id!)?.met, 'boolean', id);
+  }
+  assert.match(markdown, /### Hot swap under load/);
+  assert.match(markdown, /\| p99 while swapping every second ÷ steady p99 \(within each pair\) \| [\d.]+ \| .* \| ≤ 2 \| (yes|\*\*no\*\*) \|/);
+  assert.match(markdown, /\| RSS after 1,000 swaps ÷ after 10 \| [\d.]+ \|/);
 });
