@@ -37,6 +37,8 @@ export interface Weft {
   readonly services: ServiceRegistry;
   /** Per cluster and service: rates, success, latency, ejections (/stats). */
   readonly stats: RequestStats;
+  /** Why the proxy serves its last state instead of following the store (etcd unreachable); undefined when it follows. */
+  degraded(): string | undefined;
   /** Stops accepting, lets in-flight requests finish (bounded by limits.drain_timeout_ms), releases everything. */
   stop(): Promise<void>;
 }
@@ -138,7 +140,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   let running: ChainsRunning;
   let services: ServiceRegistry | undefined;
   try {
-    store = await openStore(manifest.store);
+    store = await openStore(manifest.store, logger);
   } catch (error) {
     await clusters.close();
     throw error;
@@ -177,6 +179,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
         bytes_sent: request.bytesSent,
         bytes_received: request.bytesReceived,
         request_id: request.requestId ?? '',
+        route: request.route ?? null,
       });
     }
   };
@@ -224,6 +227,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     chains,
     services,
     stats,
+    degraded: () => store.unavailable?.(),
     async stop() {
       const { unfinished } = await listener.drain(manifest.limits.drain_timeout_ms);
       if (unfinished > 0) logger.warn({ unfinished }, 'drain timed out; closed connections with requests in flight');

@@ -113,6 +113,7 @@ describe('logs', () => {
     bytes_sent: 11,
     bytes_received: 0,
     request_id: 'r-1',
+    route: 'api',
   };
 
   test('the logger writes JSON lines at its level', () => {
@@ -150,6 +151,7 @@ describe('logs', () => {
       bytes_sent: 11,
       bytes_received: 0,
       request_id: 'r-1',
+      route: 'api',
     });
     assert.equal(JSON.parse(lines[1]!).upstream, null);
   });

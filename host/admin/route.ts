@@ -29,6 +29,8 @@ export interface AdminRoute {
   access: Access;
   /** Bodies above this get 413 (default DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
+  /** Routine changes (heartbeats) are logged at debug rather than info, so they do not flood the log. */
+  routine?: boolean;
   handle(request: AdminRequest): AdminReply | Promise<AdminReply>;
 }
 

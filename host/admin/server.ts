@@ -99,7 +99,7 @@ async function serve(route: AdminRoute, auth: AdminAuth, deps: AdminDeps, reques
     }
   }
   // Changes are logged with the token that made them; reads are not worth a line each.
-  if (changes) deps.logger.info({ method: route.method, path: request.path, status, token: outcome.caller ?? 'anonymous' }, 'admin change');
+  if (changes) deps.logger[route.routine === true && status < 400 ? 'debug' : 'info']({ method: route.method, path: request.path, status, token: outcome.caller ?? 'anonymous' }, 'admin change');
 }
 
 function adminRequest(request: Request, caller: string | undefined, maxBodyBytes: number): AdminRequest {

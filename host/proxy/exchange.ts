@@ -464,8 +464,9 @@ export class Exchange implements StreamOwner, AttemptOwner {
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,
       requestId: this.requestHeaders.get('x-request-id'),
+      route: this.stream?.propertyText('weft.route.name'),
     };
-    this.trace?.end(finished, this.stream?.propertyText('weft.route.name'));
+    this.trace?.end(finished, finished.route);
     this.proxy.requestFinished(finished);
   }
 }

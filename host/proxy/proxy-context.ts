@@ -23,6 +23,8 @@ export interface FinishedRequest {
   bytesSent: number;
   bytesReceived: number;
   requestId: string | undefined;
+  /** The router's `weft.route.name`, when a filter named the route. */
+  route: string | undefined;
 }
 
 export interface ProxyContext {

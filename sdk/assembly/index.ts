@@ -26,3 +26,11 @@ export {
 } from "./log";
 export { JsonKind, JsonParser, JsonValue, parseJson, quoteJsonString } from "./json";
 export { Result, SharedDataResult, StatusResult, getStatus } from "./hostcalls";
+export {
+  ClusterEndpoint, ENDPOINT_HEALTHY, Random, cookieValue, ejectionDeadline, ejectionKey, getClusterEndpoints,
+  getClusterNames, hash64, mix64, parseClusterEndpoints, setEjectionDeadline,
+} from "./cluster";
+export { SharedUpdate, UpdateOutcome, updateSharedData } from "./shared-update";
+export { ConfigReader, describe, join } from "./config-reader";
+export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url, isBase64UrlText } from "./base64";
+export { sha256, sha256Hex, toHex } from "./sha256";

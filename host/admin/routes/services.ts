@@ -30,9 +30,10 @@ export function serviceRoutes(services: ServiceRegistry): AdminRoute[] {
     {
       method: 'PUT',
       path: '/services/:service/instances/:id/heartbeat',
+      routine: true,
       access: 'write',
-      handle: (request) => {
-        const instance = found(services.heartbeat(request.params.service!, request.params.id!));
+      handle: async (request) => {
+        const instance = found(await storeCall(() => services.heartbeat(request.params.service!, request.params.id!)));
         return { json: { id: instance.id, health: instance.health, last_heartbeat: instance.last_heartbeat, expires_at: instance.expires_at } };
       },
     },
