@@ -2,8 +2,9 @@
 // Decoders are strict: a character outside the alphabet, misplaced padding or an impossible
 // length gives null rather than a best guess, so a tampered token cannot decode "close enough".
 
-const STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+// @lazy: only filters that encode pay for the alphabets (the SDK index re-exports this module).
+@lazy const STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+@lazy const URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /** Bytes as base64url without padding (the JWS encoding). */
 export function encodeBase64Url(data: ArrayBuffer): string {

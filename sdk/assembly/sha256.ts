@@ -64,7 +64,7 @@ export function sha256(data: ArrayBuffer): ArrayBuffer {
   return digest.buffer;
 }
 
-const HEX = "0123456789abcdef";
+@lazy const HEX = "0123456789abcdef";
 
 /** Lowercase hex of `data`. */
 export function toHex(data: ArrayBuffer): string {
