@@ -114,7 +114,7 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
     return 1;
   }
 
-  const readiness = new Readiness();
+  const readiness = new Readiness(() => weft.degraded());
   let admin: AdminServer;
   try {
     admin = await startAdminServer(manifest.admin, { readiness, registry: weft.registry, chains: weft.chains, services: weft.services, stats: weft.stats, metrics, logger });

@@ -245,7 +245,7 @@ clusters:
 clusters: [{ name: "a.b", endpoints: [a:1], timeout_ms: -5 }]
 filters:
   - { name: f, module: "", sha256: abc, config: 42 }
-store: { kind: etcd }
+store: { kind: consul }
 access_log: file
 log_level: loud
 limits: { drain_timeout_ms: 1.5 }
@@ -256,7 +256,7 @@ limits: { drain_timeout_ms: 1.5 }
         'filters[0].module: must not be empty',
         'filters[0].sha256: must be 64 hex digits',
         'filters[0].config: must be a string, a mapping or a list, not 42',
-        'store.kind: must be file',
+        'store.kind: must be file or etcd',
         'access_log: must be stdout or off',
         'log_level: must be one of: fatal, error, warn, info, debug, trace, silent',
         'limits.drain_timeout_ms: must be an integer >= 0, not 1.5',

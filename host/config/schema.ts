@@ -125,8 +125,8 @@ export interface EtcdStoreSpec {
   timeout_ms: number;
   /** Paths absolute. Without `ca`, the system's CAs verify etcd's certificate. */
   tls?: { ca?: string; cert?: string; key?: string };
-  /** etcd user; the password is given inline or, better, named by an environment variable. */
-  auth?: { username: string; password?: string; password_env?: string };
+  /** etcd user (write the password as ${ENV_VAR}: the manifest loader expands it). */
+  auth?: { username: string; password: string };
 }
 
 /** Store kinds: the embedded file store (the default) and etcd. */
@@ -553,10 +553,7 @@ function etcdStore(context: ManifestContext) {
         .strictObject({ ca: filePath(context).optional(), cert: filePath(context).optional(), key: filePath(context).optional() })
         .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), { error: 'cert and key go together' })
         .optional(),
-      auth: z
-        .strictObject({ username: z.string().min(1, { error: 'must not be empty' }), password: z.string().optional(), password_env: z.string().min(1).optional() })
-        .refine((auth) => (auth.password === undefined) !== (auth.password_env === undefined), { error: 'give password or password_env (one of them)' })
-        .optional(),
+      auth: z.strictObject({ username: z.string().min(1, { error: 'must not be empty' }), password: z.string() }).optional(),
     })
     .superRefine((spec, ctx) => {
       spec.endpoints.forEach((endpoint, index) => {

@@ -4,17 +4,18 @@
 //
 // Only registrations are stored, not heartbeats: with the file store every commit rewrites the
 // whole snapshot (filter modules included), so a write per heartbeat would cost far more than
-// the heartbeat is worth. A restart therefore restarts every instance's TTL clock. On etcd
-// (issue 8) this is where a registration's lease is granted and a heartbeat keeps it alive.
+// the heartbeat is worth. A restart therefore restarts every instance's TTL clock. On a store
+// with leases (etcd) a registration is put under a lease of the instance's TTL and a heartbeat
+// keeps the lease alive: no write either, and the store removes the record when it lapses.
 
-import { decodeJson, encodeJson, type CommitResult, type Store, type StoreEntry, type StoreWatch } from '../store/store.js';
+import { decodeJson, encodeJson, type CommitResult, type Store, type StoreEntry, type StoreLeases, type StoreWatch } from '../store/store.js';
 import type { InstanceRecord } from './instance.js';
 
 const PREFIX = 'services/';
 const KEY = /^services\/([^/]+)\/instances\/([^/]+)$/;
 
 export type InstanceChange =
-  | { type: 'put'; key: string; revision: number; record: InstanceRecord }
+  | { type: 'put'; key: string; revision: number; record: InstanceRecord; leaseId?: string }
   | { type: 'delete'; key: string; revision: number };
 
 export function instanceKey(service: string, id: string): string {
@@ -41,6 +42,16 @@ export class InstanceRecords {
     return this.store.put(instanceKey(record.service, record.id), encodeJson(record));
   }
 
+  /** The store's leases, when it has them (then registrations expire in the store). */
+  get leases(): StoreLeases | undefined {
+    return this.store.leases;
+  }
+
+  /** Puts the record under a new lease of its TTL (a store with leases only). */
+  putWithLease(record: InstanceRecord): Promise<{ revision: number; leaseId: string }> {
+    return this.store.leases!.putWithLease(instanceKey(record.service, record.id), encodeJson(record), record.ttl_s);
+  }
+
   delete(service: string, id: string): Promise<CommitResult> {
     return this.store.delete(instanceKey(service, id));
   }
@@ -52,7 +63,7 @@ export class InstanceRecords {
         if (!KEY.test(event.key)) continue;
         if (event.type === 'delete') onChange({ type: 'delete', key: event.key, revision: event.revision });
         else if (event.value !== undefined) {
-          const change = this.read({ key: event.key, value: event.value, revision: event.revision });
+          const change = this.read({ key: event.key, value: event.value, revision: event.revision, ...(event.leaseId === undefined ? {} : { leaseId: event.leaseId }) });
           if (change !== undefined) onChange(change);
         }
       }
@@ -73,6 +84,6 @@ export class InstanceRecords {
       this.onUnreadable(entry.key, 'not an instance record for this key');
       return undefined;
     }
-    return { type: 'put', key: entry.key, revision: entry.revision, record };
+    return { type: 'put', key: entry.key, revision: entry.revision, record, ...(entry.leaseId === undefined ? {} : { leaseId: entry.leaseId }) };
   }
 }

@@ -12,10 +12,16 @@
 // as soon as their commit returns, so an admin call sees its effect. Both paths go through
 // apply(), which keeps a change only when it is newer (by store revision) than what is known of
 // its key, so the two paths may arrive in any order.
+//
+// On a store with leases (etcd, shared by a fleet) the clock is the store's: a registration is
+// put under a lease of the instance's TTL, a heartbeat through any proxy keeps the lease alive,
+// and when heartbeats stop the store deletes the record, which every proxy's watch removes at
+// once. There is then no unhealthy period and no grace: an instance is listed while its lease
+// lives, and this proxy keeps no timers.
 
 import { randomBytes } from 'node:crypto';
 import type { DiscoverySpec } from '../config/schema.js';
-import type { CommitResult, Store, StoreWatch } from '../store/store.js';
+import type { CommitResult, Store, StoreLeases, StoreWatch } from '../store/store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { subsetEndpoints, type ClusterFeed } from './cluster-feed.js';
 import type { InstanceRecord, Registration } from './instance.js';
@@ -28,7 +34,11 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 export type InstanceHealth = 'healthy' | 'unhealthy';
 
-/** An instance as GET /services shows it. */
+/**
+ * An instance as GET /services shows it. On a store with leases, `last_heartbeat` is the last
+ * one this proxy received (heartbeats through other proxies renew the lease without telling it),
+ * and `removal_at` is `expires_at`.
+ */
 export interface InstanceView extends Omit<InstanceRecord, 'service'> {
   health: InstanceHealth;
   last_heartbeat: string;
@@ -60,6 +70,8 @@ interface LiveInstance {
   removing: boolean;
   /** After a failed removal: not before this time. */
   retryRemovalAtMs: number;
+  /** The store lease that keeps it registered (stores with leases). */
+  leaseId?: string;
 }
 
 export interface ServiceRegistryOptions {
@@ -75,6 +87,8 @@ export class ServiceRegistry {
   readonly defaultTtlS: number;
   private readonly graceMs: number;
   private readonly records: InstanceRecords;
+  /** The store's leases: set when the store, not this proxy, expires instances. */
+  private readonly leases: StoreLeases | undefined;
   private readonly feeds: readonly ClusterFeed[];
   private readonly logger: Logger;
   private readonly live = new Map<string, LiveInstance>();
@@ -95,6 +109,7 @@ export class ServiceRegistry {
     this.feeds = options.feeds;
     this.logger = options.logger.child({ component: 'discovery' });
     this.records = new InstanceRecords(options.store, (key, reason) => this.logger.error({ key, reason }, 'unreadable instance record in the store; ignored'));
+    this.leases = this.records.leases;
   }
 
   /** The registry with the instances the store holds (each restored instance's TTL clock starts now). */
@@ -119,7 +134,8 @@ export class ServiceRegistry {
     for (const feed of this.feeds) this.feed(feed);
     this.schedule();
     if (this.live.size > 0) {
-      this.logger.info({ instances: this.live.size, services: this.serviceNames().length }, 'instances restored from the store; their TTL clocks start now');
+      const clocks = this.leases === undefined ? 'their TTL clocks start now' : 'their leases keep their TTLs';
+      this.logger.info({ instances: this.live.size, services: this.serviceNames().length }, `instances restored from the store; ${clocks}`);
     }
   }
 
@@ -131,8 +147,10 @@ export class ServiceRegistry {
     const id = existing?.record.id ?? randomBytes(8).toString('hex');
     const record: InstanceRecord = { id, service, ...registration, registered_at: new Date().toISOString() };
     const key = instanceKey(service, id);
-    const revision = await this.own(key, () => this.records.put(record));
-    this.apply({ type: 'put', key, revision, record }, 'local');
+    const { revision, leaseId } = await this.own(key, () => this.write(record));
+    this.apply({ type: 'put', key, revision, record, ...(leaseId === undefined ? {} : { leaseId }) }, 'local');
+    // The registration this one replaces had a lease of its own, which nothing needs any more.
+    if (existing?.leaseId !== undefined && existing.leaseId !== leaseId) this.release(existing.leaseId);
     this.logger.info(
       { service, id, address: `${record.address}:${record.port}`, version: record.version, weight: record.weight, ttl_s: record.ttl_s, by },
       existing === undefined ? 'instance registered' : 'instance re-registered (same address; replaces the registration)',
@@ -140,10 +158,14 @@ export class ServiceRegistry {
     return { id, created: existing === undefined };
   }
 
-  /** Restarts the instance's TTL clock; an unhealthy instance gets traffic again. */
-  heartbeat(service: string, id: string): Lookup<InstanceView> {
+  /** Restarts the instance's TTL clock (keeps its lease alive); an unhealthy instance gets traffic again. */
+  async heartbeat(service: string, id: string): Promise<Lookup<InstanceView>> {
     const item = this.live.get(instanceKey(service, id));
     if (item === undefined) return this.notFound(service, id);
+    if (this.leases !== undefined && item.leaseId !== undefined && !(await this.leases.keepAlive(item.leaseId))) {
+      // Expired in the store a moment ago; the watch removes it here too.
+      return { found: false, reason: `instance "${id}" of service "${service}" expired (no heartbeat within ${item.record.ttl_s} s); register it again` };
+    }
     item.lastHeartbeatMs = Date.now();
     if (!item.healthy) {
       item.healthy = true;
@@ -157,8 +179,9 @@ export class ServiceRegistry {
     const key = instanceKey(service, id);
     const item = this.live.get(key);
     if (item === undefined) return this.notFound(service, id);
-    const revision = await this.own(key, () => this.records.delete(service, id));
+    const revision = committed(key, await this.own(key, () => this.records.delete(service, id)));
     this.apply({ type: 'delete', key, revision }, 'local');
+    if (item.leaseId !== undefined) this.release(item.leaseId);
     this.logger.info({ service, id, address: `${item.record.address}:${item.record.port}`, by }, 'instance deregistered');
     return { found: true, value: undefined };
   }
@@ -190,7 +213,8 @@ export class ServiceRegistry {
       const { service, id, address, port } = change.record;
       this.logger.info({ service, id, address: `${address}:${port}`, revision: change.revision }, 'instance registered through the store (another proxy)');
     } else {
-      this.logger.info({ key: change.key, revision: change.revision }, 'instance removed through the store (another proxy)');
+      const how = this.leases === undefined ? 'another proxy' : 'another proxy, or its lease expired';
+      this.logger.info({ key: change.key, revision: change.revision }, `instance removed through the store (${how})`);
     }
   }
 
@@ -202,7 +226,15 @@ export class ServiceRegistry {
     if (change.type === 'put') {
       this.deleted.delete(change.key);
       // A registration (new, or replaced) counts as a sign of life.
-      this.live.set(change.key, { record: change.record, revision: change.revision, lastHeartbeatMs: Date.now(), healthy: true, removing: false, retryRemovalAtMs: 0 });
+      this.live.set(change.key, {
+        record: change.record,
+        revision: change.revision,
+        lastHeartbeatMs: Date.now(),
+        healthy: true,
+        removing: false,
+        retryRemovalAtMs: 0,
+        ...(change.leaseId === undefined ? {} : { leaseId: change.leaseId }),
+      });
       this.refresh(change.record.service);
     } else {
       this.deleted.set(change.key, change.revision);
@@ -219,14 +251,22 @@ export class ServiceRegistry {
     for (const [key, revision] of this.deleted) if (revision <= this.watchedRevision) this.deleted.delete(key);
   }
 
-  /** Runs a commit of this proxy's own; its revision. */
-  private async own(key: string, commit: () => Promise<CommitResult>): Promise<number> {
+  /** A registration written to the store: under a lease of its TTL when the store has leases. */
+  private async write(record: InstanceRecord): Promise<{ revision: number; leaseId?: string }> {
+    if (this.leases !== undefined) return this.records.putWithLease(record);
+    return { revision: committed(instanceKey(record.service, record.id), await this.records.put(record)) };
+  }
+
+  /** Ends a lease nothing needs any more; should that fail, it expires by itself. */
+  private release(leaseId: string): void {
+    this.leases?.revoke(leaseId).catch((error: unknown) => this.logger.warn({ lease: leaseId, err: error }, 'cannot revoke an unused lease; it expires by itself'));
+  }
+
+  /** Runs a write of this proxy's own (its watch event is then not logged as another proxy's). */
+  private async own<T>(key: string, write: () => Promise<T>): Promise<T> {
     this.ownChanges.set(key, (this.ownChanges.get(key) ?? 0) + 1);
     try {
-      const result = await commit();
-      // Unconditional writes cannot conflict.
-      if (!result.ok) throw new Error(`store refused an unconditional write to ${key}: ${result.conflicts.join(', ')}`);
-      return result.revision;
+      return await write();
     } finally {
       const left = this.ownChanges.get(key)! - 1;
       if (left === 0) this.ownChanges.delete(key);
@@ -249,12 +289,13 @@ export class ServiceRegistry {
   }
 
   private removalAtMs(item: LiveInstance): number {
+    if (this.leases !== undefined) return this.expiresAtMs(item);
     return Math.max(this.expiresAtMs(item) + this.graceMs, item.retryRemovalAtMs);
   }
 
-  /** Sets the one timer for the earliest expiry or removal. */
+  /** Sets the one timer for the earliest expiry or removal (none when the store's leases expire instances). */
   private schedule(): void {
-    if (!this.loaded || this.stopped) return;
+    if (!this.loaded || this.stopped || this.leases !== undefined) return;
     clearTimeout(this.timer);
     this.timer = undefined;
     let next = Infinity;
@@ -292,7 +333,7 @@ export class ServiceRegistry {
     const { service, id, address, port } = item.record;
     item.removing = true;
     try {
-      const revision = await this.own(key, () => this.records.delete(service, id));
+      const revision = committed(key, await this.own(key, () => this.records.delete(service, id)));
       this.apply({ type: 'delete', key, revision }, 'local');
       this.logger.warn(
         { service, id, address: `${address}:${port}`, grace_s: this.graceMs / 1000, last_heartbeat: new Date(item.lastHeartbeatMs).toISOString() },
@@ -340,4 +381,10 @@ export class ServiceRegistry {
       removal_at: new Date(this.removalAtMs(item)).toISOString(),
     };
   }
+}
+
+/** The revision of an unconditional commit (which cannot conflict). */
+function committed(key: string, result: CommitResult): number {
+  if (!result.ok) throw new Error(`store refused an unconditional write to ${key}: ${result.conflicts.join(', ')}`);
+  return result.revision;
 }

@@ -221,9 +221,11 @@ export class FilterRegistry {
   /** Writes a new version (or finds the one with these bytes), retrying when another writer took the number. */
   private async register(name: string, bytes: Uint8Array, module: FilterModule, by: string, signedBy: string | undefined) {
     for (let attempt = 0; attempt < VERSION_ATTEMPTS; attempt++) {
+      // `latest` first: a version another writer (another proxy) adds after this read moves it,
+      // so the commit below, conditional on it, cannot add the same bytes a second time.
+      const latest = await this.store.get(latestKey(name));
       const same = (await this.versions(name)).find((v) => v.sha256 === module.sha256);
       if (same !== undefined) return { created: false, version: same };
-      const latest = await this.store.get(latestKey(name));
       const number = (latest === undefined ? 0 : decodeJson<{ version: number }>(latest.value).version) + 1;
       const record: FilterVersion = {
         name,

@@ -7,6 +7,9 @@
 //
 // One process owns a snapshot file; two proxies sharing one file would overwrite each other's
 // changes (share state through etcd instead).
+//
+// It has no leases (Store.leases is absent): its one proxy keeps the service registry's clocks
+// itself (TTL, grace period) instead of the store expiring keys.
 
 import { SnapshotFile } from './snapshot.js';
 import {

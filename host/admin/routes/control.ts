@@ -2,14 +2,16 @@
 // who made a change.
 
 import { ControlError } from '../../registry/errors.js';
+import { StoreError } from '../../store/store.js';
 import { AdminError, type AdminRequest } from '../route.js';
 
-/** Runs a registry or chain operation; its ControlError becomes the admin's answer. */
+/** Runs a registry or chain operation; its ControlError becomes the admin's answer, a store that failed a 503 with the reason. */
 export async function control<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {
     if (error instanceof ControlError) throw new AdminError(error.status, error.message);
+    if (error instanceof StoreError) throw new AdminError(503, error.message);
     throw error;
   }
 }

@@ -17,7 +17,8 @@ export function healthRoutes(deps: Pick<AdminDeps, 'readiness'>): AdminRoute[] {
       access: 'read',
       handle: () => {
         const status = deps.readiness.current();
-        return status.ready ? { json: { ready: true } } : { status: 503, json: { ready: false, reason: status.reason } };
+        if (!status.ready) return { status: 503, json: { ready: false, reason: status.reason } };
+        return { json: status.degraded === undefined ? { ready: true } : { ready: true, degraded: true, reason: status.degraded } };
       },
     },
   ];
