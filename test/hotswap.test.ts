@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from 'undici';
 import { AdminClient, startTaggedProxy } from './helpers/admin.js';
+import { eventually } from './helpers/eventually.js';
 import { runCli } from './helpers/cli.js';
 import { header, request } from './helpers/http.js';
 import { fixtureModule } from './helpers/repo.js';
@@ -35,17 +36,6 @@ async function tagOf(url: string, headers: Record<string, string> = {}): Promise
   const response = await request(url, { headers });
   assert.equal(response.status, 200, response.body);
   return header(response, 'x-filter-version');
-}
-
-/** Polls until `check` holds (or fails with the last value). */
-async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)}`);
-    await sleep(50);
-  }
 }
 
 describe('hot swap through the admin API', () => {

@@ -2,9 +2,15 @@
 // signs for servers (SAN 127.0.0.1 / localhost) and for clients (a SPIFFE URI SAN).
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+/** Folders this process made for its CAs, removed when it exits. */
+const made = new Set<string>();
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 
 export interface Issued {
   cert: string;
@@ -25,7 +31,8 @@ export class TestCa {
     openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', this.key, '-out', this.cert, '-days', '2', '-subj', `/CN=${name}`);
   }
 
-  static create(name = 'weft-test-ca', dir = mkdtempSync(join(tmpdir(), 'weft-pki-'))): TestCa {
+  static create(name = 'weft-test-ca', dir?: string): TestCa {
+    if (dir === undefined) made.add((dir = mkdtempSync(join(tmpdir(), 'weft-pki-'))));
     return new TestCa(dir, name);
   }
 
