@@ -134,6 +134,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   // First, as it holds nothing to release until spans exist.
   const tracing = manifest.tracing.exporter === 'off' ? undefined : (await import('./telemetry/tracing.js')).createTracing(manifest.tracing, logger);
   const clusters = new Clusters(manifest.clusters);
+  clusters.watchCertificates(logger);
   // Held here too so /stats can read the breaker's ejections.
   const sharedData = new InMemorySharedData();
   let store: Store;

@@ -61,7 +61,13 @@ describe('forwarding with an empty chain', () => {
     const fits = await request(`${weft.url}/h`, { headers: { 'x-big': 'a'.repeat(12 * 1024) } });
     assert.equal(fits.status, 200);
     assert.equal(JSON.parse(fits.body).headers['x-big'].length, 12 * 1024);
-    const tooLarge = await request(`${weft.url}/h`, { headers: { 'x-big': 'a'.repeat(70 * 1024) } });
+    // uWS closes the connection after a refusal, and now and then (about 3 in 100 here) the
+    // client sees that as a reset before reading the answer: a few tries, never a pass.
+    let tooLarge;
+    for (let attempt = 0; tooLarge === undefined && attempt < 5; attempt++) {
+      tooLarge = await request(`${weft.url}/h`, { headers: { 'x-big': 'a'.repeat(70 * 1024) } }).catch(() => undefined);
+    }
+    assert.ok(tooLarge !== undefined, 'every attempt was reset');
     assert.equal(tooLarge.status, 431);
     assert.equal(tooLarge.body, 'request headers too large\n');
   });

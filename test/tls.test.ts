@@ -116,6 +116,26 @@ describe('TLS to the upstream', () => {
     }
   });
 
+  test('a new client certificate is used once its files change, without a restart', async () => {
+    const renewed = ca.client('weft-sidecar-renewed');
+    const live = { cert: join(ca.dir, 'sidecar-live.crt'), key: join(ca.dir, 'sidecar-live.key') };
+    copyFileSync(proxyIdentity.cert, live.cert);
+    copyFileSync(proxyIdentity.key, live.key);
+    const weft = await startWeft({ clusters: [{ name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert, ...live } }], filters: [] });
+    try {
+      assert.deepEqual(await (await fetch(`${weft.url}/x`)).json(), { caller: 'weft-sidecar' });
+      copyFileSync(renewed.key, live.key);
+      copyFileSync(renewed.cert, live.cert);
+      await weft.waitForOutput((text) => text.includes('upstream tls certificate reloaded'), 'the reload log line', 5000);
+      assert.deepEqual(await (await fetch(`${weft.url}/x`)).json(), { caller: 'weft-sidecar-renewed' });
+      writeFileSync(live.cert, 'not a certificate');
+      await weft.waitForOutput((text) => text.includes('upstream tls certificate refused'), 'the refusal log line', 5000);
+      assert.deepEqual(await (await fetch(`${weft.url}/x`)).json(), { caller: 'weft-sidecar-renewed' }, 'the previous certificate keeps serving');
+    } finally {
+      await weft.stop();
+    }
+  });
+
   test('without a client certificate the upstream refuses and the proxy answers 502', async () => {
     const weft = await startWeft({ clusters: [{ name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert } }], filters: [] });
     try {

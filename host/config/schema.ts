@@ -414,7 +414,11 @@ const tracing = z.strictObject({
 });
 
 const limits = z.strictObject({
-  max_request_headers_kb: integer(1).default(60),
+  // At most the header buffer bin/weft.js gives uWebSockets.js (256 KiB).
+  max_request_headers_kb: z.preprocess(
+    (value) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+    z.number({ error: unlessMissing((input) => `must be an integer from 1 to 256, not ${describeValue(input)}`) }).int().min(1).max(256, { error: (issue) => `must be an integer from 1 to 256, not ${describeValue(issue.input)}` }),
+  ).default(60),
   max_buffered_body_bytes: integer(1).default(1024 * 1024),
   drain_timeout_ms: integer(0).default(10_000),
 });

@@ -3,8 +3,11 @@
 // weighted round robin here is only the fallback when no filter chose.
 
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { Pool } from 'undici';
 import type { ClusterSpec, UpstreamTlsSpec } from '../config/schema.js';
+import { watchFiles } from '../net/watch-files.js';
+import type { Logger } from '../telemetry/logger.js';
 
 /** Weight of the newest sample in the latency EWMA: about the last ten responses count. */
 const EWMA_ALPHA = 0.2;
@@ -30,7 +33,8 @@ export class Endpoint {
     readonly host: string,
     readonly port: number,
     public weight: number,
-    readonly pool: Pool,
+    /** Replaced when the cluster's TLS certificates reload; requests already sent finish on the old one. */
+    public pool: Pool,
   ) {
     this.address = `${host}:${port}`;
   }
@@ -80,14 +84,38 @@ export class Cluster {
   private readonly byAddress = new Map<string, Endpoint>();
 
   /** TLS options for every connection to this cluster (mutual TLS when it has a client certificate). */
-  private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } | undefined;
+  private tls: UpstreamTlsOptions | undefined;
+  private readonly tlsSpec: UpstreamTlsSpec | undefined;
 
   constructor(spec: ClusterSpec) {
     this.name = spec.name;
     this.timeoutMs = spec.timeout_ms;
     this.connectTimeoutMs = spec.connect_timeout_ms;
+    this.tlsSpec = spec.tls;
     this.tls = spec.tls === undefined ? undefined : upstreamTlsOptions(spec.tls);
     this.update(spec.endpoints);
+  }
+
+  /** The certificate, key and CA files this cluster's TLS reads. */
+  get tlsFiles(): string[] {
+    const spec = this.tlsSpec;
+    return spec === undefined ? [] : [spec.ca, spec.cert, spec.key].filter((file): file is string => file !== undefined);
+  }
+
+  /**
+   * Re-reads the TLS files and gives every endpoint a new pool with them; requests already sent
+   * finish on the old pool, which then closes. Throws, changing nothing, when the files do not
+   * make a valid TLS context (a bad certificate, a key that does not match).
+   */
+  reloadTls(): void {
+    const next = upstreamTlsOptions(this.tlsSpec!);
+    createSecureContext(next);
+    this.tls = next;
+    for (const endpoint of this.current) {
+      const old = endpoint.pool;
+      endpoint.pool = this.newPool(endpoint.host, endpoint.port);
+      void old.close();
+    }
   }
 
   get endpoints(): readonly Endpoint[] {
@@ -162,6 +190,7 @@ export class Cluster {
 
 export class Clusters {
   private readonly byName = new Map<string, Cluster>();
+  private readonly unwatch: Array<() => void> = [];
 
   constructor(specs: readonly ClusterSpec[]) {
     for (const spec of specs) this.byName.set(spec.name, new Cluster(spec));
@@ -175,14 +204,35 @@ export class Clusters {
     return this.byName.values();
   }
 
+  /** Reloads a cluster's TLS when its files change; a bad new certificate is refused and logged. */
+  watchCertificates(logger: Logger): void {
+    for (const cluster of this.byName.values()) {
+      const files = cluster.tlsFiles;
+      if (files.length === 0) continue;
+      this.unwatch.push(
+        watchFiles(files, () => {
+          try {
+            cluster.reloadTls();
+            logger.info({ cluster: cluster.name }, 'upstream tls certificate reloaded');
+          } catch (error) {
+            logger.error({ cluster: cluster.name, err: (error as Error).message }, 'upstream tls certificate refused; the previous one keeps serving');
+          }
+        }),
+      );
+    }
+  }
+
   async close(): Promise<void> {
+    for (const stop of this.unwatch.splice(0)) stop();
     await Promise.all([...this.byName.values()].map((c) => c.close()));
   }
 }
 
-/** Reads a cluster's TLS files once, when the cluster is made (a missing file fails the start, named). */
-function upstreamTlsOptions(spec: UpstreamTlsSpec): { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } {
-  const options: { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string } = {};
+type UpstreamTlsOptions = { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string };
+
+/** Reads a cluster's TLS files (a missing file fails the start, named). */
+function upstreamTlsOptions(spec: UpstreamTlsSpec): UpstreamTlsOptions {
+  const options: UpstreamTlsOptions = {};
   if (spec.ca !== undefined) options.ca = readFileSync(spec.ca);
   if (spec.cert !== undefined) options.cert = readFileSync(spec.cert);
   if (spec.key !== undefined) options.key = readFileSync(spec.key);

@@ -52,6 +52,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private replayBytes = 0;
   private requestComplete = false;
   private upstreamResponseHeaders: HeaderMap | undefined;
+  /** A response head waiting to leave together with the first body bytes (see writeResponseHead). */
+  private pendingHead: HeaderMap | undefined;
   private localResponse = false;
   private flags = '-';
   private upstreamLabel = '-';
@@ -286,49 +288,60 @@ export class Exchange implements StreamOwner, AttemptOwner {
       return;
     }
     this.flags = this.attemptsMade > 1 ? 'URX' : failure.flag;
-    if (this.responseStarted) {
-      // Headers are out: the only honest signal left is to cut the connection.
-      this.responseEnded = true;
-      this.res.close();
-      this.complete();
-      return;
-    }
     this.respondWithError(failure.status, failure.reason);
   }
 
   // ---- writing to the client ----------------------------------------------------------------
 
+  /**
+   * Takes the response head. With a body to follow, the head waits for the first body bytes so
+   * that head and body leave in one write (one syscall for a small response instead of two); a
+   * microtask sends it alone when the body does not come in the same turn (a streaming upstream).
+   */
   private writeResponseHead(headers: HeaderMap, endOfStream: boolean): void {
     const status = Number(headers.get(':status') ?? 502);
     this.statusCode = status;
     this.responseStarted = true;
-    const flat = headers.flat;
-    let contentLength = -1;
-    const res = this.res;
-    res.cork(() => {
-      res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
-      for (let i = 0; i < flat.length; i += 2) {
-        const name = flat[i]!;
-        if (name.charCodeAt(0) === 58 /* ':' */) continue;
-        if (isFraming(name)) {
-          if (name === 'content-length') contentLength = Number(flat[i + 1]);
-          continue;
-        }
-        res.writeHeader(name, flat[i + 1]!);
-      }
-      if (this.proxy.draining) res.writeHeader('connection', 'close');
-      if (endOfStream) {
-        this.responseEnded = true;
-        // HEAD keeps the length the upstream announced; 204/304 carry no length at all.
-        if (this.method === 'HEAD' && contentLength >= 0) res.endWithoutBody(contentLength);
-        else if (status === 204 || status === 304 || this.method === 'HEAD') res.endWithoutBody();
-        else res.end();
-      }
-    });
+    const contentLength = headers.get('content-length');
     // The length the headers announce after the filters ran is the length the client is promised.
     // As in Envoy, a filter that changes a body's length removes content-length (then it goes chunked).
-    if (contentLength >= 0) this.responseLength = contentLength;
-    if (endOfStream) this.complete();
+    if (contentLength !== undefined) this.responseLength = Number(contentLength);
+    if (!endOfStream) {
+      this.pendingHead = headers;
+      queueMicrotask(() => this.flushHead());
+      return;
+    }
+    this.responseEnded = true;
+    const res = this.res;
+    res.cork(() => {
+      this.writeHead(headers);
+      // HEAD keeps the length the upstream announced; 204/304 carry no length at all.
+      if (this.method === 'HEAD' && this.responseLength >= 0) res.endWithoutBody(this.responseLength);
+      else if (status === 204 || status === 304 || this.method === 'HEAD') res.endWithoutBody();
+      else res.end();
+    });
+    this.complete();
+  }
+
+  private flushHead(): void {
+    const headers = this.pendingHead;
+    if (headers === undefined || this.clientAborted || this.responseEnded) return;
+    this.res.cork(() => this.writeHead(headers));
+  }
+
+  /** Status line and headers, inside a cork; framing headers are uWS's to write. */
+  private writeHead(headers: HeaderMap): void {
+    this.pendingHead = undefined;
+    const res = this.res;
+    const status = this.statusCode;
+    const flat = headers.flat;
+    res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = flat[i]!;
+      if (name.charCodeAt(0) === 58 /* ':' */ || isFraming(name)) continue;
+      res.writeHeader(name, flat[i + 1]!);
+    }
+    if (this.proxy.draining) res.writeHeader('connection', 'close');
   }
 
   private writeBody(data: Uint8Array, endOfStream: boolean): void {
@@ -345,6 +358,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
         let ok = true;
         let done = false;
         res.cork(() => {
+          if (this.pendingHead !== undefined) this.writeHead(this.pendingHead);
           [ok, done] = res.tryEnd(data, this.responseLength);
         });
         this.bytesSent += data.length;
@@ -364,6 +378,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
       return;
     }
     res.cork(() => {
+      if (this.pendingHead !== undefined) this.writeHead(this.pendingHead);
       if (data.length > 0 && !res.write(data)) this.waitWritable(undefined, 0);
       if (endOfStream) {
         this.responseEnded = true;
@@ -398,12 +413,14 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   private respondWithError(status: number, reason: string): void {
     if (this.clientAborted || this.responseEnded) return;
-    if (this.responseStarted) {
+    if (this.responseStarted && this.pendingHead === undefined) {
+      // Headers are out: the only honest signal left is to cut the connection.
       this.responseEnded = true;
       this.res.close();
       this.complete();
       return;
     }
+    this.pendingHead = undefined; // a head not yet sent is replaced by the error
     this.statusCode = status;
     this.responseStarted = true;
     this.responseEnded = true;

@@ -4,7 +4,7 @@
 // one is refused with a log line and the old one keeps serving.
 
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
@@ -12,13 +12,12 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { PeerIdentity, TlsConnectionInfo } from '../chain/http-stream.js';
 import type { ListenerTlsSpec } from '../config/schema.js';
 import { assertAddressFree } from '../net/address.js';
+import { watchFiles } from '../net/watch-files.js';
 import type { Logger } from '../telemetry/logger.js';
 import { NodeClientResponse } from './client-response.js';
 import type { ProxyListener, Transport } from './listener.js';
 
 const EMPTY = new Uint8Array(0);
-/** How often certificate files are checked for changes (fs.watchFile polls; it survives file replacement). */
-const WATCH_INTERVAL_MS = 1000;
 
 interface Credentials {
   cert: Buffer;
@@ -32,6 +31,7 @@ export class TlsTransport implements Transport {
   /** A connection's TLS facts, worked out once per connection rather than per request. */
   private readonly connectionInfo = new WeakMap<TLSSocket, TlsConnectionInfo>();
   private readonly files: string[];
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly host: string,
@@ -67,11 +67,11 @@ export class TlsTransport implements Transport {
         resolve();
       });
     });
-    for (const file of this.files) watchFile(file, { interval: WATCH_INTERVAL_MS }, () => this.reload());
+    this.unwatch = watchFiles(this.files, () => this.reload());
   }
 
   stopAccepting(): void {
-    for (const file of this.files) unwatchFile(file);
+    this.unwatch?.();
     this.server.close();
   }
 

@@ -67,7 +67,7 @@ export class UwsTransport implements Transport {
     collecting = [];
     if (collectingBytes > this.listener.limits.maxRequestHeaderBytes) {
       res.cork(() => {
-        res.writeStatus('431 Request Header Fields Too Large').writeHeader('content-type', 'text/plain').end('request headers too large\n', true);
+        res.writeStatus('431 Request Header Fields Too Large').writeHeader('content-type', 'text/plain').end('request headers too large\n');
       });
       return;
     }
