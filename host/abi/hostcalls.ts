@@ -50,6 +50,19 @@ export function envFunctions(state: AbiState): HostFunctions {
     return type <= MapType.ResponseTrailers ? state.activeStream?.headerMap(type) : undefined;
   }
 
+  /** proxy_add_header_map_value (append) and proxy_replace_header_map_value (set): one set of checks. */
+  function setHeaderValue(type: number, keyPtr: number, keyLen: number, valuePtr: number, valueLen: number, replace: boolean): WasmResult {
+    if (type >>> 0 > MAX_MAP_TYPE) return WasmResult.BadArgument;
+    const key = memory.string(keyPtr, keyLen);
+    const value = memory.string(valuePtr, valueLen);
+    if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
+    const map = writableMap(type);
+    if (map === undefined) return WasmResult.BadArgument;
+    if (replace) map.replace(key, value);
+    else map.add(key, value);
+    return WasmResult.Ok;
+  }
+
   function readableBuffer(type: number): Uint8Array | undefined {
     switch (type) {
       case BufferType.RequestBody:
@@ -191,25 +204,11 @@ export function envFunctions(state: AbiState): HostFunctions {
     },
 
     proxy_add_header_map_value(type: number, keyPtr: number, keyLen: number, valuePtr: number, valueLen: number): WasmResult {
-      if (type >>> 0 > MAX_MAP_TYPE) return WasmResult.BadArgument;
-      const key = memory.string(keyPtr, keyLen);
-      const value = memory.string(valuePtr, valueLen);
-      if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
-      const map = writableMap(type);
-      if (map === undefined) return WasmResult.BadArgument;
-      map.add(key, value);
-      return WasmResult.Ok;
+      return setHeaderValue(type, keyPtr, keyLen, valuePtr, valueLen, false);
     },
 
     proxy_replace_header_map_value(type: number, keyPtr: number, keyLen: number, valuePtr: number, valueLen: number): WasmResult {
-      if (type >>> 0 > MAX_MAP_TYPE) return WasmResult.BadArgument;
-      const key = memory.string(keyPtr, keyLen);
-      const value = memory.string(valuePtr, valueLen);
-      if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
-      const map = writableMap(type);
-      if (map === undefined) return WasmResult.BadArgument;
-      map.replace(key, value);
-      return WasmResult.Ok;
+      return setHeaderValue(type, keyPtr, keyLen, valuePtr, valueLen, true);
     },
 
     proxy_remove_header_map_value(type: number, keyPtr: number, keyLen: number): WasmResult {
