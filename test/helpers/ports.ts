@@ -2,8 +2,24 @@
 
 import { createServer } from 'node:net';
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it, so clashes are unlikely). */
-export function freePort(): Promise<number> {
+/**
+ * Ports this process has handed out. The OS may give a port it just freed straight back to the
+ * next caller, and two ports asked for in a row (a listener and its admin) must differ.
+ */
+const handedOut = new Set<number>();
+
+/** A port that was free a moment ago on 127.0.0.1 and that this process has not handed out before. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await osPort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function osPort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
@@ -19,4 +35,3 @@ export function freePort(): Promise<number> {
     });
   });
 }
-
