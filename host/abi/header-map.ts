@@ -60,12 +60,12 @@ export class HeaderMap {
   replace(name: string, value: string): void {
     const key = name.toLowerCase();
     const entries = this.entries;
-    const first = indexOf(entries, key, 0);
+    const first = indexOfName(entries, key, 0);
     if (first < 0) {
       entries.push(key, value);
     } else {
       entries[first + 1] = value;
-      const next = indexOf(entries, key, first + 2);
+      const next = indexOfName(entries, key, first + 2);
       if (next >= 0) compactWithout(entries, key, next);
     }
     this.changed();
@@ -74,7 +74,7 @@ export class HeaderMap {
   /** Removes every occurrence of `name`; no change (and no version bump) when absent. */
   remove(name: string): void {
     const key = name.toLowerCase();
-    const first = indexOf(this.entries, key, 0);
+    const first = indexOfName(this.entries, key, 0);
     if (first < 0) return;
     compactWithout(this.entries, key, first);
     this.changed();
@@ -112,7 +112,8 @@ export class HeaderMap {
   }
 }
 
-function indexOf(entries: readonly string[], key: string, from: number): number {
+/** Index of the first pair named `key` (lowercase) at or after `from` in a flat [name, value, ...] array; -1 when none. */
+export function indexOfName(entries: readonly string[], key: string, from = 0): number {
   for (let i = from; i < entries.length; i += 2) {
     if (entries[i] === key) return i;
   }

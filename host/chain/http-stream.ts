@@ -7,7 +7,7 @@
 
 import { FilterHeadersStatus, FilterDataStatus, StreamType, WasmResult } from '../abi/enums.js';
 import type { BodyBuffer, HttpContextHost } from '../abi/host-api.js';
-import { HeaderMap } from '../abi/header-map.js';
+import { HeaderMap, indexOfName } from '../abi/header-map.js';
 import type { WasmVm } from '../abi/vm.js';
 import type { Chain } from './chain.js';
 import type { FilterSlot } from './filter-slot.js';
@@ -258,13 +258,9 @@ export class HttpStream implements HttpContextHost {
     this.chain.release();
   }
 
-  /** True when any filter of the chain reads bodies in this direction (else bodies bypass the stream). */
+  /** True when any filter of the chain reads request bodies (else they bypass the stream). */
   get inspectsRequestBody(): boolean {
     return this.chain.inspectsRequestBody;
-  }
-
-  get inspectsResponseBody(): boolean {
-    return this.chain.inspectsResponseBody;
   }
 
   // ---- HttpContextHost: what filters call --------------------------------------------------
@@ -534,7 +530,7 @@ export class HttpStream implements HttpContextHost {
     this.owner.answeredLocally();
     const flat: string[] = [':status', String(local.status)];
     for (const [name, value] of local.headers) flat.push(name.toLowerCase(), value);
-    if (local.body.length > 0 && !hasHeader(flat, 'content-type')) flat.push('content-type', 'text/plain');
+    if (local.body.length > 0 && indexOfName(flat, 'content-type') < 0) flat.push('content-type', 'text/plain');
     flat.push('content-length', String(local.body.length));
     this.responseHeaders = new HeaderMap(flat);
     this.reached = from + 1;
@@ -559,11 +555,6 @@ const HOST_FACTS = ['request.', 'response.', 'source.', 'destination.', 'connect
 
 function isHostFact(key: string): boolean {
   for (const prefix of HOST_FACTS) if (key.startsWith(prefix)) return true;
-  return false;
-}
-
-function hasHeader(flat: string[], name: string): boolean {
-  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return true;
   return false;
 }
 

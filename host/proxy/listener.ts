@@ -6,6 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Chain } from '../chain/chain.js';
+import { indexOfName } from '../abi/header-map.js';
 import type { RequestInfo } from '../chain/http-stream.js';
 import type { ListenerTlsSpec } from '../config/schema.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -86,13 +87,9 @@ export class ProxyListener implements ProxyContext {
   /** Makes the exchange for a request a transport accepted; the transport then wires body and abort to it. */
   accept(res: ClientResponse, request: AcceptedRequest): Exchange {
     const { flat } = request;
-    if (!hasHeader(flat, 'x-request-id')) flat.push('x-request-id', randomUUID());
+    if (indexOfName(flat, 'x-request-id', 8) < 0) flat.push('x-request-id', randomUUID());
     const chain = this.options.chainFor(flat[5]!, request.path);
     return new Exchange(res, this, chain, request.method, flat, request.hasBody, request.info);
-  }
-
-  get requestsInFlight(): number {
-    return this.inFlight;
   }
 
   requestStarted(): void {
@@ -125,9 +122,4 @@ export class ProxyListener implements ProxyContext {
     this.transport.closeAll();
     return { unfinished };
   }
-}
-
-function hasHeader(flat: string[], name: string): boolean {
-  for (let i = 8; i < flat.length; i += 2) if (flat[i] === name) return true;
-  return false;
 }
