@@ -13,9 +13,8 @@ export class ChainBuildError extends Error {
 }
 
 export class Chain {
-  /** True when some filter reads request (or response) bodies; otherwise bodies stream untouched. */
+  /** True when some filter reads request bodies; otherwise request bodies stream past the chain untouched. */
   readonly inspectsRequestBody: boolean;
-  readonly inspectsResponseBody: boolean;
   private activeRequests = 0;
   private retired = false;
   private destroyed = false;
@@ -27,7 +26,6 @@ export class Chain {
     private readonly onDestroyed?: () => void,
   ) {
     this.inspectsRequestBody = slots.some((s) => s.module.exports.requestBody);
-    this.inspectsResponseBody = slots.some((s) => s.module.exports.responseBody);
     for (const slot of slots) slot.retain();
   }
 
@@ -43,10 +41,6 @@ export class Chain {
   retire(): void {
     this.retired = true;
     if (this.activeRequests === 0) this.destroy();
-  }
-
-  get inFlight(): number {
-    return this.activeRequests;
   }
 
   private destroy(): void {

@@ -123,7 +123,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (this.localResponse || this.clientAborted) return;
     const endpoint = this.chooseEndpoint();
     if (endpoint === undefined) return;
-    const policy = (this.policy = routePolicy(this.stream === undefined ? undefined : (key) => this.stream!.propertyText(key), this.cluster!.timeoutMs));
+    const policy = (this.policy = routePolicy(this.stream, this.cluster!.timeoutMs));
     this.requestComplete = endOfStream;
     if (policy.retries > 0 && !endOfStream) this.replay = [];
     this.sendAttempt(endpoint);

@@ -16,17 +16,20 @@ export interface RoutePolicy {
   retryOn409: boolean;
 }
 
-type PropertyText = (key: string) => string | undefined;
+/** Where the weft.route.* properties come from: the request's stream (none without a chain). */
+interface RouteProperties {
+  propertyText(key: string): string | undefined;
+}
 
-export function routePolicy(property: PropertyText | undefined, clusterTimeoutMs: number): RoutePolicy {
-  const timeout = property?.('weft.route.timeout_ms');
-  const attempts = property?.('weft.route.retry.attempts');
-  const on = attempts === undefined ? '' : (property!('weft.route.retry.on') ?? 'connect-failure,reset,gateway-error');
+export function routePolicy(route: RouteProperties | undefined, clusterTimeoutMs: number): RoutePolicy {
+  const timeout = route?.propertyText('weft.route.timeout_ms');
+  const attempts = route?.propertyText('weft.route.retry.attempts');
+  const on = attempts === undefined ? '' : (route!.propertyText('weft.route.retry.on') ?? 'connect-failure,reset,gateway-error');
   const tokens = new Set(on.split(',').map((t) => t.trim()));
   return {
     timeoutMs: nonNegative(timeout, clusterTimeoutMs),
     retries: nonNegative(attempts, 0),
-    perTryTimeoutMs: nonNegative(property?.('weft.route.retry.per_try_timeout_ms'), 0),
+    perTryTimeoutMs: nonNegative(route?.propertyText('weft.route.retry.per_try_timeout_ms'), 0),
     retryOn5xx: tokens.has('5xx'),
     retryOnGatewayError: tokens.has('gateway-error'),
     retryOnConnectFailure: tokens.has('connect-failure'),
