@@ -12,8 +12,7 @@ export function classifyUpstreamError(error: Error): UpstreamFailure {
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return { status: 504, flag: 'UF', reason: 'upstream connect timeout' };
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
+    case 'WEFT_UPSTREAM_TIMEOUT': // UpstreamTimeoutError: the host's own timers (upstream-attempt.ts)
       return { status: 504, flag: 'UT', reason: 'upstream request timeout' };
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
