@@ -133,7 +133,10 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   // The OpenTelemetry SDK is loaded only when tracing is on: off costs nothing, not even the import.
   // First, as it holds nothing to release until spans exist.
   const tracing = manifest.tracing.exporter === 'off' ? undefined : (await import('./telemetry/tracing.js')).createTracing(manifest.tracing, logger);
-  const clusters = new Clusters(manifest.clusters);
+  const clusters = new Clusters(manifest.clusters, (cluster, endpoint, error) => {
+    metrics.upstreamTlsFailure(cluster, error.side);
+    logger.warn({ cluster, endpoint, side: error.side, detail: error.detail }, 'upstream tls handshake failed');
+  });
   clusters.watchCertificates(logger);
   // Held here too so /stats can read the breaker's ejections.
   const sharedData = new InMemorySharedData();
@@ -181,6 +184,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
         bytes_received: request.bytesReceived,
         request_id: request.requestId ?? '',
         route: request.route ?? null,
+        reason: request.reason ?? null,
       });
     }
   };

@@ -58,6 +58,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private pendingHead: HeaderMap | undefined;
   private localResponse = false;
   private flags = '-';
+  /** The text of an error the host answered itself (respondWithError), for the access log. */
+  private errorReason: string | undefined;
   private upstreamLabel = '-';
   private clusterName = '-';
   /** Spans of this request and of its current attempt; undefined when tracing is off. */
@@ -432,6 +434,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   private respondWithError(status: number, reason: string): void {
     if (this.clientAborted || this.responseEnded) return;
+    this.errorReason = reason;
     if (this.responseStarted && this.pendingHead === undefined) {
       // Headers are out: the only honest signal left is to cut the connection.
       this.responseEnded = true;
@@ -501,6 +504,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
       bytesReceived: this.bytesReceived,
       requestId: this.requestHeaders.get('x-request-id'),
       route: this.stream?.propertyText('weft.route.name'),
+      reason: this.errorReason,
     };
     this.trace?.end(finished, finished.route);
     this.proxy.requestFinished(finished);

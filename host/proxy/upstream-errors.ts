@@ -14,6 +14,8 @@ export function classifyUpstreamError(error: Error): UpstreamFailure {
       return { status: 504, flag: 'UF', reason: 'upstream connect timeout' };
     case 'WEFT_UPSTREAM_TIMEOUT': // UpstreamTimeoutError: the host's own timers (upstream-attempt.ts)
       return { status: 504, flag: 'UT', reason: 'upstream request timeout' };
+    case 'WEFT_UPSTREAM_TLS': // UpstreamTlsError (upstream-tls.ts): says which side refused, and why
+      return { status: 502, flag: 'UF', reason: error.message };
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EHOSTUNREACH':
