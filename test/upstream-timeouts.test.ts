@@ -5,6 +5,8 @@
 // headers/body timeouts have a 1 s resolution, so the host keeps its own timers).
 
 import assert from 'node:assert/strict';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { header, request, type HttpResponse } from './helpers/http.js';
@@ -110,6 +112,53 @@ describe('upstream timeouts fire within a few ms of their value', () => {
       }
     } finally {
       slow.delayMs = 0;
+    }
+  });
+
+  test('the clock starts once the request body is in: a slow upload is not a timeout', async () => {
+    const started = performance.now();
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${weft.url}/route/200/upload`, { method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.write('first half, ');
+      setTimeout(() => req.end('second half 400 ms later'), 400);
+    });
+    assert.equal(response.status, 200, response.body);
+    assert.equal(JSON.parse(response.body).body, 'first half, second half 400 ms later');
+    assert.ok(performance.now() - started >= 400);
+  });
+
+  test('a body that stops for longer than the timeout is cut there (the head was already sent)', async () => {
+    const stalling = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk\n'); // then nothing more
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(stalling.address() as AddressInfo).port}`;
+    const stallingWeft = await startWeft({ clusters: [{ name: 'stall', endpoints: [address], timeout_ms: 200 }], filters: [] });
+    try {
+      const started = performance.now();
+      const outcome = await new Promise<{ status: number; body: string; closedAfterMs: number; error?: string }>((resolve) => {
+        httpRequest(`${stallingWeft.url}/stall`, { agent: false }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk));
+          res.on('error', (error) => resolve({ status: res.statusCode ?? 0, body, closedAfterMs: performance.now() - started, error: error.message }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, closedAfterMs: performance.now() - started }));
+        }).end();
+      });
+      assert.equal(outcome.status, 200);
+      assert.equal(outcome.body, 'first chunk\n');
+      assert.ok(outcome.error !== undefined, 'the client sees the response cut, not a complete one');
+      assert.ok(outcome.closedAfterMs >= 200 && outcome.closedAfterMs < 200 + 200, `cut after ${outcome.closedAfterMs.toFixed(1)} ms`);
+      await stallingWeft.waitForOutput((text) => /"path":"\/stall".*"flags":"UT"/.test(text), 'the UT access-log line');
+    } finally {
+      await stallingWeft.stop();
+      stalling.closeAllConnections();
+      stalling.close();
     }
   });
 
