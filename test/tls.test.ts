@@ -163,7 +163,7 @@ describe('TLS to the upstream', () => {
         // A Node upstream refuses a TLS 1.3 client certificate by closing, without an alert.
         assert.match(await res.text(), /^upstream TLS handshake failed, refused by the upstream: it closed the connection right after the handshake, before any response/);
       }
-      await weft.waitForOutput((text) => text.split('"msg":"upstream tls handshake failed"').length === 3, 'a log line per failed handshake');
+      await weft.waitForOutput((text) => text.includes('"msg":"upstream tls handshake failed"'), 'the handshake log line (once a second at most)');
       const line = weft.accessLog().find((entry) => entry.path === '/x/0')!;
       assert.equal(line.flags, 'UF');
       assert.match(line.reason ?? '', /refused by the upstream: it closed the connection right after the handshake/);
