@@ -228,7 +228,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (timeoutMs > 0 && this.deadlineMs === 0) this.deadlineMs = now + timeoutMs;
     const untilDeadline = this.deadlineMs === 0 ? 0 : Math.max(1, this.deadlineMs - now);
     const perTry = perTryTimeoutMs > 0 && (untilDeadline === 0 || perTryTimeoutMs < untilDeadline);
-    attempt.startTimer(perTry ? perTryTimeoutMs : untilDeadline, perTry ? 'per-try' : 'request', perTryTimeoutMs > 0 ? perTryTimeoutMs : timeoutMs);
+    attempt.startTimer(perTry ? perTryTimeoutMs : untilDeadline, perTry, perTryTimeoutMs > 0 ? perTryTimeoutMs : timeoutMs);
   }
 
   /** Whether a failed attempt may be tried again: policy, attempts left, a body we can resend, time left. */
@@ -303,8 +303,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const failure = classifyUpstreamError(error);
     this.endAttemptTrace(failure.flag);
     attempt.endpoint.recordGatewayFailure(Date.now());
-    const requestTimedOut = error instanceof UpstreamTimeoutError && error.scope === 'request';
-    if (!requestTimedOut && retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
+    const finalTimeout = error instanceof UpstreamTimeoutError && !error.retriable;
+    if (!finalTimeout && retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
       this.retry(attempt);
       return;
     }

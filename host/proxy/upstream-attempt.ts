@@ -25,10 +25,13 @@ export class UpstreamTimeoutError extends Error {
   readonly code = 'WEFT_UPSTREAM_TIMEOUT';
 
   constructor(
-    /** 'per-try': only this try ran out (a retry may follow); 'request': the request's own deadline passed. */
-    readonly scope: 'per-try' | 'request',
+    /**
+     * True when only this try ran out of its per-try time before any answer (a retry may
+     * follow); false when the request's own deadline passed, or a body stalled after its head.
+     */
+    readonly retriable: boolean,
   ) {
-    super(scope === 'per-try' ? 'upstream per-try timeout' : 'upstream request timeout');
+    super(retriable ? 'upstream per-try timeout' : 'upstream request timeout');
   }
 }
 
@@ -63,14 +66,18 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
 
   /**
    * Starts the clock once the request is sent in full: the response head must come within
-   * `headersMs` (ending with an UpstreamTimeoutError of `scope`), then each body chunk within
-   * `idleMs` of the previous one. 0 means no limit. While the client is slow and the attempt
-   * paused, the body clock stops (as undici's bodyTimeout does).
+   * `headersMs` (else an UpstreamTimeoutError, `retriable` as given), then each body chunk within
+   * `idleMs` of the previous one (else a final one). 0 means no limit. While the client is slow
+   * and the attempt paused, the body clock stops (as undici's bodyTimeout does).
    */
-  startTimer(headersMs: number, scope: UpstreamTimeoutError['scope'], idleMs: number): void {
+  startTimer(headersMs: number, retriable: boolean, idleMs: number): void {
     this.stopTimer();
     this.idleTimeoutMs = idleMs;
-    if (headersMs > 0 && !this.headersIn && !this.released) this.timer = setTimeout(() => this.timedOut(scope), headersMs);
+    if (headersMs > 0 && !this.headersIn && !this.released) this.timer = setTimeout(() => this.timedOut(retriable), headersMs);
+  }
+
+  private startIdleTimer(): void {
+    if (this.idleTimeoutMs > 0) this.timer = setTimeout(() => this.timedOut(false), this.idleTimeoutMs);
   }
 
   private stopTimer(): void {
@@ -78,9 +85,9 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.timer = undefined;
   }
 
-  private timedOut(scope: UpstreamTimeoutError['scope']): void {
+  private timedOut(retriable: boolean): void {
     this.timer = undefined;
-    const error = new UpstreamTimeoutError(scope);
+    const error = new UpstreamTimeoutError(retriable);
     const reported = this.abortFn !== undefined; // undici then calls onError, synchronously
     this.abort(error);
     // Not yet on a connection (queued or connecting): undici says nothing until it connects.
@@ -97,7 +104,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   }
 
   resume(): void {
-    if (this.idleTimeoutMs > 0 && this.timer === undefined && !this.released) this.timer = setTimeout(() => this.timedOut('per-try'), this.idleTimeoutMs);
+    if (this.headersIn && this.timer === undefined && !this.released) this.startIdleTimer();
     this.resumeFn?.();
   }
 
@@ -118,7 +125,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.resumeFn = resume;
     this.headersIn = true;
     this.stopTimer();
-    if (this.idleTimeoutMs > 0) this.timer = setTimeout(() => this.timedOut('per-try'), this.idleTimeoutMs);
+    this.startIdleTimer();
     return this.pausedUnlessMore(this.owner.attemptHeaders(this, statusCode, rawHeaders));
   }
 
