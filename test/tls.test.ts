@@ -161,18 +161,40 @@ describe('TLS to the upstream', () => {
         const res = await fetch(`${weft.url}/x/${i}`);
         assert.equal(res.status, 502);
         // A Node upstream refuses a TLS 1.3 client certificate by closing, without an alert.
-        assert.match(await res.text(), /^upstream TLS handshake failed, refused by the upstream: it closed the connection right after the handshake, before any response/);
+        assert.match(await res.text(), /^upstream TLS handshake failed, refused by the upstream: it closed the connection after the handshake without accepting it/);
       }
       await weft.waitForOutput((text) => text.includes('"msg":"upstream tls handshake failed"'), 'the handshake log line (once a second at most)');
       const line = weft.accessLog().find((entry) => entry.path === '/x/0')!;
       assert.equal(line.flags, 'UF');
-      assert.match(line.reason ?? '', /refused by the upstream: it closed the connection right after the handshake/);
+      assert.match(line.reason ?? '', /refused by the upstream: it closed the connection after the handshake without accepting it/);
       const metrics = await (await fetch(`${weft.adminUrl}/metrics`)).text();
       assert.match(metrics, /^weft_upstream_tls_failures_total\{cluster="secure",side="upstream"\} 2$/m);
     } finally {
       await weft.stop();
     }
   });
+});
+
+test('an upstream that accepted the client certificate (its session tickets came) and then drops the request is a reset, not a TLS failure', async () => {
+  const ca = TestCa.create();
+  const upstreamCert = ca.server('dropper');
+  const proxyIdentity = ca.client('weft-sidecar');
+  const dropper = createHttpsServer({ cert: read(upstreamCert.cert), key: read(upstreamCert.key), ca: read(ca.cert), requestCert: true, rejectUnauthorized: true }, (req) => {
+    setTimeout(() => req.socket.destroy(), 50);
+  });
+  await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+  const port = (dropper.address() as AddressInfo).port;
+  const weft = await startWeft({ clusters: [{ name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert, cert: proxyIdentity.cert, key: proxyIdentity.key } }], filters: [] });
+  try {
+    const res = await request(`${weft.url}/drop`);
+    assert.equal(res.status, 502);
+    assert.equal(res.body, 'upstream reset the connection\n');
+    await weft.waitForOutput((text) => text.includes('"flags":"UR"'), 'the UR access-log line');
+    assert.ok(!weft.text.includes('upstream tls handshake failed'));
+  } finally {
+    await weft.stop();
+    dropper.close();
+  }
 });
 
 describe('the name an upstream certificate is checked against', () => {

@@ -29,8 +29,8 @@ export function upstreamTlsOptions(spec: UpstreamTlsSpec): UpstreamTlsOptions {
 
 /**
  * A TLS handshake with an upstream that failed. `side` says who refused: `upstream` (it sent an
- * alert, or closed the connection right after the handshake, which is how a TLS 1.3 server
- * refuses a client certificate), or `weft` (the upstream's certificate did not verify).
+ * alert, or closed the connection after the handshake without accepting it, which is how a
+ * TLS 1.3 server refuses a client certificate), or `weft` (the upstream's certificate did not verify).
  */
 export class UpstreamTlsError extends Error {
   readonly code = 'WEFT_UPSTREAM_TLS';
@@ -102,9 +102,13 @@ export function tlsConnector(options: TlsConnectorOptions): buildConnector.conne
 
 /**
  * A connection that gets an alert, or (when Weft presents a client certificate) ends before the
- * upstream's first byte, had its handshake refused: destroy it with an UpstreamTlsError, which
- * undici then hands to the request. These listeners run before undici's (attached after the
- * callback), and do nothing once the upstream has answered (bytesRead counts decrypted bytes).
+ * upstream accepted it, had its handshake refused: destroy it with an UpstreamTlsError, which
+ * undici then hands to the request. "Accepted": a TLS 1.3 server sends its session tickets once
+ * it has checked the client's certificate, before any response; bytesRead (decrypted bytes)
+ * covers servers that send none. On the wire, a server that refuses the certificate by closing
+ * (Node's do) looks like one that closes at once for another reason, hence "most likely".
+ * These listeners run before undici's (attached after the callback), and do nothing once the
+ * upstream has accepted or answered.
  */
 function watchFirstAnswer(socket: TLSSocket, presentsCertificate: boolean, onFailure: (error: UpstreamTlsError) => void): void {
   let refusedAlready = false;
@@ -114,7 +118,9 @@ function watchFirstAnswer(socket: TLSSocket, presentsCertificate: boolean, onFai
     onFailure(failure);
     socket.destroy(failure);
   };
-  const unanswered = (): boolean => presentsCertificate && socket.bytesRead === 0;
+  let ticket = false;
+  socket.once('session', () => (ticket = true));
+  const unanswered = (): boolean => presentsCertificate && !ticket && socket.bytesRead === 0;
   socket.on('error', (error: Error & { code?: string }) => {
     if (PEER_ALERT.test(error.code ?? '')) refused(new UpstreamTlsError('upstream', alertText(error)));
     else if ((error.code === 'ECONNRESET' || error.code === 'EPIPE') && unanswered()) refused(closedAfterHandshake());
@@ -125,5 +131,5 @@ function watchFirstAnswer(socket: TLSSocket, presentsCertificate: boolean, onFai
 }
 
 function closedAfterHandshake(): UpstreamTlsError {
-  return new UpstreamTlsError('upstream', 'it closed the connection right after the handshake, before any response (how a TLS 1.3 server refuses a client certificate it does not trust)');
+  return new UpstreamTlsError('upstream', 'it closed the connection after the handshake without accepting it (no session ticket, no response); most likely it does not trust the client certificate');
 }
