@@ -209,10 +209,12 @@ describe('the name an upstream certificate is checked against', () => {
     server = createHttpsServer({ cert: read(upstreamCert.cert), key: read(upstreamCert.key), ca: read(ca.cert), requestCert: true, rejectUnauthorized: true }, (req, res) => {
       res.end(JSON.stringify({ sni: (req.socket as TLSSocket).servername, host: req.headers.host }));
     });
+    server.on('secureConnection', () => handshakes++);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });
   after(() => server.close());
+  let handshakes = 0;
 
   function clusterWith(servername: string) {
     return { name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert, cert: proxyIdentity.cert, key: proxyIdentity.key, servername } };
@@ -221,11 +223,13 @@ describe('the name an upstream certificate is checked against', () => {
   test("is the cluster's servername, whatever Host the client sends", async () => {
     const weft = await startWeft({ clusters: [clusterWith('upstream.internal')], filters: [] });
     try {
-      for (const host of ['localhost', 'upstream.internal', 'evil.example']) {
+      const before = handshakes;
+      for (const host of ['localhost', 'upstream.internal', 'evil.example', 'localhost']) {
         const res = await request(`${weft.url}/x`, { headers: { host } });
         assert.equal(res.status, 200, `Host: ${host}: ${res.body}`);
         assert.deepEqual(JSON.parse(res.body), { sni: 'upstream.internal', host });
       }
+      assert.equal(handshakes - before, 1, 'one kept-alive TLS connection, whatever the Host');
     } finally {
       await weft.stop();
     }

@@ -16,7 +16,7 @@ import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
-import { UploadStream, UpstreamAttempt, UpstreamTimeoutError, type AttemptOwner } from './upstream-attempt.js';
+import { UploadStream, UpstreamAttempt, UpstreamTimeoutError, type AttemptOwner, type UpstreamDispatchOptions } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -202,18 +202,17 @@ export class Exchange implements StreamOwner, AttemptOwner {
     }
     const upstreamHeaders = upstreamRequestHeaders(headers.flat, this.info);
     this.attemptTrace = this.trace?.startAttempt(endpoint.address, this.attemptsMade, upstreamHeaders);
-    endpoint.pool.dispatch(
-      {
-        method: headers.get(':method') ?? this.method,
-        path: headers.get(':path') ?? '/',
-        headers: upstreamHeaders,
-        body: upload ?? null,
-        // The attempt keeps the time (startTimer); undici's own timers are 1 s coarse.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      },
-      attempt,
-    );
+    const options: UpstreamDispatchOptions = {
+      method: headers.get(':method') ?? this.method,
+      path: headers.get(':path') ?? '/',
+      headers: upstreamHeaders,
+      body: upload ?? null,
+      // The attempt keeps the time (startTimer); undici's own timers are 1 s coarse.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      servername: endpoint.host,
+    };
+    endpoint.pool.dispatch(options, attempt);
     if (this.requestComplete) this.startTimer(attempt);
   }
 

@@ -20,6 +20,14 @@ export class UploadStream extends Readable {
   }
 }
 
+/**
+ * undici's dispatch options plus `servername`, which undici reads (its dns interceptor sets it)
+ * but does not type. Without it undici derives a TLS name from each request's Host and drops
+ * the connection whenever Host changes; with one constant per endpoint, TLS connections are
+ * kept. The name the certificate is checked against is the cluster's (upstream-tls.ts).
+ */
+export type UpstreamDispatchOptions = Dispatcher.DispatchOptions & { servername: string };
+
 /** The error a timed-out attempt ends with (classifyUpstreamError maps its code to 504 UT). */
 export class UpstreamTimeoutError extends Error {
   readonly code = 'WEFT_UPSTREAM_TIMEOUT';
