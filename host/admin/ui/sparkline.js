@@ -1,0 +1,18 @@
+// A sparkline: one SVG polyline of the last values, scaled to its own maximum.
+
+import { svg } from './dom.js';
+
+const WIDTH = 160;
+const HEIGHT = 32;
+
+export function sparkline(values, { capacity = values.length, label = '' } = {}) {
+  const graph = svg('svg', { class: 'sparkline', width: WIDTH, height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label });
+  if (values.length < 2) return graph;
+  const max = Math.max(...values, 1e-9);
+  const step = WIDTH / Math.max(capacity - 1, 1);
+  const offset = WIDTH - step * (values.length - 1);
+  const points = values.map((value, index) => `${(offset + index * step).toFixed(1)},${(HEIGHT - 2 - (value / max) * (HEIGHT - 4)).toFixed(1)}`);
+  graph.append(svg('polyline', { points: [`${offset.toFixed(1)},${HEIGHT}`, ...points, `${WIDTH},${HEIGHT}`].join(' '), class: 'area' }));
+  graph.append(svg('polyline', { points: points.join(' '), class: 'line' }));
+  return graph;
+}
