@@ -129,6 +129,7 @@ describe('admin page', () => {
     await error.waitFor();
     assert.match((await error.textContent())!, /^filters\[0\] \(tag\): .*proxy_on_configure returned false/);
     assert.equal(await servedTag(), 'v1', 'the refused config does not serve');
+    await page.screenshot({ path: join(SCREENSHOTS, 'admin-chain-error.png') });
 
     const before = await chainRevision();
     await configBox().fill('{"version": "v2"}');

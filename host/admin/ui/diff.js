@@ -1,10 +1,11 @@
 // A line diff (longest common subsequence) of two texts: what the history shows between a
 // revision's spec and the one it replaced. Specs are a few hundred lines at most.
 
-/** `[{op: ' ' | '-' | '+', line}]` */
+/** `[{op: ' ' | '-' | '+', line}]`; an empty text has no lines (a first revision is all additions). */
 export function diffLines(before, after) {
-  const a = before.split('\n');
-  const b = after.split('\n');
+  const lines = (text) => (text === '' ? [] : text.split('\n'));
+  const a = lines(before);
+  const b = lines(after);
   // common[i][j]: length of the LCS of a[i..] and b[j..]
   const common = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
   for (let i = a.length - 1; i >= 0; i--) {
@@ -18,10 +19,11 @@ export function diffLines(before, after) {
       out.push({ op: ' ', line: a[i] });
       i++;
       j++;
-    } else if (j < b.length && (i === a.length || common[i][j + 1] >= common[i + 1][j])) {
-      out.push({ op: '+', line: b[j++] });
-    } else {
+    } else if (i < a.length && (j === b.length || common[i + 1][j] >= common[i][j + 1])) {
+      // Removals before additions, as diff -u shows a changed line.
       out.push({ op: '-', line: a[i++] });
+    } else {
+      out.push({ op: '+', line: b[j++] });
     }
   }
   return out;
