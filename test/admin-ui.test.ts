@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
 import { AdminClient } from './helpers/admin.js';
 import { Browser } from './helpers/browser.js';
@@ -116,6 +117,11 @@ describe('admin page', () => {
     await line.waitFor({ state: 'attached' });
     assert.ok((await line.getAttribute('points'))!.split(' ').some((point) => Number(point.split(',')[1]) < 30), String(await line.getAttribute('points')));
     assert.notEqual(await page.locator('tr[data-name="web"] td').nth(5).textContent(), '–', 'p50 of web');
+    // A few polls more of uneven load, so the screenshot (README) shows a line rather than a blip.
+    for (const count of [300, 50, 200]) {
+      await sendMany(weft.url, count, () => '/');
+      await sleep(2000);
+    }
     await page.screenshot({ path: join(SCREENSHOTS, 'admin-overview.png') });
     // Only the sign-in probe and the refused token: no CSP violation, no script error.
     assert.ok(browser.errors.length <= 2 && browser.errors.every((error) => SIGN_IN_PROBE.test(error)), browser.errors.join('\n'));

@@ -8,7 +8,7 @@ import { parseMetrics, sumBy } from './prom.js';
 
 export const POLL_MS = 2000;
 /** Five minutes of points. */
-export const HISTORY_POINTS = 150;
+const HISTORY_POINTS = 150;
 
 export class Live {
   stats = undefined;

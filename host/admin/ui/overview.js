@@ -3,8 +3,10 @@
 
 import { get } from './api.js';
 import { formatDuration, formatMs, formatRate, formatShare, h, replace } from './dom.js';
-import { HISTORY_POINTS } from './live.js';
 import { sparkline } from './sparkline.js';
+
+/** A minute of polls: the line's scale until there is more history (up to five minutes). */
+const SPARKLINE_MIN_POINTS = 30;
 
 export function createOverview({ live, go }) {
   const facts = h('dl', { class: 'facts' });
@@ -64,7 +66,7 @@ export function createOverview({ live, go }) {
         h('td', { class: 'num' }, formatMs(item.last_minute.latency_ms?.p50)),
         h('td', { class: 'num' }, formatMs(item.last_minute.latency_ms?.p99)),
         h('td', { class: 'num' }, item.ejected.length === 0 ? '0' : item.ejected.map((e) => `${e.endpoint} (${Math.ceil(e.remaining_s)} s)`).join(', ')),
-        h('td', {}, sparkline(rates, { capacity: HISTORY_POINTS, label: `${item.name} requests per second` })),
+        h('td', {}, sparkline(rates, { minPoints: SPARKLINE_MIN_POINTS, label: `${item.name} requests per second` })),
       );
     replace(
       traffic,
