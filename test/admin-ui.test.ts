@@ -24,6 +24,7 @@ const TOKEN = 'page-writer-token';
 const VIEWER_TOKEN = 'page-viewer-token';
 const SCREENSHOTS = process.env.WEFT_SCREENSHOT_DIR ?? join(repoRoot, 'dist', 'screenshots');
 /** The one error a fresh tab logs: the page asks /whoami before it has a token (401), then shows the sign-in. */
+const HOSTILE = '<img src=x onerror="document.title=1">';
 const SIGN_IN_PROBE = /Failed to load resource: the server responded with a status of 401/;
 
 let upstream: EchoUpstream;
@@ -47,7 +48,9 @@ before(async () => {
   });
   admin = new AdminClient(weft.adminUrl, TOKEN);
   for (const port of [8080, 8081]) {
-    const reply = await admin.call('POST', '/services/reviews/instances', { body: JSON.stringify({ address: '10.0.0.7', port, version: 'v2', ttl_s: 60 }), headers: { 'content-type': 'application/json' } });
+    // Metadata that would be markup if the page ever parsed API data as HTML.
+    const registration = { address: '10.0.0.7', port, version: 'v2', ttl_s: 60, metadata: { note: HOSTILE } };
+    const reply = await admin.call('POST', '/services/reviews/instances', { body: JSON.stringify(registration), headers: { 'content-type': 'application/json' } });
     assert.equal(reply.status, 201, reply.text);
     instances.push(reply.json.id);
   }
@@ -200,6 +203,9 @@ describe('admin page', () => {
     const row = page.locator(`tr[data-instance="${gone}"]`);
     await row.waitFor();
     await page.locator(`tr[data-instance="${kept}"]`).waitFor();
+    // API data is shown as text: the markup in the metadata is text, not an element.
+    assert.equal(await row.locator('.tag').textContent(), `note=${HOSTILE}`);
+    assert.equal(await page.locator('section.services img').count(), 0);
     const button = row.getByRole('button', { name: 'Deregister' });
     await button.click();
     await row.getByRole('button', { name: 'Confirm deregister' }).click();
