@@ -313,32 +313,34 @@ export function createChain({ live, canWrite, toast }) {
   }
 
   async function apply(base) {
+    let body;
     try {
-      const { body } = await call('PUT', '/chain', { json: specFromDraft(draft), ifMatch: base });
-      toast(`revision ${body.revision} serving${body.changes.length > 0 ? `: ${body.changes.join('; ')}` : ''}`);
-      await load();
+      ({ body } = await call('PUT', '/chain', { json: specFromDraft(draft), ifMatch: base }));
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       if (error.status === 412) {
-        const latest = await call('GET', '/chain');
-        return showConflict(error, () => apply(latest.etag));
+        const latest = await call('GET', '/chain').catch(showError);
+        return showConflict(error, latest && (() => apply(latest.etag)));
       }
       problems = placeProblems(error.message);
       const general = problems.filter((problem) => problem.chain === undefined);
       render();
       replace(messages, h('div', { class: 'error box', role: 'alert' }, h('p', {}, `Not applied (${error.status}): the chain serving is unchanged.`), general.map((problem) => h('p', {}, problem.message)), general.length < problems.length && h('p', {}, 'Problems with a filter are shown at the field.')));
+      return;
     }
+    toast(`revision ${body.revision} serving${body.changes.length > 0 ? `: ${body.changes.join('; ')}` : ''}`);
+    await load().catch(showError);
   }
 
   async function rollback(to) {
     try {
       const { body } = await call('POST', '/chain/rollback', { json: to === undefined ? {} : { revision: to }, ifMatch: serving.revision });
       toast(`rolled back to revision ${body.restored}: now revision ${body.revision}`);
-      await load();
     } catch (error) {
       if (error instanceof ApiError && error.status === 412) return showConflict(error, undefined);
-      showError(error);
+      return showError(error);
     }
+    await load().catch(showError);
   }
 
   let unsubscribe;

@@ -60,10 +60,10 @@ export function createFilters({ canWrite, toast }) {
       replace(result, h('p', { class: 'ok' }, `${body.name}: ${what} ${body.version} (sha256 ${body.sha256.slice(0, 12)}…)`));
       toast(`${body.name} version ${body.version} in the registry`);
       fileInput.value = '';
-      await refresh();
     } catch (error) {
-      replace(result, h('p', { class: 'error', role: 'alert' }, `not uploaded (${error.status ?? 'error'}): ${error.message}`));
+      return replace(result, h('p', { class: 'error', role: 'alert' }, `not uploaded (${error.status ?? 'error'}): ${error.message}`));
     }
+    await refresh().catch((error) => toast(error.message, true));
   }
 
   async function refresh() {
@@ -112,7 +112,7 @@ export function createFilters({ canWrite, toast }) {
     } catch (error) {
       toast(`not deleted: ${error.message}`, true);
     }
-    await refresh();
+    await refresh().catch((error) => toast(error.message, true));
   }
 
   return { element, show: refresh, hide() {} };

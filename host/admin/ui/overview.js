@@ -3,6 +3,7 @@
 
 import { get } from './api.js';
 import { formatDuration, formatMs, formatRate, formatShare, h, replace } from './dom.js';
+import { sumBy } from './prom.js';
 import { sparkline } from './sparkline.js';
 
 /** A minute of polls: the line's scale until there is more history (up to five minutes). */
@@ -33,6 +34,12 @@ export function createOverview({ live, go }) {
   let chain;
   let ready;
 
+  /** Filters in a trap cool-down now (their on_error mode answers without calling them). */
+  const coolingDown = () => {
+    const count = sumBy(live.samples, 'weft_filters_cooling_down', '')[''];
+    return count === undefined ? '…' : count === 0 ? 'no filter' : h('span', { class: 'warn' }, `${count} filter${count === 1 ? '' : 's'} (see Chain)`);
+  };
+
   const fact = (label, ...value) => [h('dt', {}, label), h('dd', {}, ...value)];
 
   function renderFacts() {
@@ -41,6 +48,7 @@ export function createOverview({ live, go }) {
       facts,
       fact('Chain revision', h('a', { href: '#chain', class: 'revision', 'data-testid': 'revision', onclick: () => go('chain') }, String(chain.revision))),
       fact('Filters', chain.filters.length === 0 ? 'none' : chain.filters.map((filter) => `${filter.name} v${filter.version}`).join(' → ')),
+      fact('Cooling down', coolingDown()),
       fact('Ready', ready === undefined ? '…' : ready.ready ? (ready.degraded ? `degraded: ${ready.reason}` : 'yes') : `no (${ready.reason})`),
       fact('Uptime', formatDuration(server.uptime_s + (Date.now() - server.fetchedAt) / 1000)),
       fact('Version', server.version),

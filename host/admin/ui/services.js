@@ -80,7 +80,7 @@ export function createServices({ live, canWrite, toast }) {
     } catch (error) {
       toast(`not deregistered: ${error.message}`, true);
     }
-    await refresh();
+    await refresh().catch((error) => toast(error.message, true));
   }
 
   let timer;
