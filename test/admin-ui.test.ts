@@ -1,8 +1,8 @@
 // The admin page in a real headless Chromium against a real `weft run`: it loads without
 // console errors, signs in, shows the chain revision and live numbers that move under load,
 // puts the server's validation error at the field, explains an If-Match conflict, rolls back,
-// uploads a module by drag and drop, deregisters an instance, and shows a read-only token no
-// edit controls. Screenshots go to dist/screenshots/ (WEFT_SCREENSHOT_DIR to change it).
+// edits the whole spec as JSON, uploads a module by drag and drop, deregisters an instance,
+// shows a read-only token no edit controls, and needs no sign-in without an admin token. Screenshots go to dist/screenshots/ (WEFT_SCREENSHOT_DIR to change it).
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -147,7 +147,6 @@ describe('admin page', () => {
     assert.equal(await error.count(), 0);
     assert.equal(await chainRevision(), String((await admin.chain()).revision));
     assert.equal(await servedTag(), 'v2');
-    await page.screenshot({ path: join(SCREENSHOTS, 'admin-chain.png'), fullPage: true });
   });
 
   test('an If-Match conflict is explained, and applying over it is one click', async () => {
@@ -177,6 +176,27 @@ describe('admin page', () => {
     await newest.getByText('Diff').click();
     await newest.locator('.diff .added').first().waitFor();
     assert.match((await newest.locator('.diff').textContent())!, /\+\s+"version": "v4"/);
+  });
+
+  test('the spec as JSON adds a chain and a route; a route to an unknown chain is refused with the server\'s words', async () => {
+    await page.locator('details.spec-json summary').click();
+    const spec = JSON.parse(await page.locator('details.spec-json textarea').inputValue());
+    await page.locator('details.spec-json textarea').fill(JSON.stringify({ ...spec, routes: [{ path_prefix: '/api/', chain: 'nope' }] }));
+    await page.getByTestId('apply-json').click();
+    await page.locator('details.spec-json .field-error').first().waitFor();
+    assert.match((await page.locator('details.spec-json').textContent())!, /routes\[0\]\.chain: .*nope/);
+
+    const before = await chainRevision();
+    const api = [{ name: 'tag', config: { version: 'api' } }];
+    await page.locator('details.spec-json textarea').fill(JSON.stringify({ ...spec, chains: { api }, routes: [{ path_prefix: '/api/', chain: 'api' }] }));
+    await page.getByTestId('apply-json').click();
+    await eventually(chainRevision, (text) => text !== before, 'the revision after the JSON apply');
+    await page.locator('.card[data-chain="api"] li.entry[data-filter="tag"]').waitFor();
+    assert.match((await page.locator('table.grid', { hasText: 'path prefix' }).textContent())!, /\/api\/\s*api/);
+    assert.equal(header(await request(`${weft.url}/api/x`), 'x-filter-version'), 'api');
+    assert.equal(await servedTag(), 'v4');
+    await page.locator('details.spec-json summary').click();
+    await page.screenshot({ path: join(SCREENSHOTS, 'admin-chain.png'), fullPage: true });
   });
 
   test('a .wasm dropped on the page is uploaded and shows in the registry', async () => {
@@ -222,7 +242,7 @@ describe('admin page', () => {
     await viewer.fill('#token', VIEWER_TOKEN);
     await viewer.click('#sign-in-form button[type="submit"]');
     await viewer.getByText('viewer · read-only').waitFor();
-    await viewer.locator('li.entry[data-filter="tag"] pre.config').waitFor();
+    await viewer.locator('li.entry[data-filter="tag"] pre.config').first().waitFor();
     assert.equal(await viewer.locator('section.chain textarea, section.chain select, [data-testid="apply"], [data-testid="undo"], [data-testid^="rollback-"]').count(), 0);
     await viewer.click('nav a[data-view="filters"]');
     await viewer.locator('.filter[data-filter="tag"]').waitFor();
@@ -233,9 +253,25 @@ describe('admin page', () => {
     await viewer.close();
   });
 
+  test('without an admin token there is no sign-in', async () => {
+    const open = await startWeft({ clusters: [{ name: 'web', endpoints: [upstream.address] }], access_log: 'off' });
+    try {
+      const tab = await browser.page();
+      await tab.goto(`${open.adminUrl}/`);
+      await tab.getByText('no admin token configured').waitFor();
+      const { revision } = await new AdminClient(open.adminUrl).chain();
+      await tab.getByTestId('revision').getByText(String(revision), { exact: true }).waitFor();
+      assert.equal(await tab.locator('#sign-in').isVisible(), false);
+      assert.equal(await tab.locator('#sign-out').isVisible(), false);
+      await tab.close();
+    } finally {
+      await open.stop();
+    }
+  });
+
   test('no script error and no CSP violation in any of it', () => {
-    // Refusals the tests asked for log a failed load (401 sign-in, 412 conflict, 422 refused config); nothing else may.
-    const unexpected = browser.errors.filter((error) => !/Failed to load resource: the server responded with a status of (401|412|422)/.test(error));
+    // Refusals the tests asked for log a failed load (401 sign-in, 400 bad route, 412 conflict, 422 refused config); nothing else may.
+    const unexpected = browser.errors.filter((error) => !/Failed to load resource: the server responded with a status of (400|401|412|422)/.test(error));
     assert.deepEqual(unexpected, []);
   });
 });

@@ -49,7 +49,18 @@ export function createChain({ live, canWrite, toast }) {
   const chainsBox = h('div', { class: 'chains' });
   const routesBox = h('div', { class: 'card' });
   const historyBox = h('div', { class: 'card history' });
-  const element = h('section', { class: 'view chain' }, toolbar, messages, chainsBox, routesBox, historyBox);
+  const specText = canWrite ? h('textarea', { name: 'spec', spellcheck: 'false' }) : h('pre', { class: 'config' });
+  const specProblems = h('div', { role: 'alert' });
+  const specBox = h(
+    'details',
+    { class: 'card spec-json' },
+    h('summary', {}, canWrite ? 'The whole spec as JSON (routes, chains, everything)' : 'The whole spec as JSON'),
+    h('p', { class: 'muted small' }, 'What GET /chain shows and PUT /chain takes (without revision). Applied as one change with If-Match, like the form above.'),
+    specText,
+    specProblems,
+    canWrite && h('button', { type: 'button', class: 'primary', 'data-testid': 'apply-json', onclick: () => applyJson() }, 'Apply this spec'),
+  );
+  const element = h('section', { class: 'view chain' }, toolbar, messages, chainsBox, routesBox, specBox, historyBox);
 
   let serving; // GET /chain as it came
   let draft; // {chains: Map<name, entries>, routes}
@@ -73,6 +84,10 @@ export function createChain({ live, canWrite, toast }) {
     registry = new Map(filters.filters.map((filter) => [filter.name, filter.versions]));
     problems = [];
     replace(messages);
+    const { revision: _revision, ...spec } = chain;
+    if (canWrite) specText.value = JSON.stringify(spec, null, 2);
+    else specText.textContent = JSON.stringify(spec, null, 2);
+    replace(specProblems);
     render();
     renderHistory(history.history);
   }
@@ -327,6 +342,25 @@ export function createChain({ live, canWrite, toast }) {
       render();
       replace(messages, h('div', { class: 'error box', role: 'alert' }, h('p', {}, `Not applied (${error.status}): the chain serving is unchanged.`), general.map((problem) => h('p', {}, problem.message)), general.length < problems.length && h('p', {}, 'Problems with a filter are shown at the field.')));
       return;
+    }
+    toast(`revision ${body.revision} serving${body.changes.length > 0 ? `: ${body.changes.join('; ')}` : ''}`);
+    await load().catch(showError);
+  }
+
+  /** The JSON editor's spec: its problems are listed under it, as the server words them. */
+  async function applyJson() {
+    let spec;
+    try {
+      spec = JSON.parse(specText.value);
+    } catch (error) {
+      return replace(specProblems, h('p', { class: 'field-error' }, `not JSON: ${error.message}`));
+    }
+    let body;
+    try {
+      ({ body } = await call('PUT', '/chain', { json: spec, ifMatch: serving.revision }));
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 412) return showConflict(error, undefined);
+      return replace(specProblems, h('p', { class: 'error' }, `Not applied (${error.status}): the chain serving is unchanged.`), error.message.split('\n').map((line) => h('p', { class: 'field-error' }, line)));
     }
     toast(`revision ${body.revision} serving${body.changes.length > 0 ? `: ${body.changes.join('; ')}` : ''}`);
     await load().catch(showError);

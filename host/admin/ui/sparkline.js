@@ -9,6 +9,8 @@ const HEIGHT = 32;
 
 export function sparkline(values, { minPoints = 2, label = '' } = {}) {
   const graph = svg('svg', { class: 'sparkline', width: WIDTH, height: HEIGHT, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label });
+  // The time axis, so a short history reads as "recent" rather than as a stray mark.
+  graph.append(svg('line', { x1: 0, y1: HEIGHT - 0.5, x2: WIDTH, y2: HEIGHT - 0.5, class: 'axis' }));
   if (values.length < 2) return graph;
   const max = Math.max(...values, 1e-9);
   const step = WIDTH / (Math.max(minPoints, values.length) - 1);
