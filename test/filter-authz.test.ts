@@ -181,9 +181,10 @@ describe('authz through weft run', () => {
     assertDenied(await callRaw(weft, '/static/css/../keys/db.secret'), byRule('deny-secret-files'), 'dot segments');
     assertDenied(await callRaw(weft, '/static//keys/db%2Esecret'), byRule('deny-secret-files'), 'double slash and an escaped dot');
     assertDenied(await callRaw(weft, '/%75sers/42/../../exact/more'), BY_DEFAULT, 'escaped letters and ..');
+    assertDenied(await callRaw(weft, '/static/css/..;/keys/db.secret'), byRule('deny-secret-files'), 'a matrix parameter on ..');
     assertAllowed(await callRaw(weft, '/users/42/./profile'), 'a "." segment');
     const seen = upstream.requests.at(-1)!;
-    assert.equal(seen.path, '/users/42/./profile', 'the upstream gets the path as sent');
+    assert.equal(seen.path, '/users/42/profile', 'the upstream gets the path the filters saw (the host normalized it)');
   });
 
   test('host: exact and *.subdomain, without the port', async () => {
