@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import { eventually } from './helpers/eventually.js';
 import { header, rawRequest, request } from './helpers/http.js';
 import { read, TestCa } from './helpers/pki.js';
@@ -38,6 +39,28 @@ function statusOf(text: string): number {
 
 function bodyOf(text: string): string {
   return text.slice(text.indexOf('\r\n\r\n') + 4);
+}
+
+/**
+ * POST /hello with `Expect: 100-continue`, sending the 5-byte body only once `100 Continue`
+ * came (as curl does); resolves with everything the server sent.
+ */
+function postExpectingContinue(port: number, tlsCa?: Buffer): Promise<string> {
+  return new Promise<string>((resolveText, reject) => {
+    const head = 'POST /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n';
+    const socket = tlsCa === undefined ? connect(port, '127.0.0.1', () => socket.write(head)) : tlsConnect({ port, host: '127.0.0.1', ca: tlsCa }, () => socket.write(head));
+    let received = '';
+    let sentBody = false;
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (!sentBody && received.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+        sentBody = true;
+        socket.write('hello');
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolveText(received));
+  });
 }
 
 /** The upstream's JSON echo inside a raw response (whatever its framing). */
@@ -120,22 +143,7 @@ describe('request intake: one path, checked framing, trusted headers', () => {
   });
 
   test('Expect: 100-continue: the client gets 100 Continue, then the upstream answer; the upstream gets the body', async () => {
-    const text = await new Promise<string>((resolveText, reject) => {
-      const socket = connect(weft.port, '127.0.0.1', () => {
-        socket.write('POST /hello HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
-      });
-      let received = '';
-      let sentBody = false;
-      socket.on('data', (chunk: Buffer) => {
-        received += chunk.toString('latin1');
-        if (!sentBody && received.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
-          sentBody = true;
-          socket.write('hello');
-        }
-      });
-      socket.on('error', reject);
-      socket.on('close', () => resolveText(received));
-    });
+    const text = await postExpectingContinue(weft.port);
     assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
     const echoed = echoOf(text.slice(text.indexOf('HTTP/1.1 200')));
     assert.equal(echoed.body, 'hello');
@@ -305,6 +313,14 @@ describe('request intake on the TLS listener', () => {
     assert.equal(seen.headers.host, 'target.example');
     const denied = await rawRequest(weft.port, 'GET https://target.example/%70rivate/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', { tlsCa: read(ca.cert) });
     assert.equal(statusOf(denied), 401, denied);
+  });
+
+  test('Expect: 100-continue works here too', async () => {
+    const text = await postExpectingContinue(weft.port, read(ca.cert));
+    assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    const echoed = echoOf(text.slice(text.indexOf('HTTP/1.1 200')));
+    assert.equal(echoed.body, 'hello');
+    assert.equal(echoed.headers.expect, undefined);
   });
 
   test('Host twice and two Content-Lengths: 400 here too', async () => {

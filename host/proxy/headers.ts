@@ -28,7 +28,9 @@ export function isFraming(name: string): boolean {
 /** Removes every ordinary header whose name `drop` accepts from a request's flat array, keeping order. */
 export function removeRequestHeaders(flat: string[], drop: (name: string) => boolean): void {
   let write = 8; // after the four pseudo-headers
-  for (let read = 8; read < flat.length; read += 2) {
+  while (write < flat.length && !drop(flat[write]!)) write += 2;
+  if (write >= flat.length) return; // the usual case: nothing to remove, nothing rewritten
+  for (let read = write + 2; read < flat.length; read += 2) {
     if (drop(flat[read]!)) continue;
     flat[write] = flat[read]!;
     flat[write + 1] = flat[read + 1]!;
