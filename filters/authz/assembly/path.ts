@@ -19,11 +19,13 @@ const DOUBLE_STAR: i32 = 2;
 export class PathMatcher {
   private readonly glob: Array<GlobPart>;
 
-  constructor(readonly kind: PathMatchKind, readonly pattern: string) {
+  /** With `ignoreCase`, `pattern` is lower case and so is the path it is compared with. */
+  constructor(readonly kind: PathMatchKind, readonly pattern: string, readonly ignoreCase: bool = false) {
     this.glob = kind == PathMatchKind.Glob ? compileGlob(pattern) : new Array<GlobPart>();
   }
 
-  matches(path: string): bool {
+  matches(written: string): bool {
+    const path = this.ignoreCase ? written.toLowerCase() : written;
     if (this.kind == PathMatchKind.Exact) return path == this.pattern;
     if (this.kind == PathMatchKind.Prefix) return path.startsWith(this.pattern);
     return globMatches(this.glob, path);
