@@ -9,6 +9,7 @@ import { Readiness } from './admin/readiness.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { CONTROL_USAGE, isControlCommand, runControlCommand } from './cli/control-commands.js';
 import { checkModuleFile } from './cli/module-check.js';
+import { runDevCommand } from './cli/dev-command.js';
 import { runStatsCommand, STATS_USAGE } from './cli/stats-command.js';
 import { loadManifest } from './config/load.js';
 import { assertAddressFree } from './net/address.js';
@@ -22,7 +23,8 @@ const USAGE = `Usage: weft <command> [options]
 Commands:
   run -c FILE         start the proxy the manifest FILE describes
   validate -c FILE    check the manifest FILE and its filters, imports included (exit 0 = ok, 1 = problems)
-  filter ...          the filter registry of a running proxy (see below)
+  filter ...          a filter project (init, build), or the registry of a running proxy (see below)
+  dev                 build the filter project here, serve it, rebuild and hot-swap on save
   chain ...           the chain of a running proxy (see below)
   stats               traffic figures of a running proxy (see below)
 
@@ -42,6 +44,7 @@ async function main(argv: string[]): Promise<number | 'running'> {
   // `weft filter ...` / `weft chain ...` are clients of a running proxy, with options of their own.
   if (isControlCommand(argv[0])) return runControlCommand(argv);
   if (argv[0] === 'stats') return runStatsCommand(argv.slice(1));
+  if (argv[0] === 'dev') return runDevCommand(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
