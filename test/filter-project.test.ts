@@ -123,4 +123,20 @@ describe('a filter project: init, build, test, dev', () => {
     assert.equal(await exited, 0);
     dev = undefined;
   });
+
+  it('weft filter build says what to do when the SDK exports are missing, and refuses imports Weft lacks', async () => {
+    const source = join(dir, 'assembly', 'index.ts');
+    const original = (await readFile(source, 'utf8')).replace('\nthis is not AssemblyScript\n', ''); // the broken build above
+    const weft = join(dir, 'node_modules', '.bin', 'weft');
+
+    await writeFile(source, original.replace('export * from "weft-sdk/assembly/exports";', ''));
+    const missing = await run(weft, ['filter', 'build'], dir);
+    assert.equal(missing.code, 1, missing.output);
+    assert.match(missing.output, /hint: the module would export no proxy-wasm callbacks \(proxy_on_\*\): add `export \* from 'weft-sdk\/assembly\/exports'`/);
+
+    await writeFile(source, original.replace('this.started = monotonicNanoseconds();', 'this.started = <u64>Date.now();'));
+    const dateNow = await run(weft, ['filter', 'build'], dir);
+    assert.equal(dateNow.code, 1, dateNow.output);
+    assert.match(dateNow.output, /e2e-filter\.wasm: imports env\.Date\.now, which Weft does not implement/);
+  });
 });
