@@ -27,8 +27,7 @@ export async function initFilterProject(name: string, dir: string): Promise<stri
     port: String(await freePort()),
     adminPort: String(await freePort()),
     servicePort: String(await freePort()),
-    weftDependency: `file:${WEFT_ROOT.replace(/[\\/]$/, '')}`,
-    sdkDependency: `file:${join(WEFT_ROOT, 'sdk')}`,
+    ...(await dependencies()),
   };
   const written: string[] = [];
   for (const template of await listFiles(TEMPLATES)) {
@@ -39,6 +38,18 @@ export async function initFilterProject(name: string, dir: string): Promise<stri
     written.push(target);
   }
   return written.sort();
+}
+
+/**
+ * How the project depends on weft and weft-sdk: this checkout by path (`file:`), or, when this
+ * weft was itself installed from a registry (it sits in a node_modules), the same version by name.
+ */
+async function dependencies(): Promise<{ weftDependency: string; sdkDependency: string }> {
+  if (!WEFT_ROOT.split(/[\\/]/).includes('node_modules')) {
+    return { weftDependency: `file:${WEFT_ROOT.replace(/[\\/]$/, '')}`, sdkDependency: `file:${join(WEFT_ROOT, 'sdk')}` };
+  }
+  const version = (name: string) => readFile(join(WEFT_ROOT, name), 'utf8').then((text) => `^${(JSON.parse(text) as { version: string }).version}`);
+  return { weftDependency: await version('package.json'), sdkDependency: await version(join('sdk', 'package.json')) };
 }
 
 function fill(text: string, values: Record<string, string>): string {
