@@ -170,3 +170,27 @@ describe('the test kit on the kitchen-sink filter', () => {
     assert.ok(elapsed < 1000, `load + one request took ${elapsed.toFixed(0)} ms`);
   });
 });
+
+describe('the test kit on a filter that traps', () => {
+  it('throws the trap from the send, with the critical line logged; restart() gives a fresh VM', async () => {
+    const filter = await loadFilter(fixtureModule('trapper'));
+    const first = filter.stream();
+    assert.equal(first.sendRequestHeaders({ ':path': '/' }), 'continue');
+    first.sendResponseHeaders({ ':status': '200' });
+    assert.equal(first.responseHeader('x-trapper-vm'), '1');
+    first.complete();
+    assert.throws(() => filter.stream().sendRequestHeaders({ ':path': '/', 'x-trap-in': 'request_headers' }), (error: Error) => {
+      assert.equal(error.name, 'FilterTrap');
+      assert.match(error.message, /trapped in proxy_on_request_headers/);
+      return true;
+    });
+    assert.equal(filter.broken, true);
+    assert.match(filter.messages('critical').join('\n'), /trapper: trapping in request_headers/);
+    await filter.restart();
+    const fresh = filter.stream();
+    fresh.sendRequestHeaders({ ':path': '/' });
+    fresh.sendResponseHeaders({ ':status': '200' });
+    assert.equal(fresh.responseHeader('x-trapper-vm'), '1', 'module globals start again in a fresh VM');
+    filter.close();
+  });
+});
