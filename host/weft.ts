@@ -48,6 +48,8 @@ export interface Weft {
 export interface WeftDeps {
   logger: Logger;
   metrics: WeftMetrics;
+  /** A store to use instead of the manifest's (`weft dev` runs on one in memory). */
+  store?: Store;
 }
 
 /** proxy-wasm log levels as pino methods. */
@@ -161,7 +163,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   let running: ChainsRunning;
   let services: ServiceRegistry | undefined;
   try {
-    store = await openStore(manifest.store, logger);
+    store = deps.store ?? (await openStore(manifest.store, logger));
   } catch (error) {
     await clusters.close();
     throw error;
