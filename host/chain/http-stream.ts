@@ -86,6 +86,15 @@ interface LocalResponse {
   status: number;
   body: Uint8Array;
   headers: Array<[string, string]>;
+  /** 0..16, or -1 for none. */
+  grpcStatus: number;
+}
+
+/** Where a paused direction resumes: the phase and the filter that paused it. */
+interface Pause {
+  readonly phase: Phase;
+  readonly at: number;
+  readonly endOfStream: boolean;
 }
 
 /** A body chunk as one filter sees it in one callback; filters may rewrite it. */
@@ -119,6 +128,8 @@ export class HttpStream implements HttpContextHost {
   finalFlags: string | undefined;
   /** Set when a filter failed: the flag for the access log (WF). */
   failedFilter: string | undefined;
+  /** The details a filter gave its local response (response.code_details, the access log). */
+  codeDetails: string | undefined;
 
   private readonly slots: readonly FilterSlot[];
   /** The VM each filter runs this stream in; null once a fail_open filter failed (skipped). */
@@ -137,13 +148,16 @@ export class HttpStream implements HttpContextHost {
   /** Index of the filter in a callback, or -1. Actions it asks for are applied after it returns. */
   private calling = -1;
   private pendingLocal: LocalResponse | undefined;
-  private pendingContinue = false;
+  /** proxy_continue_stream calls made during the callback, per direction. */
+  private continueRequest = false;
+  private continueResponse = false;
   private pendingClose = false;
+  /** A filter asked for a local response (the first call wins; Envoy's rule). */
+  private localRequested = false;
 
-  /** Where a paused stream resumes: the phase and the filter that paused it. */
-  private pausedPhase: Phase | -1 = -1;
-  private pausedAt = -1;
-  private pausedEndOfStream = false;
+  /** Each direction pauses on its own (a request body may still be held while the response flows). */
+  private pausedRequest: Pause | undefined;
+  private pausedResponse: Pause | undefined;
   /** Request phases finished (the upstream may be opened); response headers phase finished. */
   private requestHeadersDone = false;
   private responseHeadersDone = false;
@@ -212,9 +226,13 @@ export class HttpStream implements HttpContextHost {
     this.runResponseHeaders(this.reached - 1, endOfStream);
   }
 
-  /** Upstream response body. */
+  /** Upstream response body; dropped once a local response replaced the upstream's. */
   pushResponseData(data: Uint8Array, endOfStream: boolean): void {
-    if (this.finished) return;
+    if (this.finished || this.localResponseStarted) return;
+    this.acceptResponseData(data, endOfStream);
+  }
+
+  private acceptResponseData(data: Uint8Array, endOfStream: boolean): void {
     if (!this.responseHeadersDone) {
       (this.waitingResponseData ??= []).push(data);
       this.waitingResponseEnd ||= endOfStream;
@@ -296,10 +314,21 @@ export class HttpStream implements HttpContextHost {
     return value === undefined ? undefined : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
   }
 
-  sendLocalResponse(status: number, _details: string, body: Uint8Array, headers: Array<[string, string]>, _grpcStatus: number): WasmResult {
-    if (this.responseHeadersDone || this.localResponseStarted) return WasmResult.BadArgument; // too late: headers are out
-    if (status < 200 || status > 599) return WasmResult.BadArgument;
-    const local = { status, body: body.slice(), headers };
+  /**
+   * As Envoy's proxy-wasm context does: the first call wins (a second gets BadArgument); once
+   * response headers went to the client the call answers Ok and resets the stream, the only
+   * signal left; any three-digit status is taken as it is.
+   */
+  sendLocalResponse(status: number, details: string, body: Uint8Array, headers: Array<[string, string]>, grpcStatus: number): WasmResult {
+    if (status < 100 || status > 999 || this.localRequested) return WasmResult.BadArgument;
+    this.localRequested = true;
+    this.codeDetails = details === '' ? undefined : details;
+    if (this.responseHeadersDone) {
+      if (this.calling >= 0) this.pendingClose = true;
+      else queueMicrotask(() => this.resetNow());
+      return WasmResult.Ok;
+    }
+    const local = { status, body: body.slice(), headers, grpcStatus };
     if (this.calling >= 0) this.pendingLocal = local;
     else queueMicrotask(() => this.applyLocalResponse(local, this.reached - 1));
     return WasmResult.Ok;
@@ -307,16 +336,22 @@ export class HttpStream implements HttpContextHost {
 
   continueStream(stream: StreamType): WasmResult {
     if (stream !== StreamType.HttpRequest && stream !== StreamType.HttpResponse) return WasmResult.Unimplemented;
-    if (this.calling >= 0) this.pendingContinue = true;
-    else queueMicrotask(() => this.resume());
+    const request = stream === StreamType.HttpRequest;
+    if (this.calling < 0) this.resumeLater(request);
+    else if (request) this.continueRequest = true;
+    else this.continueResponse = true;
     return WasmResult.Ok;
   }
 
   closeStream(stream: StreamType): WasmResult {
     if (stream !== StreamType.HttpRequest && stream !== StreamType.HttpResponse) return WasmResult.Unimplemented;
     if (this.calling >= 0) this.pendingClose = true;
-    else queueMicrotask(() => this.owner.resetByFilter());
+    else queueMicrotask(() => this.resetNow());
     return WasmResult.Ok;
+  }
+
+  private resetNow(): void {
+    if (!this.finished) this.owner.resetByFilter();
   }
 
   /** For stream-properties.ts. */
@@ -329,22 +364,25 @@ export class HttpStream implements HttpContextHost {
   private callingPhase: Phase | -1 = -1;
 
   private runRequestHeaders(from: number, endOfStream: boolean): void {
-    const count = this.requestHeaders.size;
     for (let i = from; i < this.vms.length; i++) {
       this.reached = i + 1;
       const vm = this.vms[i];
       if (vm === null || !vm!.has.requestHeaders) continue;
-      const status = this.callFilter(i, Phase.RequestHeaders, count, endOfStream);
+      // Counted per filter: the one before may have added or removed headers.
+      const status = this.callFilter(i, Phase.RequestHeaders, this.requestHeaders.size, endOfStream);
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
-      if (this.applyPending(i)) return;
+      if (this.applyPending(i, Phase.RequestHeaders)) return;
       if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
         this.pause(Phase.RequestHeaders, i, endOfStream);
         return;
       }
+      this.takeContinue(true);
     }
     this.requestHeadersDone = true;
     this.owner.requestHeadersReady(endOfStream);
+    // The proxy may have ended the exchange right there (no endpoint: 503): nothing more runs.
+    if (this.finished) return;
     const waiting = this.waitingRequestData;
     if (waiting !== undefined) {
       this.waitingRequestData = undefined;
@@ -360,14 +398,16 @@ export class HttpStream implements HttpContextHost {
       const status = this.callFilter(i, Phase.ResponseHeaders, headers.size, endOfStream);
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
-      if (this.applyPending(i)) return;
+      if (this.applyPending(i, Phase.ResponseHeaders)) return;
       if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
         this.pause(Phase.ResponseHeaders, i, endOfStream);
         return;
       }
+      this.takeContinue(false);
     }
     this.responseHeadersDone = true;
     this.owner.responseHeadersReady(endOfStream);
+    if (this.finished) return;
     const waiting = this.waitingResponseData;
     if (waiting !== undefined) {
       this.waitingResponseData = undefined;
@@ -397,7 +437,7 @@ export class HttpStream implements HttpContextHost {
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
       data = view.data;
-      if (this.applyPending(i)) return;
+      if (this.applyPending(i, phase)) return;
       if (status !== FilterDataStatus.Continue) {
         if (data.length > this.bufferLimit) {
           this.tooLarge(phase);
@@ -406,8 +446,10 @@ export class HttpStream implements HttpContextHost {
         held[i] = data;
         // At the end of the stream nothing more will arrive to re-call the filter: it must continue it.
         if (endOfStream) this.pause(phase, i, true);
+        else this.takeContinue(request);
         return;
       }
+      this.takeContinue(request);
     }
     if (request) this.owner.requestBodyReady(data, endOfStream);
     else this.owner.responseBodyReady(data, endOfStream);
@@ -415,6 +457,8 @@ export class HttpStream implements HttpContextHost {
 
   /** Calls one filter phase; a trap becomes the filter's on_error policy. */
   private callFilter(i: number, phase: Phase, size: number, endOfStream: boolean): number {
+    // After on_delete no callback may reach the context (SDKs panic on an unknown context id).
+    if (this.finished) return STOPPED;
     const vm = this.vms[i]!;
     const slot = this.slots[i]!;
     if (vm.broken) return this.filterFailed(i, phase, new Error('its VM trapped in another request'));
@@ -453,7 +497,7 @@ export class HttpStream implements HttpContextHost {
     slot.recordTrap(PHASE_NAMES[phase], error);
     this.vms[i] = null;
     this.pendingLocal = undefined;
-    this.pendingContinue = false;
+    this.continueRequest = this.continueResponse = false;
     this.pendingClose = false;
     if (slot.failOpen) return SKIPPED;
     this.failedFilter = slot.pluginName;
@@ -461,45 +505,71 @@ export class HttpStream implements HttpContextHost {
     return STOPPED;
   }
 
-  /** Applies what filter `i` asked for during its callback. True when the current phase must stop. */
-  private applyPending(i: number): boolean {
+  /**
+   * Applies what filter `i` asked for during its callback in `phase`. True when the phase must
+   * stop. A continue for the phase's own direction is left for the caller (pause() takes it; a
+   * filter that returned Continue spends it); a continue for the other direction resumes that
+   * one if it is paused, and is a no-op otherwise (Envoy: continueDecoding/continueEncoding on a
+   * direction that is not stopped does nothing).
+   */
+  private applyPending(i: number, phase: Phase): boolean {
+    const request = isRequestPhase(phase);
+    if (request ? this.continueResponse : this.continueRequest) {
+      if (request) this.continueResponse = false;
+      else this.continueRequest = false;
+      this.resumeLater(!request);
+    }
     if (this.pendingClose) {
       this.pendingClose = false;
+      this.continueRequest = this.continueResponse = false;
       this.owner.resetByFilter();
       return true;
     }
     const local = this.pendingLocal;
     if (local !== undefined) {
       this.pendingLocal = undefined;
-      this.pendingContinue = false;
+      this.continueRequest = this.continueResponse = false;
       this.applyLocalResponse(local, i);
       return true;
     }
     return false;
   }
 
-  private pause(phase: Phase, at: number, endOfStream: boolean): void {
-    if (this.pendingContinue) {
-      // The filter stopped and continued in the same callback: nothing to wait for.
-      this.pendingContinue = false;
-      this.pausedPhase = phase;
-      this.pausedAt = at;
-      this.pausedEndOfStream = endOfStream;
-      queueMicrotask(() => this.resume());
-      return;
-    }
-    this.pausedPhase = phase;
-    this.pausedAt = at;
-    this.pausedEndOfStream = endOfStream;
+  /** Takes the continue the last callback made for a direction: pause() acts on it, a filter that went on spends it. */
+  private takeContinue(request: boolean): boolean {
+    const asked = request ? this.continueRequest : this.continueResponse;
+    if (request) this.continueRequest = false;
+    else this.continueResponse = false;
+    return asked;
   }
 
-  /** proxy_continue_stream: carry on after the filter that paused. */
-  private resume(): void {
-    const phase = this.pausedPhase;
-    if (phase === -1 || this.finished) return;
-    const at = this.pausedAt;
-    const endOfStream = this.pausedEndOfStream;
-    this.pausedPhase = -1;
+  private pause(phase: Phase, at: number, endOfStream: boolean): void {
+    const request = isRequestPhase(phase);
+    const pause: Pause = { phase, at, endOfStream };
+    if (request) this.pausedRequest = pause;
+    else this.pausedResponse = pause;
+    // The filter stopped and continued in the same callback: resume once it has returned.
+    if (this.takeContinue(request)) this.resumeLater(request);
+  }
+
+  /**
+   * proxy_continue_stream for a direction, applied after the current call returns: resumes the
+   * pause that is there now, and nothing if that direction is not paused (or paused again anew).
+   */
+  private resumeLater(request: boolean): void {
+    const pause = request ? this.pausedRequest : this.pausedResponse;
+    if (pause === undefined) return;
+    queueMicrotask(() => {
+      if ((request ? this.pausedRequest : this.pausedResponse) === pause) this.resume(pause);
+    });
+  }
+
+  /** Carries on after the filter that paused. */
+  private resume(pause: Pause): void {
+    if (isRequestPhase(pause.phase)) this.pausedRequest = undefined;
+    else this.pausedResponse = undefined;
+    if (this.finished) return;
+    const { phase, at, endOfStream } = pause;
     switch (phase) {
       case Phase.RequestHeaders:
         this.runRequestHeaders(at + 1, endOfStream);
@@ -525,18 +595,25 @@ export class HttpStream implements HttpContextHost {
   private applyLocalResponse(local: LocalResponse, from: number): void {
     if (this.finished || this.responseHeadersDone) return;
     this.localResponseStarted = true;
-    this.pausedPhase = -1;
+    // Whatever either direction held is the upstream exchange's, which this response replaces.
+    this.pausedRequest = this.pausedResponse = undefined;
     this.waitingRequestData = undefined;
+    this.waitingResponseData = undefined;
+    this.heldRequest.fill(undefined);
+    this.heldResponse.fill(undefined);
     this.owner.answeredLocally();
-    const flat: string[] = [':status', String(local.status)];
+    const grpc = isGrpc(this.requestHeaders.get('content-type'));
+    const flat = grpc ? grpcReplyHeaders(local) : [':status', String(local.status)];
     for (const [name, value] of local.headers) flat.push(name.toLowerCase(), value);
-    if (local.body.length > 0 && indexOfName(flat, 'content-type') < 0) flat.push('content-type', 'text/plain');
-    flat.push('content-length', String(local.body.length));
+    // A gRPC reply is trailers-only: its body text travels as grpc-message.
+    const body = grpc ? EMPTY : local.body;
+    if (body.length > 0 && indexOfName(flat, 'content-type') < 0) flat.push('content-type', 'text/plain');
+    flat.push('content-length', String(body.length));
     this.responseHeaders = new HeaderMap(flat);
     this.reached = from + 1;
-    const endOfStream = local.body.length === 0;
+    const endOfStream = body.length === 0;
     this.runResponseHeaders(from, endOfStream);
-    if (!endOfStream) this.pushResponseData(local.body, true);
+    if (!endOfStream && !this.finished) this.acceptResponseData(body, true);
   }
 
   private tooLarge(phase: Phase): void {
@@ -549,6 +626,55 @@ export class HttpStream implements HttpContextHost {
 }
 
 const PHASE_NAMES = ['request_headers', 'request_body', 'response_headers', 'response_body'];
+
+function isRequestPhase(phase: Phase): boolean {
+  return phase === Phase.RequestHeaders || phase === Phase.RequestBody;
+}
+
+/** A gRPC request (application/grpc, +proto, ...): local replies to it are gRPC replies, as in Envoy. */
+function isGrpc(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.startsWith('application/grpc');
+}
+
+/**
+ * Envoy's local reply to a gRPC request: HTTP 200, trailers-only, grpc-status from the filter or
+ * mapped from the HTTP status (Grpc::Utility::httpToGrpcStatus), the body as grpc-message.
+ */
+function grpcReplyHeaders(local: LocalResponse): string[] {
+  const status = local.grpcStatus >= 0 ? local.grpcStatus : httpToGrpcStatus(local.status);
+  const flat = [':status', '200', 'content-type', 'application/grpc', 'grpc-status', String(status)];
+  if (local.body.length > 0) flat.push('grpc-message', percentEncode(local.body));
+  return flat;
+}
+
+/** gRPC's grpc-message encoding: bytes outside printable ASCII, and '%', as %XX. */
+function percentEncode(bytes: Uint8Array): string {
+  let out = '';
+  for (const byte of bytes) {
+    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+function httpToGrpcStatus(status: number): number {
+  switch (status) {
+    case 400:
+      return 13; // Internal
+    case 401:
+      return 16; // Unauthenticated
+    case 403:
+      return 7; // PermissionDenied
+    case 404:
+      return 12; // Unimplemented
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // Unavailable
+    default:
+      return 2; // Unknown
+  }
+}
 
 /** Property namespaces the host answers and filters cannot set (Envoy's attributes are read-only too). */
 const HOST_FACTS = ['request.', 'response.', 'source.', 'destination.', 'connection.', 'upstream.', 'plugin_'];
