@@ -181,6 +181,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
         bytes_received: request.bytesReceived,
         request_id: request.requestId ?? '',
         route: request.route ?? null,
+        details: request.details ?? null,
       });
     }
   };

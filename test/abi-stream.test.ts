@@ -102,3 +102,104 @@ describe('what each filter is handed', () => {
     assert.ok(rig.log.includes('counter:count=5'), rig.log.join(', '));
   });
 });
+
+describe('proxy_send_local_response', () => {
+  it('the first call wins; a second in the same stream gets BadArgument (Envoy: one local reply per stream)', async () => {
+    const twice = testFilter('twice', () => ({ request_headers: '(call $local (i32.const 403)) (call $local (i32.const 500)) (i32.const 1)' }));
+    const rig = await streamRig([twice]);
+    rig.stream.start(true);
+    await rig.settle();
+    assert.deepEqual(rig.log, ['twice:local=0', 'twice:local=2', 'proxy:answered-locally', 'proxy:response-headers 403', 'proxy:response-body local end']);
+  });
+
+  it('after the response headers went out it answers Ok and resets the stream (Envoy)', async () => {
+    const late = testFilter('late', () => ({ response_body: '(call $local (i32.const 500)) (i32.const 0)' }));
+    const rig = await streamRig([late]);
+    rig.stream.start(true);
+    rig.stream.pushResponseHeaders(responseHeaders(200), false);
+    rig.stream.pushResponseData(text('partial'), false);
+    await rig.settle();
+    assert.deepEqual(rig.log, ['proxy:request-headers end', 'proxy:response-headers 200', 'late:local=0', 'proxy:reset']);
+  });
+
+  it('takes any three-digit status, and refuses others', async () => {
+    const odd = testFilter('odd', () => ({ request_headers: '(call $local (i32.const 1000)) (call $local (i32.const 99)) (call $local (i32.const 999)) (i32.const 1)' }));
+    const rig = await streamRig([odd]);
+    rig.stream.start(true);
+    await rig.settle();
+    assert.deepEqual(rig.log.slice(0, 3), ['odd:local=2', 'odd:local=2', 'odd:local=0']);
+    assert.ok(rig.log.includes('proxy:response-headers 999'), rig.log.join(', '));
+  });
+
+  it('details become response.code_details (via_upstream for the upstream\'s own response)', async () => {
+    const answer = testFilter('answer', () => ({ request_headers: '(call $local_details (i32.const 401) (i32.const -1)) (i32.const 1)' }));
+    const rig = await streamRig([answer]);
+    rig.stream.start(true);
+    await rig.settle();
+    assert.equal(Buffer.from(rig.stream.getProperty('response.code_details')!).toString(), 'by_test');
+    const passing = await streamRig([testFilter('pass', () => ({ request_headers: '(i32.const 0)' }))]);
+    passing.stream.start(true);
+    assert.equal(passing.stream.getProperty('response.code_details'), undefined);
+    passing.stream.pushResponseHeaders(responseHeaders(200), true);
+    assert.equal(Buffer.from(passing.stream.getProperty('response.code_details')!).toString(), 'via_upstream');
+  });
+
+  it('to a gRPC request: a trailers-only gRPC reply, grpc-status as given or mapped from the HTTP status (Envoy)', async () => {
+    const grpcRequest = [':method', 'POST', ':path', '/pkg.Svc/Call', ':authority', 'example.test', ':scheme', 'http', 'content-type', 'application/grpc'];
+    const given = await streamRig([testFilter('deny', () => ({ request_headers: '(call $local_details (i32.const 403) (i32.const 16)) (i32.const 1)' }))], { requestHeaders: grpcRequest });
+    given.stream.start(false);
+    await given.settle();
+    assert.deepEqual(given.stream.responseHeaders!.flat, [':status', '200', 'content-type', 'application/grpc', 'grpc-status', '16', 'grpc-message', 'local', 'content-length', '0']);
+    assert.ok(given.log.includes('proxy:response-headers 200 end'), given.log.join(', '));
+    assert.equal(given.stream.getProperty('response.grpc_status')![0], 16);
+    const mapped = await streamRig([testFilter('unavailable', () => ({ request_headers: '(call $local (i32.const 503)) (i32.const 1)' }))], { requestHeaders: grpcRequest });
+    mapped.stream.start(false);
+    await mapped.settle();
+    assert.equal(mapped.stream.responseHeaders!.get('grpc-status'), '14');
+  });
+});
+
+describe('stream properties', () => {
+  const int = (value: Uint8Array | undefined) => (value === undefined ? undefined : Number(Buffer.from(value).readBigInt64LE(0)));
+  const str = (value: Uint8Array | undefined) => (value === undefined ? undefined : Buffer.from(value).toString());
+
+  it('source, destination and connection as the transport tells them (Envoy attribute names and forms)', async () => {
+    const rig = await streamRig([testFilter('any', () => ({ request_headers: '(i32.const 0)' }))]);
+    Object.assign(rig.owner, { info: { remoteAddress: '10.1.2.3', remotePort: 51000, localAddress: '10.9.9.9', localPort: 8443, connectionId: 7, scheme: 'https', startTimeMs: Date.now() } });
+    assert.equal(str(rig.stream.getProperty('source.address')), '10.1.2.3:51000');
+    assert.equal(int(rig.stream.getProperty('source.port')), 51000);
+    assert.equal(str(rig.stream.getProperty('destination.address')), '10.9.9.9:8443');
+    assert.equal(int(rig.stream.getProperty('connection.id')), 7);
+    Object.assign(rig.owner, { info: { remoteAddress: '::1', remotePort: 4000, localAddress: '::1', localPort: 80, scheme: 'http', startTimeMs: Date.now() } });
+    assert.equal(str(rig.stream.getProperty('source.address')), '[::1]:4000');
+    // A transport that does not tell the port (uWebSockets.js): the IP alone, no source.port, no connection.id.
+    Object.assign(rig.owner, { info: { remoteAddress: '10.1.2.3', localAddress: '0.0.0.0', localPort: 80, scheme: 'http', startTimeMs: Date.now() } });
+    assert.equal(str(rig.stream.getProperty('source.address')), '10.1.2.3');
+    assert.equal(rig.stream.getProperty('source.port'), undefined);
+    assert.equal(rig.stream.getProperty('connection.id'), undefined);
+  });
+
+  it('request and response sizes, and the headers as maps', async () => {
+    const rig = await streamRig([testFilter('any', () => ({ request_headers: '(i32.const 0)' }))], {
+      requestHeaders: [':method', 'POST', ':path', '/p', ':authority', 'h', ':scheme', 'http', 'content-length', '5'],
+    });
+    rig.stream.start(false);
+    // Envoy: request.size is the body's size, content-length when there is one; total_size adds the headers' bytes.
+    assert.equal(int(rig.stream.getProperty('request.size')), 5);
+    const headerBytes = ':methodPOST:path/p:authorityh:schemehttpcontent-length5'.length;
+    assert.equal(int(rig.stream.getProperty('request.total_size')), headerBytes + 5);
+    assert.deepEqual(rig.stream.getProperty('request.headers'), rig.stream.requestHeaders.serialized());
+    rig.stream.pushResponseHeaders(responseHeaders(200, 'grpc-status', '3'), false);
+    rig.owner.bytesSent = 12;
+    assert.equal(int(rig.stream.getProperty('response.size')), 12);
+    assert.equal(int(rig.stream.getProperty('response.total_size')), ':status200grpc-status3'.length + 12);
+    assert.equal(int(rig.stream.getProperty('response.grpc_status')), 3);
+    assert.deepEqual(rig.stream.getProperty('response.headers'), rig.stream.responseHeaders!.serialized());
+  });
+
+  it('set_property on a host fact answers Ok and changes nothing', async () => {
+    const rig = await streamRig([testFilter('any', () => ({ request_headers: '(i32.const 0)' }))]);
+    assert.equal(rig.stream.setProperty('source.address', text('1.2.3.4')), 0);
+    assert.equal(str(rig.stream.getProperty('source.address')), '127.0.0.1');
+  });
+});

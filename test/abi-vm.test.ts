@@ -269,7 +269,9 @@ describe('properties', () => {
   const get = (path: string): string => callAndLog(`(call $proxy_get_property ${w.str(path)} ${out})`);
   const cases = {
     nul_path: get('request\0path'),
-    dotted_path: get('request.headers.x-a'),
+    dotted_path: get('request\0headers\0x-a'),
+    dotted_host_path: get('request.path'),
+    dotted_own_path: get('weft.cluster.svc.endpoints'),
     root_id: get('plugin_root_id'),
     plugin_name: get('plugin_name'),
     vm_id: get('plugin_vm_id'),
@@ -277,6 +279,7 @@ describe('properties', () => {
     unknown: get('no\0such'),
     set: `(call $proxy_set_property ${w.str('weft\0upstream\0cluster')} ${w.str('svc')})`,
     set_read_only: `(call $proxy_set_property ${w.str('plugin_name')} ${w.str('x')})`,
+    set_dotted_host_path: `(call $proxy_set_property ${w.str('request.path')} ${w.str('/x')})`,
   };
 
   it('normalises paths, answers plugin_* itself, then the stream, then the host', async () => {
@@ -294,15 +297,27 @@ describe('properties', () => {
     assert.deepEqual(host.messages(), ['/from/stream', 'one', 'probe-root', 'probe', 'vm-7', '10.0.0.1:80']);
     assert.deepEqual(stream.propertyKeysAsked.slice(0, 2), ['request.path', 'request.headers.x-a']);
     assert.equal(probe.run('unknown'), WasmResult.NotFound);
+    // Envoy reads "request.path" (dots, no NUL) as one unknown name; Weft's own keys may be dotted.
+    assert.equal(probe.run('dotted_host_path'), WasmResult.NotFound);
+    assert.equal(probe.run('dotted_own_path'), WasmResult.Ok);
     assert.equal(probe.run('set'), WasmResult.Ok);
     assert.equal(decodeString(stream.properties.get('weft.upstream.cluster')!), 'svc');
-    assert.equal(probe.run('set_read_only'), WasmResult.BadArgument);
+    // A host-owned path: Ok (the Rust SDK panics on anything else) and nothing changes.
+    assert.equal(probe.run('set_read_only'), WasmResult.Ok);
+    assert.equal(probe.run('root_id'), WasmResult.Ok);
+    assert.equal(probe.run('plugin_name'), WasmResult.Ok);
+    assert.equal(host.messages().at(-1), 'probe');
+    assert.equal(probe.run('set_dotted_host_path'), WasmResult.Ok);
+    assert.equal(stream.properties.has('request.path.'), false);
+    assert.equal(decodeString(stream.properties.get('request.path')!), '/from/stream');
   });
 
   it('keys and value encoders', () => {
     assert.equal(propertyKey('request\0path'), 'request.path');
     assert.equal(propertyKey('request\0headers\0x-a'), 'request.headers.x-a');
-    assert.equal(propertyKey('request.path'), 'request.path');
+    assert.equal(propertyKey('request.path'), undefined);
+    assert.equal(propertyKey('weft.upstream.cluster'), 'weft.upstream.cluster');
+    assert.equal(propertyKey('plugin_name'), 'plugin_name');
     assert.equal(propertyKey('request\0path\0'), 'request.path');
     assert.equal(Buffer.from(encodeInt64(-2n)).toString('hex'), 'feffffffffffffff');
     assert.equal(Buffer.from(encodeInt64(258)).toString('hex'), '0201000000000000');
@@ -621,7 +636,7 @@ describe('traps', () => {
     out_of_bounds: '(i32.load (i32.const -4))',
     proc_exit: '(block (result i32) (call $proc_exit (i32.const 3)) (i32.const 0))',
     abort: `(block (result i32) (call $abort (i32.const ${message}) (i32.const ${file}) (i32.const 12) (i32.const 5)) (i32.const 0))`,
-    host_error: `(call $proxy_get_property ${w.str('request.path')} ${out})`,
+    host_error: `(call $proxy_get_property ${w.str('request\0path')} ${out})`,
     recurse: '(call $recurse)',
     tick: `(call $proxy_set_tick_period_milliseconds (i32.const 10))`,
   };

@@ -383,7 +383,8 @@ export function envFunctions(state: AbiState): HostFunctions {
     proxy_get_property(pathPtr: number, pathLen: number, ptrOut: number, lenOut: number): WasmResult {
       const path = memory.string(pathPtr, pathLen);
       if (path === null) return WasmResult.InvalidMemoryAccess;
-      const value = state.property(propertyKey(path));
+      const key = propertyKey(path);
+      const value = key === undefined ? undefined : state.property(key);
       if (value === undefined) return WasmResult.NotFound;
       return memory.returnBytes(ptrOut, lenOut, value);
     },
@@ -392,7 +393,8 @@ export function envFunctions(state: AbiState): HostFunctions {
       const path = memory.string(pathPtr, pathLen);
       const value = memory.copy(valuePtr, valueLen);
       if (path === null || value === null) return WasmResult.InvalidMemoryAccess;
-      return state.setProperty(propertyKey(path), value);
+      const key = propertyKey(path);
+      return key === undefined ? WasmResult.Ok : state.setProperty(key, value); // a host attribute: unchanged
     },
 
     // ---- contexts and foreign functions --------------------------------------------------------

@@ -31,12 +31,21 @@ export interface StreamOwner {
   resetByFilter(): void;
   /** Facts about the connection and request for properties. */
   readonly info: RequestInfo;
+  /** Body bytes received from the client so far (request.size without content-length). */
+  readonly bytesReceived: number;
+  /** Body bytes sent to the client so far (response.size). */
+  readonly bytesSent: number;
 }
 
 export interface RequestInfo {
   readonly remoteAddress: string;
+  /** The peer's port, where the transport tells it (not uWebSockets.js). */
+  readonly remotePort?: number | undefined;
+  /** The address the connection arrived on (uWebSockets.js: the listen address). */
   readonly localAddress: string;
   readonly localPort: number;
+  /** Shared by every request of one connection, where the transport tells connections apart (not uWebSockets.js). */
+  readonly connectionId?: number;
   readonly scheme: string;
   readonly startTimeMs: number;
   /** Set on a TLS listener: the connection's TLS facts and the client's certificate identity. */
@@ -128,7 +137,7 @@ export class HttpStream implements HttpContextHost {
   finalFlags: string | undefined;
   /** Set when a filter failed: the flag for the access log (WF). */
   failedFilter: string | undefined;
-  /** The details a filter gave its local response (response.code_details, the access log). */
+  /** Envoy's response.code_details: via_upstream, or the details a filter gave its local response. */
   codeDetails: string | undefined;
 
   private readonly slots: readonly FilterSlot[];
@@ -223,6 +232,7 @@ export class HttpStream implements HttpContextHost {
   pushResponseHeaders(headers: HeaderMap, endOfStream: boolean): void {
     if (this.finished || this.localResponseStarted) return;
     this.responseHeaders = headers;
+    this.codeDetails = 'via_upstream';
     this.runResponseHeaders(this.reached - 1, endOfStream);
   }
 
@@ -302,8 +312,10 @@ export class HttpStream implements HttpContextHost {
 
   setProperty(key: string, value: Uint8Array): WasmResult {
     // What the host knows about the request and the connection is not the filters' to change:
-    // a filter must not be able to claim another caller's mTLS identity or address.
-    if (isHostFact(key)) return WasmResult.BadArgument;
+    // a filter must not be able to claim another caller's mTLS identity or address. The call
+    // still answers Ok, as Envoy's does (it keeps such a value apart from its attributes), and
+    // because the Rust SDK panics on any other answer.
+    if (isHostFact(key)) return WasmResult.Ok;
     (this.properties ??= new Map()).set(key, value.slice());
     return WasmResult.Ok;
   }
@@ -322,7 +334,7 @@ export class HttpStream implements HttpContextHost {
   sendLocalResponse(status: number, details: string, body: Uint8Array, headers: Array<[string, string]>, grpcStatus: number): WasmResult {
     if (status < 100 || status > 999 || this.localRequested) return WasmResult.BadArgument;
     this.localRequested = true;
-    this.codeDetails = details === '' ? undefined : details;
+    this.codeDetails = details;
     if (this.responseHeadersDone) {
       if (this.calling >= 0) this.pendingClose = true;
       else queueMicrotask(() => this.resetNow());
@@ -357,6 +369,14 @@ export class HttpStream implements HttpContextHost {
   /** For stream-properties.ts. */
   get requestInfo() {
     return this.owner.info;
+  }
+
+  get bytesReceived(): number {
+    return this.owner.bytesReceived;
+  }
+
+  get bytesSent(): number {
+    return this.owner.bytesSent;
   }
 
   // ---- phases ----------------------------------------------------------------------------------

@@ -36,8 +36,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private statusCode = 0;
   /** Body length the client was promised (content-length), or -1 to stream it chunked. */
   private responseLength = -1;
-  private bytesSent = 0;
-  private bytesReceived = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
   /** A response chunk uWS could not take yet, and the write offset it started at. */
   private pendingChunk: Uint8Array | undefined;
   private pendingOffset = 0;
@@ -482,6 +482,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
       bytesReceived: this.bytesReceived,
       requestId: this.requestHeaders.get('x-request-id'),
       route: this.stream?.propertyText('weft.route.name'),
+      details: this.stream === undefined ? (this.upstreamResponseHeaders === undefined ? undefined : 'via_upstream') : this.stream.codeDetails,
     };
     this.trace?.end(finished, finished.route);
     this.proxy.requestFinished(finished);

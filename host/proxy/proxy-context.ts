@@ -25,6 +25,8 @@ export interface FinishedRequest {
   requestId: string | undefined;
   /** The router's `weft.route.name`, when a filter named the route. */
   route: string | undefined;
+  /** response.code_details: via_upstream, or a filter's local response details. */
+  details: string | undefined;
 }
 
 export interface ProxyContext {

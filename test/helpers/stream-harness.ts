@@ -41,7 +41,8 @@ const HEAP_START = 0x8000;
  * - `(call $report <str> (value))`: adds "<name>:<text>=<value>" to the harness log;
  *   `(call $say <str>)` adds "<name>:<text>". `<str>` is `f.str("text")`.
  * - `(call $continue (i32.const 0|1))` / `(call $close (i32.const 0|1))`: result dropped, reported as "continue=<result>".
- * - `(call $local (i32.const status))`: send_local_response(status, body "local"), reported as "local=<result>".
+ * - `(call $local (i32.const status))`: send_local_response(status, body "local"), reported as "local=<result>";
+ *   `(call $local_details (i32.const status) (i32.const grpc))` also gives details "by_test" and a gRPC status.
  * - `(call $call_out)`: http_call GET / to cluster "side"; its result is reported as "http_call=<result>".
  * - `(call $resume_stream)`: set_effective_context to the last stream context this filter saw.
  * - `(call $add_header (i32.const map) <str> <str>)`: add a header value to a map.
@@ -73,6 +74,7 @@ export class TestFilter {
   module(callbacks: Partial<Record<Callback, string>>, extraFields = ''): string {
     const report = this.str('report');
     const localBody = this.str('local');
+    const details = this.str('by_test');
     const callHeaders = this.pairs([[':method', 'GET'], [':path', '/'], [':authority', 'side']]);
     const cluster = this.str('side');
     const exports = Object.entries(callbacks).map(([name, body]) => {
@@ -94,6 +96,9 @@ export class TestFilter {
   (func $local (param $status i32)
     (call $report ${this.str('local')}
       (call $proxy_send_local_response (local.get $status) (i32.const 0) (i32.const 0) ${localBody} (i32.const 0) (i32.const 0) (i32.const -1))))
+  (func $local_details (param $status i32) (param $grpc i32)
+    (call $report ${this.str('local')}
+      (call $proxy_send_local_response (local.get $status) ${details} ${localBody} (i32.const 0) (i32.const 0) (local.get $grpc))))
   (func $call_out
     (call $report ${this.str('http_call')}
       (call $proxy_http_call ${cluster} ${callHeaders} (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1000) (i32.const ${SCRATCH + 0x800}))))
@@ -164,6 +169,8 @@ export interface PendingCall {
 export class RecordingOwner implements StreamOwner {
   readonly info: RequestInfo = { remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: 8080, scheme: 'http', startTimeMs: Date.now() };
   stream!: HttpStream;
+  bytesReceived = 0;
+  bytesSent = 0;
   /** Runs when the request headers passed every filter (the proxy would now pick an endpoint). */
   onRequestHeadersReady: (() => void) | undefined;
 

@@ -22,6 +22,7 @@ export interface AccessLine {
   upstream: string | null;
   flags: string;
   bytes_sent: number;
+  details: string | null;
 }
 
 const weftBin = join(repoRoot, 'bin', 'weft.js');

@@ -72,7 +72,7 @@ class KitchenSink extends HttpContext {
     else if (c == "tick-count") result = tickCountCase();
     else if (c == "bad-pointers") result = badPointersCase();
     else if (c == "local") {
-      sendLocalResponse(418, "teapot", [new Header("x-local", "yes")]);
+      sendLocalResponse(418, "teapot", [new Header("x-local", "yes")], "kitchen_sink_teapot");
       return FilterHeadersStatus.StopIteration;
     } else {
       sendLocalResponse(400, "unknown x-case '" + c + "'\n");
