@@ -203,3 +203,43 @@ describe('stream properties', () => {
     assert.equal(str(rig.stream.getProperty('source.address')), '127.0.0.1');
   });
 });
+
+describe('filter statuses', () => {
+  // Envoy (filter.h): ContinueAndEndStream "continue headers iteration to remaining filters, but
+  // ignore any subsequent data or trailers. This results in creating a header only request/response."
+  it('ContinueAndEndStream on request headers: later filters see end_of_stream, the body is dropped, content-length becomes 0', async () => {
+    const ender = testFilter('ender', () => ({ request_headers: '(i32.const 2)' }));
+    const next = testFilter('next', (f) => ({
+      request_headers: `(call $report ${f.str('eos')} (local.get $eos)) (i32.const 0)`,
+      request_body: `(call $say ${f.str('body')}) (i32.const 0)`,
+    }));
+    const rig = await streamRig([ender, next], {
+      requestHeaders: [':method', 'POST', ':path', '/', ':authority', 'h', ':scheme', 'http', 'content-length', '4'],
+    });
+    rig.stream.start(false);
+    rig.stream.pushRequestData(text('body'), true);
+    assert.deepEqual(rig.log, ['next:eos=1', 'proxy:request-headers end']);
+    assert.equal(rig.stream.requestHeaders.get('content-length'), '0');
+  });
+
+  it('ContinueAndEndStream on response headers: a headers-only response, upstream body dropped', async () => {
+    const ender = testFilter('ender', () => ({ response_headers: '(i32.const 2)' }));
+    const rig = await streamRig([ender]);
+    rig.stream.start(true);
+    rig.stream.pushResponseHeaders(responseHeaders(200, 'content-length', '4'), false);
+    rig.stream.pushResponseData(text('body'), true);
+    assert.deepEqual(rig.log, ['proxy:request-headers end', 'proxy:response-headers 200 end']);
+  });
+
+  it('StopIterationNoBuffer drops the chunk instead of holding it: the next chunk arrives alone', async () => {
+    // Envoy: "do not buffer data"; the filter keeps what it wants itself.
+    const dropper = testFilter('dropper', (f) => ({
+      request_body: `(call $report ${f.str('size')} (local.get $n)) (if (result i32) (local.get $eos) (then (i32.const 0)) (else (i32.const 3)))`,
+    }));
+    const rig = await streamRig([dropper], { requestHeaders: [':method', 'POST', ':path', '/', ':authority', 'h', ':scheme', 'http'] });
+    rig.stream.start(false);
+    rig.stream.pushRequestData(text('first'), false);
+    rig.stream.pushRequestData(text('2nd'), true);
+    assert.deepEqual(rig.log, ['proxy:request-headers', 'dropper:size=5', 'dropper:size=3', 'proxy:request-body 2nd end']);
+  });
+});

@@ -235,6 +235,23 @@ describe('kitchen-sink: every host function from a real filter', () => {
     assert.equal((await accessLine('/ks/via-upstream'))!.details, 'via_upstream');
   });
 
+  it('end-stream: ContinueAndEndStream on the request headers sends the request upstream without its body (Envoy: header only)', async () => {
+    const seen = upstream.requests.length;
+    const response = await run('end-stream', { method: 'POST', body: 'x'.repeat(100_000) });
+    assert.equal(response.status, 200);
+    const echoed = JSON.parse(response.body);
+    assert.equal(echoed.body, '');
+    assert.equal(echoed.headers['content-length'], '0');
+    assert.equal(upstream.requests.length, seen + 1);
+  });
+
+  it('resp-end-stream: ContinueAndEndStream on the response headers answers with the headers only', async () => {
+    const response = await run('resp-end-stream');
+    assert.equal(response.status, 200);
+    assert.equal(response.body, '');
+    assert.equal(header(response, 'content-length'), '0');
+  });
+
   it('status: a failed http_call reaches the callback; get_status says why; bad calls => BadArgument', async () => {
     const result = await runJson('status', { headers: { 'x-cluster': 'dead' } });
     assert.equal(result.call, OK);

@@ -176,6 +176,9 @@ export class HttpStream implements HttpContextHost {
   private waitingResponseData: Uint8Array[] | undefined;
   private waitingResponseEnd = false;
   private localResponseStarted = false;
+  /** A filter ended a direction in its headers phase (ContinueAndEndStream): later body bytes are dropped. */
+  private requestEndedByFilter = false;
+  private responseEndedByFilter = false;
   private finished = false;
 
   constructor(
@@ -218,7 +221,7 @@ export class HttpStream implements HttpContextHost {
 
   /** Request body from the client. */
   pushRequestData(data: Uint8Array, endOfStream: boolean): void {
-    if (this.finished) return;
+    if (this.finished || this.requestEndedByFilter) return;
     if (!this.requestHeadersDone) {
       (this.waitingRequestData ??= []).push(data);
       this.waitingRequestEnd ||= endOfStream;
@@ -238,7 +241,7 @@ export class HttpStream implements HttpContextHost {
 
   /** Upstream response body; dropped once a local response replaced the upstream's. */
   pushResponseData(data: Uint8Array, endOfStream: boolean): void {
-    if (this.finished || this.localResponseStarted) return;
+    if (this.finished || this.localResponseStarted || this.responseEndedByFilter) return;
     this.acceptResponseData(data, endOfStream);
   }
 
@@ -393,7 +396,12 @@ export class HttpStream implements HttpContextHost {
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
       if (this.applyPending(i, Phase.RequestHeaders)) return;
-      if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
+      if (status === FilterHeadersStatus.ContinueAndEndStream && !endOfStream) {
+        endOfStream = true;
+        this.requestEndedByFilter = true;
+        this.waitingRequestData = undefined;
+        endsWithHeaders(this.requestHeaders);
+      } else if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
         this.pause(Phase.RequestHeaders, i, endOfStream);
         return;
       }
@@ -419,7 +427,12 @@ export class HttpStream implements HttpContextHost {
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
       if (this.applyPending(i, Phase.ResponseHeaders)) return;
-      if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
+      if (status === FilterHeadersStatus.ContinueAndEndStream && !endOfStream) {
+        endOfStream = true;
+        this.responseEndedByFilter = true;
+        this.waitingResponseData = undefined;
+        endsWithHeaders(headers);
+      } else if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
         this.pause(Phase.ResponseHeaders, i, endOfStream);
         return;
       }
@@ -458,6 +471,13 @@ export class HttpStream implements HttpContextHost {
       if (status === SKIPPED) continue;
       data = view.data;
       if (this.applyPending(i, phase)) return;
+      if (status === FilterDataStatus.StopIterationNoBuffer) {
+        // Envoy: the filter keeps what it wants itself; the host holds nothing and the next
+        // chunk arrives alone. At the end of the stream the filter must continue it.
+        if (endOfStream) this.pause(phase, i, true);
+        else this.takeContinue(request);
+        return;
+      }
       if (status !== FilterDataStatus.Continue) {
         if (data.length > this.bufferLimit) {
           this.tooLarge(phase);
@@ -646,6 +666,16 @@ export class HttpStream implements HttpContextHost {
 }
 
 const PHASE_NAMES = ['request_headers', 'request_body', 'response_headers', 'response_body'];
+
+/**
+ * ContinueAndEndStream (Envoy: "a header only request/response"): the message now ends with its
+ * headers, so the length they announce is 0.
+ */
+function endsWithHeaders(headers: HeaderMap): void {
+  if (headers.get('content-length') === undefined && headers.get('transfer-encoding') === undefined) return;
+  headers.remove('transfer-encoding');
+  headers.replace('content-length', '0');
+}
 
 function isRequestPhase(phase: Phase): boolean {
   return phase === Phase.RequestHeaders || phase === Phase.RequestBody;

@@ -130,6 +130,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   }
 
   requestBodyReady(data: Uint8Array, endOfStream: boolean): void {
+    // A filter ended the request with its headers (ContinueAndEndStream): the client's body is dropped.
+    if (this.requestComplete && this.policy !== undefined) return;
     if (endOfStream) this.requestComplete = true;
     if (this.replay !== undefined && data.length > 0) {
       this.replayBytes += data.length;
@@ -193,7 +195,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       // A retry sends again what the first attempt already sent.
       if (this.attemptsMade > 1) for (const chunk of this.replay!) upload.push(chunk);
       if (this.requestComplete) upload.push(null);
-      else this.resumeClient();
+      // The rest of the body flows now; when a filter ended the request early it is read and dropped.
+      this.resumeClient();
     }
     const timeout = policy.perTryTimeoutMs > 0 ? policy.perTryTimeoutMs : policy.timeoutMs;
     const upstreamHeaders = upstreamRequestHeaders(headers.flat, this.info);

@@ -54,7 +54,8 @@ class KitchenSink extends HttpContext {
     this.testCase = selected === null ? "" : selected;
     const c = this.testCase;
     // Cases that let the request through and act later.
-    if (c == "body" || c == "resp-headers" || c == "resp-body") return FilterHeadersStatus.Continue;
+    if (c == "body" || c == "resp-headers" || c == "resp-body" || c == "resp-end-stream") return FilterHeadersStatus.Continue;
+    if (c == "end-stream") return FilterHeadersStatus.ContinueAndEndStream;
     if (c == "status") return this.startFailingCall();
 
     let result: JsonValue;
@@ -90,6 +91,7 @@ class KitchenSink extends HttpContext {
   }
 
   onResponseHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+    if (this.testCase == "resp-end-stream") return FilterHeadersStatus.ContinueAndEndStream;
     if (this.testCase != "resp-headers") return FilterHeadersStatus.Continue;
     const status = responseHeaders.get(":status");
     responseHeaders.add("x-ks-added", "yes");
