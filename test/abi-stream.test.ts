@@ -243,3 +243,25 @@ describe('filter statuses', () => {
     assert.deepEqual(rig.log, ['proxy:request-headers', 'dropper:size=5', 'dropper:size=3', 'proxy:request-body 2nd end']);
   });
 });
+
+describe('bodies from an http_call callback', () => {
+  it('the body a paused filter holds is readable and replaceable with the stream as effective context (ext-authz with the body)', async () => {
+    // Envoy: a filter that buffered the body and paused reads and modifies it from its callout's callback.
+    const authz = testFilter('authz', (f) => ({
+      request_body: '(if (local.get $eos) (then (call $call_out))) (i32.const 1)',
+      http_call_response: `(call $resume_stream)
+        (call $report ${f.str('status')} (call $proxy_get_buffer_status (i32.const 0) (i32.const 0x1100) (i32.const 0x1104)))
+        (call $report ${f.str('held')} (i32.load (i32.const 0x1100)))
+        (call $report ${f.str('set')} (call $proxy_set_buffer_bytes (i32.const 0) (i32.const 0) (i32.load (i32.const 0x1100)) ${f.str('checked')}))
+        (call $continue (i32.const 0))`,
+    }));
+    const rig = await streamRig([authz], { requestHeaders: [':method', 'POST', ':path', '/', ':authority', 'h', ':scheme', 'http'] });
+    rig.stream.start(false);
+    rig.stream.pushRequestData(text('abc'), false);
+    rig.stream.pushRequestData(text('def'), true);
+    assert.equal(rig.calls.length, 1);
+    rig.calls[0]!.done(callAnswer(200));
+    await rig.settle();
+    assert.deepEqual(rig.log.slice(1), ['authz:http_call=0', 'authz:status=0', 'authz:held=6', 'authz:set=0', 'authz:continue=0', 'proxy:request-body checked end']);
+  });
+});

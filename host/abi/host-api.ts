@@ -99,9 +99,10 @@ export interface VmHost {
   getProperty(key: string): Uint8Array | undefined;
   /**
    * Send an http_call. BadArgument when the cluster is unknown or a pseudo-header is
-   * missing. The host calls `done` exactly once, later, never synchronously.
+   * missing. The host calls `done` once, later, never synchronously; a failed call gets null
+   * and, optionally, why (what proxy_get_status tells the callback; "reset" when none).
    */
-  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null) => void): WasmResult;
+  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult;
   /** Tick period for this VM's root context; 0 turns ticks off. */
   setTickPeriod(ms: number, onTick: () => void): void;
   /** Weft extensions reachable through proxy_call_foreign_function; undefined = NotFound. */

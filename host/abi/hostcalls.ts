@@ -289,9 +289,15 @@ export function envFunctions(state: AbiState): HostFunctions {
       }
       const token = state.takeToken();
       const callbacks = state.callbacks;
+      let answered = false;
       const result = host.httpCall(
         { cluster, headers: headerEntries, body, trailers: toEntries(trailers), timeoutMs: timeoutMs >>> 0 },
-        (response) => callbacks.httpCallResponse(token, response),
+        (response, failure) => {
+          // The completion callback runs once per token, whatever the host does (SDKs forget a token once answered).
+          if (answered) return;
+          answered = true;
+          callbacks.httpCallResponse(token, response, failure);
+        },
       );
       if (result !== WasmResult.Ok) return result;
       memory.writeU32(tokenPtr, token);

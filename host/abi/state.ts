@@ -13,7 +13,7 @@ import { encodeString } from './properties.js';
 export interface GuestCallbacks {
   tick(): void;
   queueReady(queueId: number): void;
-  httpCallResponse(token: number, response: HttpCallResponse | null): void;
+  httpCallResponse(token: number, response: HttpCallResponse | null, failure?: string): void;
 }
 
 export class AbiState {

@@ -219,7 +219,7 @@ export class WasmVm {
     this.state = new AbiState(host, ROOT_CONTEXT_ID, options.vmConfig, options.pluginConfig, {
       tick: () => this.deliverTick(),
       queueReady: (queueId) => queueMicrotask(() => this.deliverQueueReady(queueId)),
-      httpCallResponse: (token, response) => this.deliverHttpCallResponse(token, response),
+      httpCallResponse: (token, response, failure) => this.deliverHttpCallResponse(token, response, failure),
     });
     this.fuelBudget = options.fuel ?? DEFAULT_FUEL;
     this.fuelBudgetValue = BigInt(this.fuelBudget);
@@ -531,13 +531,13 @@ export class WasmVm {
   }
 
   /** proxy_on_http_call_response(root, token, headers, body, trailers) with maps 6/7 and buffer 4 readable. */
-  private deliverHttpCallResponse(token: number, response: HttpCallResponse | null): void {
+  private deliverHttpCallResponse(token: number, response: HttpCallResponse | null, failure = 'reset'): void {
     const fn = this.fns.httpCallResponse;
     if (fn === undefined || !this.live()) return;
     const state = this.state;
     if (response === null) {
       state.statusCode = CALL_FAILED_STATUS;
-      state.statusMessage = 'reset';
+      state.statusMessage = failure;
       try {
         this.rootCall('proxy_on_http_call_response', fn, token, 0, 0, 0);
       } finally {

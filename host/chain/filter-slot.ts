@@ -130,7 +130,7 @@ export class FilterSlot implements VmHost {
     return this.services.hostProperty(key);
   }
 
-  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null) => void): WasmResult {
+  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult {
     return this.services.httpCall(request, done);
   }
 

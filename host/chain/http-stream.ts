@@ -129,6 +129,25 @@ class BodyView implements BodyBuffer {
   }
 }
 
+/** The bytes a paused filter holds, read and rewritten in place (held[at]). */
+class HeldBody implements BodyBuffer {
+  constructor(
+    private readonly held: Array<Uint8Array | undefined>,
+    private readonly at: number,
+  ) {}
+
+  bytes(): Uint8Array {
+    return this.held[this.at] ?? EMPTY;
+  }
+
+  set(start: number, size: number, data: Uint8Array): WasmResult {
+    const view = new BodyView(this.bytes());
+    const result = view.set(start, size, data);
+    this.held[this.at] = view.data;
+    return result;
+  }
+}
+
 export class HttpStream implements HttpContextHost {
   readonly id = allocateStreamId();
   responseHeaders: HeaderMap | undefined;
@@ -306,7 +325,17 @@ export class HttpStream implements HttpContextHost {
     const phase = this.callingPhase;
     if (buffer === 0 && phase === Phase.RequestBody) return this.currentBody;
     if (buffer === 1 && phase === Phase.ResponseBody) return this.currentBody;
+    // From a callback outside the stream (http_call response, with set_effective_context): the
+    // body the paused filter holds, as Envoy hands a paused filter its buffered body
+    // (ext-authz with the body: buffer it, call out, read or replace it, continue).
+    if (this.calling < 0 && (buffer === 0 || buffer === 1)) return this.heldBody(buffer === 0);
     return undefined;
+  }
+
+  private heldBody(request: boolean): BodyBuffer | undefined {
+    const pause = request ? this.pausedRequest : this.pausedResponse;
+    if (pause === undefined || pause.phase !== (request ? Phase.RequestBody : Phase.ResponseBody)) return undefined;
+    return new HeldBody(request ? this.heldRequest : this.heldResponse, pause.at);
   }
 
   getProperty(key: string): Uint8Array | undefined {
