@@ -5,7 +5,7 @@ import { LogLevel, StreamType, WasmResult } from '../host/abi/enums.js';
 import { HeaderMap } from '../host/abi/header-map.js';
 import { encodePairs } from '../host/abi/pairs.js';
 import { decodeBool, decodeInt64, decodeString, encodeBool, encodeInt64, encodeString, encodeUint64, propertyKey } from '../host/abi/properties.js';
-import { FilterModule, FilterTrap, ModuleError, VmStartError, WasmVm } from '../host/abi/vm.js';
+import { FilterModule, FilterTrap, ModuleError, ROOT_DONE_TIMEOUT_MS, VmStartError, WasmVm } from '../host/abi/vm.js';
 import { OUT_LEN, OUT_PTR, OUT_X, Probe, ProbeBuilder, TestBody, TestStream, TestVmHost, wat } from './abi-harness.js';
 
 const out = `(i32.const ${OUT_PTR}) (i32.const ${OUT_LEN})`;
@@ -435,6 +435,42 @@ describe('contexts', () => {
     assert.throws(() => vm.onRequestHeaders(Probe.STREAM_ID, 0, false), (e: Error) => e instanceof FilterTrap && /destroyed/.test(e.message));
     vm.destroy(); // idempotent
     assert.equal(host.messages().length, 3);
+  });
+});
+
+describe('root proxy_done', () => {
+  // Spec (proxy_on_done): "false if the host should wait for proxy_done"; the root finishes its
+  // work (here: an http_call) and calls proxy_done, and only then is it deleted.
+  const w = new ProbeBuilder();
+  const cases = {
+    call_out: `(call $proxy_http_call ${w.str('auth-service')} ${w.bytes(encodePairs([':method', 'GET', ':path', '/', ':authority', 'a']))} (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const ${OUT_X}))`,
+  };
+  const fields = `
+    (func (export "proxy_on_done") (param $ctx i32) (result i32) (i32.eqz (i32.eq (local.get $ctx) (i32.const 1))))
+    (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+      (if (i32.eqz (call $proxy_done)) (then (drop (call $proxy_log (i32.const 2) ${w.str('proxy_done ok')})))))
+    (func (export "proxy_on_delete") (param $ctx i32)
+      (if (i32.eq (local.get $ctx) (i32.const 1)) (then (drop (call $proxy_log (i32.const 2) ${w.str('root deleted')})))))`;
+
+  it('a root that answers false from on_done is deleted when it calls proxy_done later', async () => {
+    const probe = await Probe.start(w, { cases, fields });
+    assert.equal(probe.run('call_out'), WasmResult.Ok);
+    probe.vm.destroy();
+    assert.deepEqual(probe.host.messages(), [], 'waiting for proxy_done');
+    probe.host.httpCalls[0]!.done({ headers: [[':status', '200']], body: new Uint8Array(0), trailers: [] });
+    assert.deepEqual(probe.host.messages(), ['proxy_done ok', 'root deleted']);
+    assert.throws(() => probe.vm.onRequestHeaders(Probe.STREAM_ID, 0, false), /destroyed/);
+  });
+
+  it('the wait is bounded: past ROOT_DONE_TIMEOUT_MS the VM ends without on_delete', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const probe = await Probe.start(w, { cases, fields });
+    assert.equal(probe.run('call_out'), WasmResult.Ok);
+    probe.vm.destroy();
+    t.mock.timers.tick(ROOT_DONE_TIMEOUT_MS);
+    assert.match(probe.host.messages(LogLevel.Warn)[0]!, /did not call proxy_done within 5000 ms/);
+    probe.host.httpCalls[0]!.done({ headers: [[':status', '200']], body: new Uint8Array(0), trailers: [] });
+    assert.deepEqual(probe.host.messages(), [], 'no guest code runs once the VM has ended');
   });
 });
 
