@@ -57,6 +57,8 @@ class BenchOwner implements StreamOwner {
   requestBodyReady(): void {}
   responseHeadersReady(): void {}
   responseBodyReady(): void {}
+  requestTrailersReady(): void {}
+  responseTrailersReady(): void {}
   answeredLocally(): void {
     this.failed ??= 'answered locally';
   }

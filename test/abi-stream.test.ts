@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { HeaderMap } from '../host/abi/header-map.js';
 import { callAnswer, responseHeaders, streamRig, testFilter } from './helpers/stream-harness.js';
 
 const text = (value: string) => new TextEncoder().encode(value);
@@ -263,5 +264,51 @@ describe('bodies from an http_call callback', () => {
     rig.calls[0]!.done(callAnswer(200));
     await rig.settle();
     assert.deepEqual(rig.log.slice(1), ['authz:http_call=0', 'authz:status=0', 'authz:held=6', 'authz:set=0', 'authz:continue=0', 'proxy:request-body checked end']);
+  });
+});
+
+describe('trailers', () => {
+  const post = [':method', 'POST', ':path', '/', ':authority', 'h', ':scheme', 'http'];
+  const trailers = (...flat: string[]) => new HeaderMap(flat);
+
+  it('response trailers reach on_response_trailers (map 3, changeable) and then the proxy', async () => {
+    // Spec: proxy_on_response_trailers(context_id, num_trailers); map type 3 = response trailers.
+    const stamp = testFilter('stamp', (f) => ({
+      response_trailers: `(call $report ${f.str('count')} (local.get $n)) (call $add_header (i32.const 3) ${f.str('x-stamped')} ${f.str('yes')}) (i32.const 0)`,
+    }));
+    const rig = await streamRig([stamp]);
+    rig.stream.start(true);
+    rig.stream.pushResponseHeaders(responseHeaders(200), false);
+    rig.stream.pushResponseData(text('body'), false);
+    rig.stream.pushResponseTrailers(trailers('x-checksum', 'c1'));
+    assert.deepEqual(rig.log.slice(1), ['proxy:response-headers 200', 'proxy:response-body body', 'stamp:count=1', 'proxy:response-trailers x-checksum c1 x-stamped yes']);
+  });
+
+  it('request trailers reach on_request_trailers (map 1); body a filter held waiting for an end goes on first', async () => {
+    const holder = testFilter('holder', (f) => ({
+      request_body: '(i32.const 1)', // buffers, waiting for an end of stream the body never carries
+      request_trailers: `(call $report ${f.str('count')} (local.get $n)) (i32.const 0)`,
+    }));
+    const rig = await streamRig([holder], { requestHeaders: post });
+    rig.stream.start(false);
+    rig.stream.pushRequestData(text('abc'), false);
+    rig.stream.pushRequestTrailers(trailers('x-t', '1', 'x-u', '2'));
+    assert.deepEqual(rig.log, ['proxy:request-headers', 'holder:count=2', 'proxy:request-body abc', 'proxy:request-trailers x-t 1 x-u 2']);
+    assert.equal(rig.stream.headerMap(1)?.get('x-u'), '2');
+  });
+
+  it('a filter that stops on trailers pauses them until it continues', async () => {
+    const waiter = testFilter('waiter', () => ({
+      request_trailers: '(call $call_out) (i32.const 1)',
+      http_call_response: '(call $resume_stream) (call $continue (i32.const 0))',
+    }));
+    const rig = await streamRig([waiter], { requestHeaders: post });
+    rig.stream.start(false);
+    rig.stream.pushRequestTrailers(trailers('x-t', '1'));
+    await rig.settle();
+    assert.ok(!rig.log.some((line) => line.startsWith('proxy:request-trailers')), rig.log.join(', '));
+    rig.calls[0]!.done(callAnswer(200));
+    await rig.settle();
+    assert.equal(rig.log.at(-1), 'proxy:request-trailers x-t 1');
   });
 });

@@ -14,7 +14,7 @@ import type { ChainServices, PhaseObserver } from './services.js';
 import { DEFAULT_TRAP_COOLDOWN, TrapCooldown } from './trap-cooldown.js';
 
 /** The phases a filter's time is measured by, as label values of the phase histogram. */
-export const PHASES = ['request_headers', 'request_body', 'response_headers', 'response_body', 'log'] as const;
+export const PHASES = ['request_headers', 'request_body', 'response_headers', 'response_body', 'log', 'request_trailers', 'response_trailers'] as const;
 export type PhaseName = (typeof PHASES)[number];
 
 /** What a slot needs of a filter's spec; the manifest's FilterSpec and the registry's chain entries both fit. */

@@ -23,6 +23,10 @@ export interface StreamOwner {
   responseHeadersReady(endOfStream: boolean): void;
   /** Response body bytes that passed every filter, in order. */
   responseBodyReady(data: Uint8Array, endOfStream: boolean): void;
+  /** Request trailers passed every filter: they end the request. */
+  requestTrailersReady(trailers: HeaderMap): void;
+  /** Response trailers passed every filter: they end the response. */
+  responseTrailersReady(trailers: HeaderMap): void;
   /** A filter answered locally: drop any upstream request, the local response follows through the response phases. */
   answeredLocally(): void;
   /** The chain cannot go on (a filter failed, a body over its bound): answer with this error. */
@@ -68,11 +72,14 @@ export interface PeerIdentity {
   readonly sha256: string;
 }
 
+/** Values index FilterSlot.phaseTimers (PHASES there; 4 is log). */
 const enum Phase {
-  RequestHeaders,
-  RequestBody,
-  ResponseHeaders,
-  ResponseBody,
+  RequestHeaders = 0,
+  RequestBody = 1,
+  ResponseHeaders = 2,
+  ResponseBody = 3,
+  RequestTrailers = 5,
+  ResponseTrailers = 6,
 }
 
 /** callFilter's answer when the filter failed and the chain must not go on. */
@@ -151,6 +158,9 @@ class HeldBody implements BodyBuffer {
 export class HttpStream implements HttpContextHost {
   readonly id = allocateStreamId();
   responseHeaders: HeaderMap | undefined;
+  /** Trailers (maps 1 and 3), once they arrived; they end their direction. */
+  requestTrailers: HeaderMap | undefined;
+  responseTrailers: HeaderMap | undefined;
   upstreamAddress: string | undefined;
   finalStatus = 0;
   finalFlags: string | undefined;
@@ -194,6 +204,9 @@ export class HttpStream implements HttpContextHost {
   private waitingRequestEnd = false;
   private waitingResponseData: Uint8Array[] | undefined;
   private waitingResponseEnd = false;
+  /** Trailers that arrived while the headers phase of their direction was still running (or paused). */
+  private waitingRequestTrailers = false;
+  private waitingResponseTrailers = false;
   private localResponseStarted = false;
   /** A filter ended a direction in its headers phase (ContinueAndEndStream): later body bytes are dropped. */
   private requestEndedByFilter = false;
@@ -274,6 +287,22 @@ export class HttpStream implements HttpContextHost {
     this.runBody(Phase.ResponseBody, this.reached - 1, data, endOfStream);
   }
 
+  /** The client's request trailers: the end of the request (its last body chunk came without end of stream). */
+  pushRequestTrailers(trailers: HeaderMap): void {
+    if (this.finished || this.requestEndedByFilter) return;
+    this.requestTrailers = trailers;
+    if (!this.requestHeadersDone) this.waitingRequestTrailers = true;
+    else this.runTrailers(true, 0);
+  }
+
+  /** The upstream's response trailers: the end of the response. */
+  pushResponseTrailers(trailers: HeaderMap): void {
+    if (this.finished || this.localResponseStarted || this.responseEndedByFilter) return;
+    this.responseTrailers = trailers;
+    if (!this.responseHeadersDone) this.waitingResponseTrailers = true;
+    else this.runTrailers(false, this.reached - 1);
+  }
+
   /** The endpoint the request went to (upstream.address). */
   setUpstreamAddress(address: string): void {
     this.upstreamAddress = address;
@@ -316,9 +345,18 @@ export class HttpStream implements HttpContextHost {
   // ---- HttpContextHost: what filters call --------------------------------------------------
 
   headerMap(map: number): HeaderMap | undefined {
-    if (map === 0) return this.requestHeaders;
-    if (map === 2) return this.responseHeaders;
-    return undefined; // trailers are not carried by this host (see README: trailers)
+    switch (map) {
+      case 0:
+        return this.requestHeaders;
+      case 1:
+        return this.requestTrailers;
+      case 2:
+        return this.responseHeaders;
+      case 3:
+        return this.responseTrailers;
+      default:
+        return undefined;
+    }
   }
 
   body(buffer: number): BodyBuffer | undefined {
@@ -445,6 +483,10 @@ export class HttpStream implements HttpContextHost {
       this.waitingRequestData = undefined;
       this.runBody(Phase.RequestBody, 0, concatAll(waiting), this.waitingRequestEnd);
     }
+    if (this.waitingRequestTrailers && !this.finished) {
+      this.waitingRequestTrailers = false;
+      this.runTrailers(true, 0);
+    }
   }
 
   private runResponseHeaders(from: number, endOfStream: boolean): void {
@@ -475,6 +517,48 @@ export class HttpStream implements HttpContextHost {
       this.waitingResponseData = undefined;
       this.runBody(Phase.ResponseBody, this.reached - 1, concatAll(waiting), this.waitingResponseEnd);
     }
+    if (this.waitingResponseTrailers && !this.finished) {
+      this.waitingResponseTrailers = false;
+      this.runTrailers(false, this.reached - 1);
+    }
+  }
+
+  /**
+   * Runs the trailers of one direction through the filters, from filter `from` (request:
+   * upwards; response: downwards). As in Envoy, a filter that holds body bytes (it buffered,
+   * waiting for an end of stream the body never carried) hands them on once its trailers
+   * callback lets the trailers pass; a filter that stops pauses the trailers. `resumed`: filter
+   * `from` paused them and has continued (its callback is not called again).
+   */
+  private runTrailers(request: boolean, from: number, resumed = false): void {
+    const trailers = request ? this.requestTrailers! : this.responseTrailers!;
+    const phase = request ? Phase.RequestTrailers : Phase.ResponseTrailers;
+    const held = request ? this.heldRequest : this.heldResponse;
+    const step = request ? 1 : -1;
+    const end = request ? this.vms.length : -1;
+    for (let i = from; i !== end; i += step) {
+      const vm = this.vms[i];
+      if (vm === null) continue;
+      if (!(resumed && i === from) && (request ? vm!.has.requestTrailers : vm!.has.responseTrailers)) {
+        const status = this.callFilter(i, phase, trailers.size, true);
+        if (status === STOPPED) return;
+        if (status === SKIPPED) continue;
+        if (this.applyPending(i, phase)) return;
+        if (status !== FilterHeadersStatus.Continue) {
+          this.pause(phase, i, true);
+          return;
+        }
+        this.takeContinue(request);
+      }
+      const bytes = held[i];
+      if (bytes !== undefined) {
+        held[i] = undefined;
+        this.runBody(request ? Phase.RequestBody : Phase.ResponseBody, i + step, bytes, false);
+        if (this.finished) return;
+      }
+    }
+    if (request) this.owner.requestTrailersReady(trailers);
+    else this.owner.responseTrailersReady(trailers);
   }
 
   /**
@@ -548,6 +632,12 @@ export class HttpStream implements HttpContextHost {
           break;
         case Phase.ResponseBody:
           status = vm.onResponseBody(this.id, size, endOfStream);
+          break;
+        case Phase.RequestTrailers:
+          status = vm.onRequestTrailers(this.id, size);
+          break;
+        case Phase.ResponseTrailers:
+          status = vm.onResponseTrailers(this.id, size);
           break;
       }
     } catch (error) {
@@ -646,6 +736,12 @@ export class HttpStream implements HttpContextHost {
       case Phase.ResponseHeaders:
         this.runResponseHeaders(at - 1, endOfStream);
         break;
+      case Phase.RequestTrailers:
+        this.runTrailers(true, at, true);
+        break;
+      case Phase.ResponseTrailers:
+        this.runTrailers(false, at, true);
+        break;
       case Phase.RequestBody:
       case Phase.ResponseBody: {
         const held = phase === Phase.RequestBody ? this.heldRequest : this.heldResponse;
@@ -668,6 +764,8 @@ export class HttpStream implements HttpContextHost {
     this.pausedRequest = this.pausedResponse = undefined;
     this.waitingRequestData = undefined;
     this.waitingResponseData = undefined;
+    this.waitingResponseTrailers = false;
+    this.responseTrailers = undefined;
     this.heldRequest.fill(undefined);
     this.heldResponse.fill(undefined);
     this.owner.answeredLocally();
@@ -694,7 +792,7 @@ export class HttpStream implements HttpContextHost {
   }
 }
 
-const PHASE_NAMES = ['request_headers', 'request_body', 'response_headers', 'response_body'];
+const PHASE_NAMES = ['request_headers', 'request_body', 'response_headers', 'response_body', 'log', 'request_trailers', 'response_trailers'];
 
 /**
  * ContinueAndEndStream (Envoy: "a header only request/response"): the message now ends with its
@@ -707,7 +805,7 @@ function endsWithHeaders(headers: HeaderMap): void {
 }
 
 function isRequestPhase(phase: Phase): boolean {
-  return phase === Phase.RequestHeaders || phase === Phase.RequestBody;
+  return phase === Phase.RequestHeaders || phase === Phase.RequestBody || phase === Phase.RequestTrailers;
 }
 
 /** A gRPC request (application/grpc, +proto, ...): local replies to it are gRPC replies, as in Envoy. */

@@ -13,7 +13,7 @@ import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
 import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
-import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
+import { isFraming, responseHeaderFlat, trailerFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
 import { UploadStream, UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
@@ -88,8 +88,18 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   // ---- client events (uWS) ------------------------------------------------------------------
 
-  /** Request body bytes from the client; the transport hands over memory the exchange may keep. */
-  onClientData(data: Uint8Array, isLast: boolean): void {
+  /**
+   * Request body bytes from the client; the transport hands over memory the exchange may keep.
+   * With the last bytes come the request's trailers where the transport reads them (node's
+   * listeners: name, value, ...; uWS does not expose them).
+   */
+  onClientData(data: Uint8Array, isLast: boolean, trailers?: readonly string[]): void {
+    if (isLast && trailers !== undefined && trailers.length > 0 && this.stream !== undefined) {
+      // The trailers end the request: the last bytes go on without an end of stream.
+      if (data.length > 0) this.onClientData(data, false);
+      this.stream.pushRequestTrailers(new HeaderMap(trailerFlat(trailers)));
+      return;
+    }
     this.bytesReceived += data.length;
     if (this.stream !== undefined && (this.stream.inspectsRequestBody || this.policy === undefined)) {
       this.stream.pushRequestData(data, isLast);
@@ -157,6 +167,16 @@ export class Exchange implements StreamOwner, AttemptOwner {
   responseBodyReady(data: Uint8Array, endOfStream: boolean): void {
     if (this.clientAborted || this.responseEnded) return;
     this.writeBody(data, endOfStream);
+  }
+
+  /** undici cannot send request trailers over HTTP/1.1: the filters saw them; the upstream gets the body's end. */
+  requestTrailersReady(): void {
+    this.requestBodyReady(EMPTY, true);
+  }
+
+  responseTrailersReady(trailers: HeaderMap): void {
+    if (this.clientAborted || this.responseEnded) return;
+    this.writeBody(EMPTY, true, trailers);
   }
 
   answeredLocally(): void {
@@ -273,11 +293,15 @@ export class Exchange implements StreamOwner, AttemptOwner {
     return this.pendingChunk === undefined;
   }
 
-  attemptComplete(attempt: UpstreamAttempt): void {
+  attemptComplete(attempt: UpstreamAttempt, rawTrailers: ReadonlyArray<Buffer | string>): void {
     if (attempt !== this.attempt) return;
     this.endAttemptTrace();
-    if (this.stream !== undefined) this.stream.pushResponseData(EMPTY, true);
-    else this.responseBodyReady(EMPTY, true);
+    const trailers = rawTrailers.length === 0 ? undefined : new HeaderMap(trailerFlat(rawTrailers));
+    if (this.stream !== undefined) {
+      if (trailers === undefined) this.stream.pushResponseData(EMPTY, true);
+      else this.stream.pushResponseTrailers(trailers);
+    } else if (trailers === undefined) this.responseBodyReady(EMPTY, true);
+    else this.responseTrailersReady(trailers);
   }
 
   attemptError(attempt: UpstreamAttempt, error: Error): void {
@@ -347,7 +371,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (this.proxy.draining) res.writeHeader('connection', 'close');
   }
 
-  private writeBody(data: Uint8Array, endOfStream: boolean): void {
+  private writeBody(data: Uint8Array, endOfStream: boolean, trailers?: HeaderMap): void {
     const res = this.res;
     if (this.responseLength >= 0) {
       const remaining = this.responseLength - this.bytesSent;
@@ -385,6 +409,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       if (data.length > 0 && !res.write(data)) this.waitWritable(undefined, 0);
       if (endOfStream) {
         this.responseEnded = true;
+        // HTTP/1.1 carries trailers only on a chunked body, which this one is.
+        if (trailers !== undefined) res.writeTrailers?.(trailers.flat);
         res.end();
       }
     });

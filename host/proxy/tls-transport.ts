@@ -128,7 +128,7 @@ export class TlsTransport implements Transport {
     });
     if (hasBody) {
       req.on('data', (chunk: Buffer) => exchange.onClientData(chunk, false));
-      req.once('end', () => exchange.onClientData(EMPTY, true));
+      req.once('end', () => exchange.onClientData(EMPTY, true, req.rawTrailers));
     }
     exchange.start();
   }

@@ -6,6 +6,8 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from './clusters.js';
 
+const NO_TRAILERS: readonly string[] = [];
+
 /** Request body handed to undici; when undici reads, the paused client socket resumes. */
 export class UploadStream extends Readable {
   constructor(private readonly onDemand: () => void) {
@@ -21,7 +23,8 @@ export class UploadStream extends Readable {
 export interface AttemptOwner {
   attemptHeaders(attempt: UpstreamAttempt, statusCode: number, rawHeaders: Buffer[]): boolean;
   attemptData(attempt: UpstreamAttempt, chunk: Buffer): boolean;
-  attemptComplete(attempt: UpstreamAttempt): void;
+  /** The response ended; `trailers` are its raw trailers (name, value, ...), empty when it had none. */
+  attemptComplete(attempt: UpstreamAttempt, trailers: ReadonlyArray<Buffer | string>): void;
   attemptError(attempt: UpstreamAttempt, error: Error): void;
 }
 
@@ -75,9 +78,10 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     return this.owner.attemptData(this, chunk);
   }
 
-  onComplete(): void {
+  /** undici types the trailers as strings; on this legacy handler they come raw (Buffers): trailerFlat takes both. */
+  onComplete(trailers: string[] | null): void {
     this.release();
-    this.owner.attemptComplete(this);
+    this.owner.attemptComplete(this, trailers ?? NO_TRAILERS);
   }
 
   onError(error: Error): void {

@@ -189,6 +189,12 @@ export class RecordingOwner implements StreamOwner {
   responseBodyReady(data: Uint8Array, endOfStream: boolean): void {
     this.log.push(`proxy:response-body ${Buffer.from(data).toString()}${endOfStream ? ' end' : ''}`);
   }
+  requestTrailersReady(trailers: HeaderMap): void {
+    this.log.push(`proxy:request-trailers ${trailers.flat.join(' ')}`);
+  }
+  responseTrailersReady(trailers: HeaderMap): void {
+    this.log.push(`proxy:response-trailers ${trailers.flat.join(' ')}`);
+  }
   answeredLocally(): void {
     this.log.push('proxy:answered-locally');
   }
