@@ -297,6 +297,21 @@ describe('trailers', () => {
     assert.equal(rig.stream.headerMap(1)?.get('x-u'), '2');
   });
 
+  it('the last body callback may give a message trailers; filters after it see the body without end, then the trailers (Envoy addEncodedTrailers)', async () => {
+    const after = testFilter('after', (f) => ({
+      response_body: `(call $report ${f.str('eos')} (local.get $eos)) (i32.const 0)`,
+      response_trailers: `(call $report ${f.str('trailers')} (local.get $n)) (i32.const 0)`,
+    }));
+    const adder = testFilter('adder', (f) => ({
+      response_body: `(if (local.get $eos) (then (call $add_header (i32.const 3) ${f.str('x-sum')} ${f.str('3')}))) (i32.const 0)`,
+    }));
+    const rig = await streamRig([after, adder]); // the response runs adder, then after
+    rig.stream.start(true);
+    rig.stream.pushResponseHeaders(responseHeaders(200), false);
+    rig.stream.pushResponseData(text('abc'), true);
+    assert.deepEqual(rig.log.slice(2), ['after:eos=0', 'proxy:response-body abc', 'after:trailers=1', 'proxy:response-trailers x-sum 3']);
+  });
+
   it('a filter that stops on trailers pauses them until it continues', async () => {
     const waiter = testFilter('waiter', () => ({
       request_trailers: '(call $call_out) (i32.const 1)',

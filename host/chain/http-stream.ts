@@ -349,11 +349,11 @@ export class HttpStream implements HttpContextHost {
       case 0:
         return this.requestHeaders;
       case 1:
-        return this.requestTrailers;
+        return this.requestTrailers ?? this.trailersForLastBody(true);
       case 2:
         return this.responseHeaders;
       case 3:
-        return this.responseTrailers;
+        return this.responseTrailers ?? this.trailersForLastBody(false);
       default:
         return undefined;
     }
@@ -368,6 +368,24 @@ export class HttpStream implements HttpContextHost {
     // (ext-authz with the body: buffer it, call out, read or replace it, continue).
     if (this.calling < 0 && (buffer === 0 || buffer === 1)) return this.heldBody(buffer === 0);
     return undefined;
+  }
+
+  /**
+   * Envoy's addDecodedTrailers / addEncodedTrailers: in the body callback that ends a message
+   * without trailers, the trailer map exists (empty) and what the filter puts there follows the
+   * body; the filters after it see the body without end of stream, then the trailers.
+   */
+  private trailersForLastBody(request: boolean): HeaderMap | undefined {
+    if (this.calling < 0 || !this.callingEndOfStream || this.callingPhase !== (request ? Phase.RequestBody : Phase.ResponseBody)) return undefined;
+    const map = new HeaderMap();
+    if (request) {
+      this.requestTrailers = map;
+      this.requestTrailersAddedBy = this.calling;
+    } else {
+      this.responseTrailers = map;
+      this.responseTrailersAddedBy = this.calling;
+    }
+    return map;
   }
 
   private heldBody(request: boolean): BodyBuffer | undefined {
@@ -452,6 +470,10 @@ export class HttpStream implements HttpContextHost {
   // ---- phases ----------------------------------------------------------------------------------
 
   private callingPhase: Phase | -1 = -1;
+  private callingEndOfStream = false;
+  /** The filter whose last body callback gave the message trailers (trailersForLastBody), or -1. */
+  private requestTrailersAddedBy = -1;
+  private responseTrailersAddedBy = -1;
 
   private runRequestHeaders(from: number, endOfStream: boolean): void {
     for (let i = from; i < this.vms.length; i++) {
@@ -578,7 +600,9 @@ export class HttpStream implements HttpContextHost {
       const view = new BodyView(before === undefined ? data : concat(before, data));
       held[i] = undefined;
       this.currentBody = view;
-      const status = this.callFilter(i, phase, view.data.length, endOfStream);
+      // After a filter gave the message trailers, the body no longer ends it.
+      const last = endOfStream && (request ? this.requestTrailersAddedBy : this.responseTrailersAddedBy) < 0;
+      const status = this.callFilter(i, phase, view.data.length, last);
       this.currentBody = undefined;
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
@@ -587,8 +611,8 @@ export class HttpStream implements HttpContextHost {
       if (status === FilterDataStatus.StopIterationNoBuffer) {
         // Envoy: the filter keeps what it wants itself; the host holds nothing and the next
         // chunk arrives alone. At the end of the stream the filter must continue it.
-        if (endOfStream) this.pause(phase, i, true);
-        else this.takeContinue(request);
+        if (last) this.pause(phase, i, true);
+        else this.holdUntilMore(request, endOfStream);
         return;
       }
       if (status !== FilterDataStatus.Continue) {
@@ -598,14 +622,31 @@ export class HttpStream implements HttpContextHost {
         }
         held[i] = data;
         // At the end of the stream nothing more will arrive to re-call the filter: it must continue it.
-        if (endOfStream) this.pause(phase, i, true);
-        else this.takeContinue(request);
+        if (last) this.pause(phase, i, true);
+        else this.holdUntilMore(request, endOfStream);
         return;
       }
       this.takeContinue(request);
     }
-    if (request) this.owner.requestBodyReady(data, endOfStream);
-    else this.owner.responseBodyReady(data, endOfStream);
+    const addedBy = request ? this.requestTrailersAddedBy : this.responseTrailersAddedBy;
+    if (request) this.owner.requestBodyReady(data, endOfStream && addedBy < 0);
+    else this.owner.responseBodyReady(data, endOfStream && addedBy < 0);
+    if (endOfStream) this.runAddedTrailers(request);
+  }
+
+  /** A filter holds body bytes and waits for more: the next chunk, or the trailers a filter added. */
+  private holdUntilMore(request: boolean, endOfStream: boolean): void {
+    this.takeContinue(request);
+    if (endOfStream) this.runAddedTrailers(request);
+  }
+
+  /** The trailers a last body callback gave the message follow it, from the filter after the one that added them. */
+  private runAddedTrailers(request: boolean): void {
+    const addedBy = request ? this.requestTrailersAddedBy : this.responseTrailersAddedBy;
+    if (addedBy < 0) return;
+    if (request) this.requestTrailersAddedBy = -1;
+    else this.responseTrailersAddedBy = -1;
+    this.runTrailers(request, addedBy + (request ? 1 : -1));
   }
 
   /** Calls one filter phase; a trap becomes the filter's on_error policy. */
@@ -617,6 +658,7 @@ export class HttpStream implements HttpContextHost {
     if (vm.broken) return this.filterFailed(i, phase, new Error('its VM trapped in another request'));
     this.calling = i;
     this.callingPhase = phase;
+    this.callingEndOfStream = endOfStream;
     const start = performance.now();
     let status: number;
     try {
@@ -766,6 +808,7 @@ export class HttpStream implements HttpContextHost {
     this.waitingResponseData = undefined;
     this.waitingResponseTrailers = false;
     this.responseTrailers = undefined;
+    this.responseTrailersAddedBy = -1;
     this.heldRequest.fill(undefined);
     this.heldResponse.fill(undefined);
     this.owner.answeredLocally();
