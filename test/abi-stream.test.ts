@@ -33,6 +33,25 @@ describe('proxy_continue_stream', () => {
     assert.ok(rig.log.includes('proxy:request-headers end'), rig.log.join(', '));
   });
 
+  it('a filter\'s continue releases only its own pause, not the one another filter made since', async () => {
+    // Envoy: continueDecoding acts on the filter that calls it; one that is not stopped changes nothing.
+    const fanOut = testFilter('fan-out', () => ({
+      request_headers: '(call $call_out) (call $call_out) (i32.const 1)',
+      http_call_response: '(call $resume_stream) (call $continue (i32.const 0))',
+    }));
+    const rig = await streamRig([fanOut, calloutThenContinue('second', 'request_headers', 0)]);
+    rig.stream.start(true);
+    rig.calls[0]!.done(callAnswer(200)); // fan-out continues: second runs and pauses on its own call
+    await rig.settle();
+    assert.equal(rig.calls.length, 3);
+    rig.calls[1]!.done(callAnswer(200)); // fan-out's other answer continues again
+    await rig.settle();
+    assert.ok(!rig.log.includes('proxy:request-headers end'), `the second filter's pause was released by the first: ${rig.log.join(', ')}`);
+    rig.calls[2]!.done(callAnswer(200));
+    await rig.settle();
+    assert.ok(rig.log.includes('proxy:request-headers end'), rig.log.join(', '));
+  });
+
   it('continues only the direction it names', async () => {
     const wrongWay = calloutThenContinue('wrong-way', 'request_headers', 1);
     const rig = await streamRig([wrongWay]);

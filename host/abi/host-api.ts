@@ -28,8 +28,12 @@ export interface HttpContextHost {
   setProperty(key: string, value: Uint8Array): WasmResult;
   /** Answer the client directly; applied after the current callback returns. */
   sendLocalResponse(status: number, details: string, body: Uint8Array, headers: Array<[string, string]>, grpcStatus: number): WasmResult;
-  /** Resume a paused direction; applied after the current callback returns. */
-  continueStream(stream: StreamType): WasmResult;
+  /**
+   * Resume a paused direction; applied after the current callback returns. `caller` is the VM
+   * host of the filter asking: a continue resumes only a pause that filter made (Envoy: each
+   * filter continues its own iteration).
+   */
+  continueStream(stream: StreamType, caller?: VmHost): WasmResult;
   /** Reset the stream; applied after the current callback returns. */
   closeStream(stream: StreamType): WasmResult;
 }

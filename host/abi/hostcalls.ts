@@ -91,7 +91,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     if (stream === undefined) return outsideStream(call);
     return apply(stream, type);
   }
-  const resume = (stream: HttpContextHost, type: StreamType): WasmResult => stream.continueStream(type);
+  const resume = (stream: HttpContextHost, type: StreamType): WasmResult => stream.continueStream(type, host);
   const reset = (stream: HttpContextHost, type: StreamType): WasmResult => stream.closeStream(type);
 
   function outsideStream(call: string): WasmResult {

@@ -6,7 +6,7 @@
 // The proxy owns the sockets; it drives this object and is driven back through StreamOwner.
 
 import { FilterHeadersStatus, FilterDataStatus, StreamType, WasmResult } from '../abi/enums.js';
-import type { BodyBuffer, HttpContextHost } from '../abi/host-api.js';
+import type { BodyBuffer, HttpContextHost, VmHost } from '../abi/host-api.js';
 import { HeaderMap, indexOfName } from '../abi/header-map.js';
 import type { WasmVm } from '../abi/vm.js';
 import type { Chain } from './chain.js';
@@ -434,10 +434,10 @@ export class HttpStream implements HttpContextHost {
     return WasmResult.Ok;
   }
 
-  continueStream(stream: StreamType): WasmResult {
+  continueStream(stream: StreamType, caller?: VmHost): WasmResult {
     if (stream !== StreamType.HttpRequest && stream !== StreamType.HttpResponse) return WasmResult.Unimplemented;
     const request = stream === StreamType.HttpRequest;
-    if (this.calling < 0) this.resumeLater(request);
+    if (this.calling < 0) this.resumeLater(request, caller);
     else if (request) this.continueRequest = true;
     else this.continueResponse = true;
     return WasmResult.Ok;
@@ -718,7 +718,7 @@ export class HttpStream implements HttpContextHost {
     if (request ? this.continueResponse : this.continueRequest) {
       if (request) this.continueResponse = false;
       else this.continueRequest = false;
-      this.resumeLater(!request);
+      this.resumeLater(!request, this.slots[i]);
     }
     if (this.pendingClose) {
       this.pendingClose = false;
@@ -755,11 +755,12 @@ export class HttpStream implements HttpContextHost {
 
   /**
    * proxy_continue_stream for a direction, applied after the current call returns: resumes the
-   * pause that is there now, and nothing if that direction is not paused (or paused again anew).
+   * pause that is there now, and nothing if that direction is not paused (or paused again anew),
+   * or paused by another filter than `caller` (one filter cannot release another's hold).
    */
-  private resumeLater(request: boolean): void {
+  private resumeLater(request: boolean, caller?: VmHost): void {
     const pause = request ? this.pausedRequest : this.pausedResponse;
-    if (pause === undefined) return;
+    if (pause === undefined || (caller !== undefined && this.slots[pause.at] !== caller)) return;
     queueMicrotask(() => {
       if ((request ? this.pausedRequest : this.pausedResponse) === pause) this.resume(pause);
     });
