@@ -345,4 +345,14 @@ describe('trailers', () => {
     await rig.settle();
     assert.equal(rig.log.at(-1), 'proxy:request-trailers x-t 1');
   });
+
+  it('response trailers are the property response.trailers (a map), and carry response.grpc_status', async () => {
+    const rig = await streamRig([testFilter('any', () => ({ response_trailers: '(i32.const 0)' }))]);
+    rig.stream.start(true);
+    assert.equal(rig.stream.getProperty('response.trailers'), undefined);
+    rig.stream.pushResponseHeaders(responseHeaders(200, 'content-type', 'application/grpc'), false);
+    rig.stream.pushResponseTrailers(trailers('grpc-status', '5'));
+    assert.deepEqual(rig.stream.getProperty('response.trailers'), trailers('grpc-status', '5').serialized());
+    assert.equal(rig.stream.getProperty('response.grpc_status')![0], 5);
+  });
 });

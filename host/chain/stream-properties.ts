@@ -90,6 +90,8 @@ export function streamProperty(stream: HttpStream, key: string): Uint8Array | un
       return text(stream.codeDetails);
     case 'response.headers':
       return stream.responseHeaders?.serialized();
+    case 'response.trailers':
+      return stream.responseTrailers?.serialized();
     case 'response.size':
       return encodeInt64(stream.bytesSent);
     case 'response.total_size': {
