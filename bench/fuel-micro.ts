@@ -51,10 +51,14 @@ const RESPONSE_HEADERS = [':status', '200', 'content-type', 'application/json', 
 class BenchOwner implements StreamOwner {
   failed: string | undefined;
   readonly info = { remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: 8080, scheme: 'http', startTimeMs: Date.now() };
+  readonly bytesReceived = 0;
+  readonly bytesSent = 0;
   requestHeadersReady(): void {}
   requestBodyReady(): void {}
   responseHeadersReady(): void {}
   responseBodyReady(): void {}
+  requestTrailersReady(): void {}
+  responseTrailersReady(): void {}
   answeredLocally(): void {
     this.failed ??= 'answered locally';
   }

@@ -69,9 +69,9 @@ function filterLog(base: Logger): ChainServices['filterLog'] {
 }
 
 /** What every chain's filters share; one set for the proxy's life, so shared data survives swaps. */
-function chainServices(clusters: Clusters, logLevel: LogLevelName, deps: WeftDeps, sharedData = new InMemorySharedData()): ChainServices {
+function chainServices(clusters: Clusters, manifest: Pick<Manifest, 'log_level' | 'limits'>, deps: WeftDeps, sharedData = new InMemorySharedData()): ChainServices {
   return {
-    logLevel: ABI_LEVEL[logLevel],
+    logLevel: ABI_LEVEL[manifest.log_level],
     sharedData,
     queues: new InMemorySharedQueues(),
     filterMetrics: deps.metrics.filterMetrics,
@@ -79,7 +79,7 @@ function chainServices(clusters: Clusters, logLevel: LogLevelName, deps: WeftDep
     foreignFunctions: weftForeignFunctions,
     filterLog: filterLog(deps.logger),
     hostProperty: clusterProperties(clusters),
-    httpCall: makeHttpCall(clusters),
+    httpCall: makeHttpCall(clusters, manifest.limits.max_http_call_response_bytes),
   };
 }
 
@@ -170,7 +170,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   }
   try {
     services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger });
-    running = await startChains(manifest, store, chainServices(clusters, manifest.log_level, deps, sharedData), deps);
+    running = await startChains(manifest, store, chainServices(clusters, manifest, deps, sharedData), deps);
   } catch (error) {
     services?.stop();
     await store.close();
@@ -204,6 +204,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
         request_id: request.requestId ?? '',
         route: request.route ?? null,
         reason: request.reason ?? null,
+        details: request.details ?? null,
       });
     }
   };
@@ -272,7 +273,7 @@ export async function checkFilters(manifest: Manifest): Promise<string[]> {
   const silent = { logger: pino({ enabled: false }), metrics: new WeftMetrics({ processMetrics: false }) };
   const store = MemoryStore.inMemory();
   try {
-    const { chains, manager } = await startChains(manifest, store, chainServices(clusters, manifest.log_level, silent), silent);
+    const { chains, manager } = await startChains(manifest, store, chainServices(clusters, manifest, silent), silent);
     chains.stop();
     manager.stop();
     return [];

@@ -102,7 +102,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     if (stream === undefined) return outsideStream(call);
     return apply(stream, type);
   }
-  const resume = (stream: HttpContextHost, type: StreamType): WasmResult => stream.continueStream(type);
+  const resume = (stream: HttpContextHost, type: StreamType): WasmResult => stream.continueStream(type, host);
   const reset = (stream: HttpContextHost, type: StreamType): WasmResult => stream.closeStream(type);
 
   function outsideStream(call: string): WasmResult {
@@ -306,9 +306,15 @@ export function envFunctions(state: AbiState): HostFunctions {
       }
       const token = state.takeToken();
       const callbacks = state.callbacks;
+      let answered = false;
       const result = host.httpCall(
         { cluster, headers: headerEntries, body, trailers: toEntries(trailers), timeoutMs: timeoutMs >>> 0 },
-        (response) => callbacks.httpCallResponse(token, response),
+        (response, failure) => {
+          // The completion callback runs once per token, whatever the host does (SDKs forget a token once answered).
+          if (answered) return;
+          answered = true;
+          callbacks.httpCallResponse(token, response, failure);
+        },
       );
       if (result !== WasmResult.Ok) return result;
       memory.writeU32(tokenPtr, token);
@@ -400,7 +406,8 @@ export function envFunctions(state: AbiState): HostFunctions {
     proxy_get_property(pathPtr: number, pathLen: number, ptrOut: number, lenOut: number): WasmResult {
       const path = memory.string(pathPtr, pathLen);
       if (path === null) return WasmResult.InvalidMemoryAccess;
-      const value = state.property(propertyKey(path));
+      const key = propertyKey(path);
+      const value = key === undefined ? undefined : state.property(key);
       if (value === undefined) return WasmResult.NotFound;
       return memory.returnBytes(ptrOut, lenOut, value);
     },
@@ -409,7 +416,8 @@ export function envFunctions(state: AbiState): HostFunctions {
       const path = memory.string(pathPtr, pathLen);
       const value = memory.copy(valuePtr, valueLen);
       if (path === null || value === null) return WasmResult.InvalidMemoryAccess;
-      return state.setProperty(propertyKey(path), value);
+      const key = propertyKey(path);
+      return key === undefined ? WasmResult.Ok : state.setProperty(key, value); // a host attribute: unchanged
     },
 
     // ---- contexts and foreign functions --------------------------------------------------------

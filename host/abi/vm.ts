@@ -9,7 +9,7 @@
 // drives itself (tick, http_call response, queue ready), the VmHost hears of it via reportTrap.
 
 import { createHash } from 'node:crypto';
-import type { AbiVersion } from './enums.js';
+import type { AbiVersion, LogLevel } from './enums.js';
 import { WasmResult } from './enums.js';
 import { HeaderMap } from './header-map.js';
 import type { HttpCallResponse, HttpContextHost, VmHost } from './host-api.js';
@@ -202,6 +202,8 @@ export class WasmVm {
   private readonly imports: WebAssembly.Imports;
   private fns: GuestExports = {};
   private destroyed = false;
+  /** Set while a root that answered false from proxy_on_done may still call proxy_done (the deadline). */
+  private finishing: NodeJS.Timeout | undefined;
   /** The instrumented module's fuel counter; undefined for a module compiled without containment. */
   private fuel: WebAssembly.Global | undefined;
   private memoryRefusals: WebAssembly.Global | undefined;
@@ -219,7 +221,7 @@ export class WasmVm {
     this.state = new AbiState(host, ROOT_CONTEXT_ID, options.vmConfig, options.pluginConfig, {
       tick: () => this.deliverTick(),
       queueReady: (queueId) => queueMicrotask(() => this.deliverQueueReady(queueId)),
-      httpCallResponse: (token, response) => this.deliverHttpCallResponse(token, response),
+      httpCallResponse: (token, response, failure) => this.deliverHttpCallResponse(token, response, failure),
     });
     this.fuelBudget = options.fuel ?? DEFAULT_FUEL;
     this.fuelBudgetValue = BigInt(this.fuelBudget);
@@ -350,31 +352,49 @@ export class WasmVm {
 
   /**
    * Ends the VM: ticks off, then the root's proxy_on_done and, when it answered true (or called
-   * proxy_done meanwhile), proxy_on_delete. No guest code runs afterwards; late http_call
-   * responses and queue notifications are dropped.
+   * proxy_done meanwhile), proxy_on_delete. A root that answers false still has work (spec: it
+   * calls proxy_done when finished): its http_call responses and queue notifications are still
+   * delivered, and proxy_done from one of them runs proxy_on_delete; after ROOT_DONE_TIMEOUT_MS
+   * the VM ends without it. No guest code runs once the VM has ended.
    */
   destroy(): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.finishing !== undefined) return;
     const state = this.state;
     if (state.tickPeriod > 0) this.host.setTickPeriod(0, state.callbacks.tick);
-    if (this.live()) {
-      let phase = 'proxy_on_done';
-      try {
-        state.rootDonePending = true;
-        const done = this.fns.done === undefined ? 1 : this.call(phase, this.fns.done, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
-        const remove = this.fns.delete;
-        if (remove !== undefined && (done !== 0 || state.rootDoneCalled)) {
-          phase = 'proxy_on_delete';
-          this.call(phase, remove, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
-        }
-      } catch (trap) {
-        this.host.reportTrap(trap as Error, phase);
-      } finally {
-        state.rootDonePending = false;
-      }
+    if (!this.live()) return this.end();
+    state.rootDonePending = true;
+    let done: number;
+    try {
+      done = this.fns.done === undefined ? 1 : this.call('proxy_on_done', this.fns.done, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
+    } catch (trap) {
+      this.host.reportTrap(trap as Error, 'proxy_on_done');
+      return this.end();
     }
+    if (done !== 0 || state.rootDoneCalled) return this.deleteRoot();
+    this.finishing = setTimeout(() => {
+      this.host.log(WARN, `the root context answered false from proxy_on_done and did not call proxy_done within ${ROOT_DONE_TIMEOUT_MS} ms; ending the VM without proxy_on_delete`);
+      this.end();
+    }, ROOT_DONE_TIMEOUT_MS);
+    this.finishing.unref();
+  }
+
+  /** The root finished: proxy_on_delete, then the end. */
+  private deleteRoot(): void {
+    const remove = this.fns.delete;
+    try {
+      if (remove !== undefined && this.live()) this.call('proxy_on_delete', remove, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
+    } catch (trap) {
+      this.host.reportTrap(trap as Error, 'proxy_on_delete');
+    }
+    this.end();
+  }
+
+  private end(): void {
+    clearTimeout(this.finishing);
+    this.finishing = undefined;
+    this.state.rootDonePending = false;
     this.destroyed = true;
-    state.streams.clear();
+    this.state.streams.clear();
   }
 
   // ---- boot ------------------------------------------------------------------------------------
@@ -517,7 +537,11 @@ export class WasmVm {
       this.call(phase, fn, ROOT_CONTEXT_ID, undefined, a, b, c, d);
     } catch (trap) {
       this.host.reportTrap(trap as Error, phase);
+      if (this.finishing !== undefined) this.end();
+      return;
     }
+    // A finishing root that called proxy_done in this callback is done now.
+    if (this.finishing !== undefined && this.state.rootDoneCalled) this.deleteRoot();
   }
 
   private deliverTick(): void {
@@ -531,13 +555,13 @@ export class WasmVm {
   }
 
   /** proxy_on_http_call_response(root, token, headers, body, trailers) with maps 6/7 and buffer 4 readable. */
-  private deliverHttpCallResponse(token: number, response: HttpCallResponse | null): void {
+  private deliverHttpCallResponse(token: number, response: HttpCallResponse | null, failure = 'reset'): void {
     const fn = this.fns.httpCallResponse;
     if (fn === undefined || !this.live()) return;
     const state = this.state;
     if (response === null) {
       state.statusCode = CALL_FAILED_STATUS;
-      state.statusMessage = 'reset';
+      state.statusMessage = failure;
       try {
         this.rootCall('proxy_on_http_call_response', fn, token, 0, 0, 0);
       } finally {
@@ -562,6 +586,10 @@ export class WasmVm {
 }
 
 const MIB = 1024 * 1024;
+
+/** How long a root context that answered false from proxy_on_done may take to call proxy_done. */
+export const ROOT_DONE_TIMEOUT_MS = 5000;
+const WARN = 3 as LogLevel;
 
 /** proxy_get_status during the callback of a failed http_call. */
 const CALL_FAILED_STATUS = WasmResult.BrokenConnection;

@@ -13,7 +13,7 @@ import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
 import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
-import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
+import { isFraming, responseHeaderFlat, trailerFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import type { Refusal } from './request-intake.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
@@ -37,8 +37,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private statusCode = 0;
   /** Body length the client was promised (content-length), or -1 to stream it chunked. */
   private responseLength = -1;
-  private bytesSent = 0;
-  private bytesReceived = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
   /** A response chunk uWS could not take yet, and the write offset it started at. */
   private pendingChunk: Uint8Array | undefined;
   private pendingOffset = 0;
@@ -104,8 +104,18 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   // ---- client events (uWS) ------------------------------------------------------------------
 
-  /** Request body bytes from the client; the transport hands over memory the exchange may keep. */
-  onClientData(data: Uint8Array, isLast: boolean): void {
+  /**
+   * Request body bytes from the client; the transport hands over memory the exchange may keep.
+   * With the last bytes come the request's trailers where the transport reads them (node's
+   * listeners: name, value, ...; uWS does not expose them).
+   */
+  onClientData(data: Uint8Array, isLast: boolean, trailers?: readonly string[]): void {
+    if (isLast && trailers !== undefined && trailers.length > 0 && this.stream !== undefined) {
+      // The trailers end the request: the last bytes go on without an end of stream.
+      if (data.length > 0) this.onClientData(data, false);
+      this.stream.pushRequestTrailers(new HeaderMap(trailerFlat(trailers)));
+      return;
+    }
     this.bytesReceived += data.length;
     if (this.stream !== undefined && (this.stream.inspectsRequestBody || this.policy === undefined)) {
       this.stream.pushRequestData(data, isLast);
@@ -146,6 +156,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   }
 
   requestBodyReady(data: Uint8Array, endOfStream: boolean): void {
+    // A filter ended the request with its headers (ContinueAndEndStream): the client's body is dropped.
+    if (this.requestComplete && this.policy !== undefined) return;
     if (endOfStream) this.requestComplete = true;
     if (this.replay !== undefined && data.length > 0) {
       this.replayBytes += data.length;
@@ -173,6 +185,16 @@ export class Exchange implements StreamOwner, AttemptOwner {
   responseBodyReady(data: Uint8Array, endOfStream: boolean): void {
     if (this.clientAborted || this.responseEnded) return;
     this.writeBody(data, endOfStream);
+  }
+
+  /** undici cannot send request trailers over HTTP/1.1: the filters saw them; the upstream gets the body's end. */
+  requestTrailersReady(): void {
+    this.requestBodyReady(EMPTY, true);
+  }
+
+  responseTrailersReady(trailers: HeaderMap): void {
+    if (this.clientAborted || this.responseEnded) return;
+    this.writeBody(EMPTY, true, trailers);
   }
 
   answeredLocally(): void {
@@ -210,7 +232,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       // A retry sends again what the first attempt already sent.
       if (this.attemptsMade > 1) for (const chunk of this.replay!) upload.push(chunk);
       if (this.requestComplete) upload.push(null);
-      else this.resumeClient();
+      // The rest of the body flows now; when a filter ended the request early it is read and dropped.
+      this.resumeClient();
     }
     const upstreamHeaders = upstreamRequestHeaders(headers.flat, this.info);
     this.attemptTrace = this.trace?.startAttempt(endpoint.address, this.attemptsMade, upstreamHeaders);
@@ -301,11 +324,15 @@ export class Exchange implements StreamOwner, AttemptOwner {
     return this.pendingChunk === undefined;
   }
 
-  attemptComplete(attempt: UpstreamAttempt): void {
+  attemptComplete(attempt: UpstreamAttempt, rawTrailers: ReadonlyArray<Buffer | string>): void {
     if (attempt !== this.attempt) return;
     this.endAttemptTrace();
-    if (this.stream !== undefined) this.stream.pushResponseData(EMPTY, true);
-    else this.responseBodyReady(EMPTY, true);
+    const trailers = rawTrailers.length === 0 ? undefined : new HeaderMap(trailerFlat(rawTrailers));
+    if (this.stream !== undefined) {
+      if (trailers === undefined) this.stream.pushResponseData(EMPTY, true);
+      else this.stream.pushResponseTrailers(trailers);
+    } else if (trailers === undefined) this.responseBodyReady(EMPTY, true);
+    else this.responseTrailersReady(trailers);
   }
 
   attemptError(attempt: UpstreamAttempt, error: Error): void {
@@ -376,7 +403,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (this.proxy.draining) res.writeHeader('connection', 'close');
   }
 
-  private writeBody(data: Uint8Array, endOfStream: boolean): void {
+  private writeBody(data: Uint8Array, endOfStream: boolean, trailers?: HeaderMap): void {
     const res = this.res;
     if (this.responseLength >= 0) {
       const remaining = this.responseLength - this.bytesSent;
@@ -414,6 +441,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       if (data.length > 0 && !res.write(data)) this.waitWritable(undefined, 0);
       if (endOfStream) {
         this.responseEnded = true;
+        // HTTP/1.1 carries trailers only on a chunked body, which this one is.
+        if (trailers !== undefined) res.writeTrailers?.(trailers.flat);
         res.end();
       }
     });
@@ -516,6 +545,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
       requestId: this.requestHeaders.get('x-request-id'),
       route: this.stream?.propertyText('weft.route.name'),
       reason: this.errorReason,
+      details: this.stream === undefined ? (this.upstreamResponseHeaders === undefined ? undefined : 'via_upstream') : this.stream.codeDetails,
     };
     this.trace?.end(finished, finished.route);
     this.proxy.requestFinished(finished);

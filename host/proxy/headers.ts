@@ -87,6 +87,13 @@ export function upstreamRequestHeaders(flat: readonly string[], facts: Forwardin
   return out;
 }
 
+/** Raw trailers (undici's Buffers, or node's rawTrailers) as a header map's flat array, names lowercased. */
+export function trailerFlat(raw: ReadonlyArray<Buffer | string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push(raw[i]!.toString('latin1').toLowerCase(), raw[i + 1]!.toString('latin1'));
+  return out;
+}
+
 /** The upstream's raw response headers as a header map's flat array (`:status` first), hop-by-hop removed. */
 export function responseHeaderFlat(statusCode: number, raw: readonly Buffer[]): string[] {
   const out: string[] = [':status', String(statusCode)];

@@ -29,6 +29,24 @@ export function getPropertyInt(path: Array<string>, fallback: i64 = 0): i64 {
   return load<i64>(changetype<usize>(value));
 }
 
+/**
+ * The peer's IP without its port: source.address is `ip:port` (`[ipv6]:port`) as in Envoy,
+ * or the IP alone where the listener does not know the port. Null when there is none. Key
+ * per-client state (rate limits, hashing) on this, not on source.address, which differs per
+ * connection.
+ */
+export function getSourceIp(): string | null {
+  const address = getPropertyString(["source", "address"]);
+  if (address === null) return null;
+  if (address.startsWith("[")) {
+    const end = address.indexOf("]");
+    return end < 0 ? address : address.substring(1, end);
+  }
+  const colon = address.indexOf(":");
+  // One colon: IPv4 with a port. More: a bare IPv6 address.
+  return colon >= 0 && address.lastIndexOf(":") == colon ? address.substring(0, colon) : address;
+}
+
 /** Sets a property; later get_property calls (by any filter on this stream) read it back. */
 export function setProperty(path: Array<string>, value: ArrayBuffer): WasmResult {
   return hostcalls.setProperty(path, value);
