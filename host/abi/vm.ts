@@ -144,7 +144,26 @@ async function compileError(bytes: Uint8Array, error: unknown): Promise<ModuleEr
   return new ModuleError(`compiles, but not once instrumented for fuel and memory limits (${reason(error)}); this is a bug in Weft`);
 }
 
-/** Which optional exports the guest has; the chain skips phases a filter does not implement. */
+/**
+ * The HTTP callbacks a module may say it implements, as bits of the u32 its `weft_phases(root)`
+ * export answers once configured (Weft's AssemblyScript SDK exports it from RootContext.phases()).
+ * The SDK exports every proxy_on_* callback whatever the filter overrides, so without the answer
+ * the host would call them all; with it, the VM reports the others as absent and the chain skips
+ * them. A module without the export (a Rust, Go or C++ SDK build) is called for everything it exports.
+ */
+export const PHASES_EXPORT = 'weft_phases';
+export const enum DeclaredPhase {
+  RequestHeaders = 1,
+  RequestBody = 2,
+  RequestTrailers = 4,
+  ResponseHeaders = 8,
+  ResponseBody = 16,
+  ResponseTrailers = 32,
+  Log = 64,
+  Done = 128,
+}
+
+/** Which optional exports the guest has (and, per VM, declared); the chain skips the phases a filter does not implement. */
 export interface VmCapabilities {
   readonly requestHeaders: boolean;
   readonly requestBody: boolean;
@@ -201,6 +220,8 @@ export class WasmVm {
   private readonly state: AbiState;
   private readonly imports: WebAssembly.Imports;
   private fns: GuestExports = {};
+  /** The module's exports narrowed by the phases the guest declared (weft_phases), once it is configured. */
+  private capabilities: VmCapabilities;
   private destroyed = false;
   /** The instrumented module's fuel counter; undefined for a module compiled without containment. */
   private fuel: WebAssembly.Global | undefined;
@@ -224,6 +245,7 @@ export class WasmVm {
     this.fuelBudget = options.fuel ?? DEFAULT_FUEL;
     this.fuelBudgetValue = BigInt(this.fuelBudget);
     this.maxMemoryMb = options.maxMemoryMb ?? DEFAULT_MAX_MEMORY_MB;
+    this.capabilities = module.exports;
     const log = host.log.bind(host);
     this.imports = buildImportObject(module.module, envFunctions(this.state), wasiFunctions(this.state.memory, log), log);
   }
@@ -258,9 +280,9 @@ export class WasmVm {
     return vm;
   }
 
-  /** Which optional exports the guest has (its module's). */
+  /** Which optional callbacks the guest has: its module's exports, less the phases it declared it does not implement. */
   get has(): VmCapabilities {
-    return this.module.exports;
+    return this.capabilities;
   }
 
   // ---- stream contexts (driven by the chain; traps throw FilterTrap) ---------------------------
@@ -312,13 +334,13 @@ export class WasmVm {
 
   /** proxy_on_log. Skipped on a broken or destroyed VM (nothing left to log from). */
   onLog(id: number): void {
-    const fn = this.fns.log;
+    const fn = this.capabilities.log ? this.fns.log : undefined;
     if (fn !== undefined && this.live()) this.call('proxy_on_log', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
   }
 
   /** proxy_on_done for a stream; its answer is ignored (Envoy HTTP: on_delete follows regardless). */
   onDone(id: number): void {
-    const fn = this.fns.done;
+    const fn = this.capabilities.done ? this.fns.done : undefined;
     if (fn !== undefined && this.live()) this.call('proxy_on_done', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
   }
 
@@ -428,6 +450,8 @@ export class WasmVm {
       if (f.configure !== undefined && this.call('proxy_on_configure', f.configure, ROOT_CONTEXT_ID, undefined, config.pluginConfig.length, 0, 0, 0) === 0) {
         throw new VmStartError('proxy_on_configure returned false', { phase: 'proxy_on_configure' });
       }
+      const phases = fn(PHASES_EXPORT);
+      if (phases !== undefined) this.capabilities = declaredCapabilities(this.module.exports, this.call(PHASES_EXPORT, phases, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0));
     } catch (error) {
       // A VM that did not start never runs again: drop its tick and anything in flight.
       if (this.state.tickPeriod > 0) this.host.setTickPeriod(0, this.state.callbacks.tick);
@@ -562,6 +586,23 @@ export class WasmVm {
 }
 
 const MIB = 1024 * 1024;
+
+/** The exports a module has, less the stream callbacks its `weft_phases` answer leaves out. */
+function declaredCapabilities(exported: VmCapabilities, declared: number): VmCapabilities {
+  const says = (phase: DeclaredPhase): boolean => (declared & phase) !== 0;
+  return {
+    requestHeaders: exported.requestHeaders && says(DeclaredPhase.RequestHeaders),
+    requestBody: exported.requestBody && says(DeclaredPhase.RequestBody),
+    requestTrailers: exported.requestTrailers && says(DeclaredPhase.RequestTrailers),
+    responseHeaders: exported.responseHeaders && says(DeclaredPhase.ResponseHeaders),
+    responseBody: exported.responseBody && says(DeclaredPhase.ResponseBody),
+    responseTrailers: exported.responseTrailers && says(DeclaredPhase.ResponseTrailers),
+    log: exported.log && says(DeclaredPhase.Log),
+    done: exported.done && says(DeclaredPhase.Done),
+    // Context create and delete always run: the guest keeps per-request state between them.
+    delete: exported.delete,
+  };
+}
 
 /** proxy_get_status during the callback of a failed http_call. */
 const CALL_FAILED_STATUS = WasmResult.BrokenConnection;

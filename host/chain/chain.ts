@@ -29,7 +29,7 @@ export class Chain {
     readonly slots: readonly FilterSlot[],
     private readonly onDestroyed?: () => void,
   ) {
-    this.inspectsRequestBody = slots.some((s) => s.module.exports.requestBody);
+    this.inspectsRequestBody = slots.some((s) => s.currentVm().has.requestBody);
     for (const slot of slots) slot.retain();
   }
 

@@ -54,6 +54,10 @@ export function onConfigure(rootId: u32, pluginConfigurationSize: u32): bool {
   return rootOf(rootId).onConfigure(pluginConfigurationSize);
 }
 
+export function phases(rootId: u32): u32 {
+  return rootOf(rootId).phases();
+}
+
 export function onTick(rootId: u32): void {
   rootOf(rootId).onTick();
 }

@@ -29,6 +29,11 @@ export function proxy_on_configure(rootContextId: u32, pluginConfigurationSize: 
   return dispatcher.onConfigure(rootContextId, pluginConfigurationSize) ? 1 : 0;
 }
 
+/** Weft's extension: the HttpContext callbacks the filter implements (RootContext.phases()), asked once configured. */
+export function weft_phases(rootContextId: u32): u32 {
+  return dispatcher.phases(rootContextId);
+}
+
 export function proxy_on_tick(rootContextId: u32): void {
   dispatcher.onTick(rootContextId);
 }

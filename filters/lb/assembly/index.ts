@@ -6,7 +6,7 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, Header, HttpContext, RootContext, getCurrentTimeNanoseconds, getPropertyString, logError,
+  FilterHeadersStatus, Header, HttpContext, Phases, RootContext, getCurrentTimeNanoseconds, getPropertyString, logError,
   logInfo, registerRootContext, sendLocalResponse, setProperty, setPropertyString,
 } from "../../../sdk/assembly";
 import { Random, getClusterEndpoints, getClusterNames } from "../../../sdk/assembly/cluster";
@@ -45,6 +45,10 @@ class LbRoot extends RootContext {
     const balancer = new Balancer(cluster, this.config.policyFor(cluster));
     this.balancers.set(cluster, balancer);
     return balancer;
+  }
+
+  phases(): u32 {
+    return Phases.RequestHeaders;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {
