@@ -293,7 +293,7 @@ export class HttpStream implements HttpContextHost {
     // What the host knows about the request and the connection is not the filters' to change:
     // a filter must not be able to claim another caller's mTLS identity or address.
     if (isHostFact(key)) return WasmResult.BadArgument;
-    (this.properties ??= new Map()).set(key, value.slice());
+    (this.properties ??= new Map()).set(key, value); // the host call's copy, ours to keep
     return WasmResult.Ok;
   }
 
