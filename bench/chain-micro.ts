@@ -20,11 +20,11 @@ import { Chain } from '../host/chain/chain.js';
 import { FilterSlot } from '../host/chain/filter-slot.js';
 import type { ChainServices } from '../host/chain/services.js';
 import { benchClusters, benchServices, builtInModuleBytes, FILTERS, repoRoot, serve, slotSpec } from './chain-fixture.js';
+import { chainMicroResultPrefix } from './micro-runner.js';
 import { spread } from './stats.js';
 import { noopFilterWasm } from './weft.js';
 
 const SAMPLES = 7;
-export const chainMicroResultPrefix = 'CHAIN_MICRO_RESULT ';
 
 interface Configuration {
   name: string;
