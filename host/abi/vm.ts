@@ -18,6 +18,7 @@ import {
   DEFAULT_MAX_MEMORY_MB,
   FUEL_EXPORT,
   InstrumentError,
+  SET_FUEL_EXPORT,
   instrumentModule,
   MEMORY_LIMIT_EXPORT,
   MEMORY_REFUSALS_EXPORT,
@@ -225,9 +226,10 @@ export class WasmVm {
   private destroyed = false;
   /** The instrumented module's fuel counter; undefined for a module compiled without containment. */
   private fuel: WebAssembly.Global | undefined;
+  /** Sets the fuel counter (a call is cheaper than writing the i64 global from JS). */
+  private setFuel: ((budget: number) => void) | undefined;
   private memoryRefusals: WebAssembly.Global | undefined;
   private readonly fuelBudget: number;
-  private readonly fuelBudgetValue: bigint;
   private readonly maxMemoryMb: number;
   /** Guest calls in progress: the budget is set by the outermost one only (a nested allocator call shares it). */
   private depth = 0;
@@ -242,8 +244,7 @@ export class WasmVm {
       queueReady: (queueId) => queueMicrotask(() => this.deliverQueueReady(queueId)),
       httpCallResponse: (token, response) => this.deliverHttpCallResponse(token, response),
     });
-    this.fuelBudget = options.fuel ?? DEFAULT_FUEL;
-    this.fuelBudgetValue = BigInt(this.fuelBudget);
+    this.fuelBudget = Math.min(options.fuel ?? DEFAULT_FUEL, Number.MAX_SAFE_INTEGER); // exact as the f64 __weft_set_fuel takes
     this.maxMemoryMb = options.maxMemoryMb ?? DEFAULT_MAX_MEMORY_MB;
     this.capabilities = module.exports;
     const log = host.log.bind(host);
@@ -467,6 +468,7 @@ export class WasmVm {
     (exports[MEMORY_LIMIT_EXPORT] as WebAssembly.Global).value = capPages;
     this.memoryRefusals = exports[MEMORY_REFUSALS_EXPORT] as WebAssembly.Global;
     this.fuel = exports[FUEL_EXPORT] as WebAssembly.Global;
+    this.setFuel = exports[SET_FUEL_EXPORT] as (budget: number) => void;
     const size = this.state.memory.byteLength;
     if (size > capPages * WASM_PAGE_BYTES) {
       throw new VmStartError(`its memory starts at ${(size / MIB).toFixed(1)} MiB, over its max_memory_mb of ${this.maxMemoryMb}`, { phase: 'instantiate' });
@@ -497,7 +499,7 @@ export class WasmVm {
     const savedStream = state.activeStream;
     state.activeId = id;
     state.activeStream = stream;
-    if (this.depth++ === 0 && this.fuel !== undefined) this.fuel.value = this.fuelBudgetValue;
+    if (this.depth++ === 0 && this.setFuel !== undefined) this.setFuel(this.fuelBudget);
     try {
       return (fn(id, a, b, c, d) as number) >>> 0;
     } catch (error) {
