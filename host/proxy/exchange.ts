@@ -14,6 +14,7 @@ import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, statusLine, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
+import type { Refusal } from './request-intake.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
 import { UploadStream, UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
@@ -61,26 +62,37 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private readonly trace: RequestTrace | undefined;
   private attemptTrace: AttemptTrace | undefined;
 
+  /**
+   * `chain` is undefined when the host refuses the request before any filter (`refusal`
+   * says why: request-intake.ts).
+   */
   constructor(
     private readonly res: ClientResponse,
     private readonly proxy: ProxyContext,
-    chain: Chain,
+    chain: Chain | undefined,
     method: string,
     flat: string[],
     hasBody: boolean,
     info: RequestInfo,
+    private readonly refusal?: Refusal,
   ) {
     this.method = method;
     this.hasBody = hasBody;
     this.info = info;
     this.requestHeaders = new HeaderMap(flat);
-    this.stream = chain.slots.length === 0 ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
+    this.stream = chain === undefined || chain.slots.length === 0 ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
     this.trace = proxy.tracer?.startRequest(this.requestHeaders, info);
     proxy.requestStarted();
   }
 
   /** Called synchronously from the uWS handler, after onAborted/onData are attached. */
   start(): void {
+    if (this.refusal !== undefined) {
+      // Downstream protocol error: the connection is closed after the answer, as its framing is in doubt.
+      this.flags = 'DPE';
+      this.respondWithError(this.refusal.status, this.refusal.reason, true);
+      return;
+    }
     if (this.stream === undefined) this.requestHeadersReady(!this.hasBody);
     else this.stream.start(!this.hasBody);
   }
@@ -281,8 +293,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (attempt !== this.attempt || this.clientAborted || this.localResponse || this.responseEnded) return;
     const failure = classifyUpstreamError(error);
     this.endAttemptTrace(failure.flag);
-    attempt.endpoint.recordGatewayFailure(Date.now());
-    if (retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
+    if (failure.unsendable !== true) attempt.endpoint.recordGatewayFailure(Date.now());
+    if (failure.unsendable !== true && retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
       this.retry(attempt);
       return;
     }
@@ -410,7 +422,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     });
   }
 
-  private respondWithError(status: number, reason: string): void {
+  private respondWithError(status: number, reason: string, closeConnection = false): void {
     if (this.clientAborted || this.responseEnded) return;
     if (this.responseStarted && this.pendingHead === undefined) {
       // Headers are out: the only honest signal left is to cut the connection.
@@ -430,8 +442,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       res.writeStatus(statusLine(status));
       res.writeHeader('content-type', 'text/plain');
       if (this.proxy.draining) res.writeHeader('connection', 'close');
-      if (this.method === 'HEAD') res.endWithoutBody(body.length);
-      else res.end(body);
+      if (this.method === 'HEAD') res.endWithoutBody(body.length, closeConnection);
+      else res.end(body, closeConnection);
     });
     this.complete();
   }
