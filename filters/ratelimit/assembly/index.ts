@@ -41,7 +41,8 @@ class RateLimitRoot extends RootContext {
   }
 
   phases(): u32 {
-    return Phases.RequestHeaders | Phases.ResponseHeaders;
+    // The response headers phase only writes the ratelimit-* headers: not called when they are off.
+    return this.config.responseHeaders ? Phases.RequestHeaders | Phases.ResponseHeaders : Phases.RequestHeaders;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {
