@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { LogLevel, StreamType, WasmResult } from '../host/abi/enums.js';
 import { HeaderMap } from '../host/abi/header-map.js';
@@ -768,5 +769,41 @@ describe('imports from other SDKs', () => {
     for (const name of ['env.proxy_future_call', 'env.__cxa_thing', 'wasi_snapshot_preview1.path_symlink', 'wasi_unstable.sock_accept']) {
       assert.ok(warnings.some((line) => line.includes(name)), name);
     }
+  });
+});
+
+describe('declared phases (weft_phases)', () => {
+  const everyCallback = (phases: string): string => `(module
+    (memory (export "memory") 1)
+    (func (export "proxy_abi_version_0_2_1"))
+    (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+    (func (export "proxy_on_context_create") (param i32 i32))
+    (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+    (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32) (i32.const 0))
+    (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+    (func (export "proxy_on_response_body") (param i32 i32 i32) (result i32) (i32.const 0))
+    (func (export "proxy_on_log") (param i32))
+    (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+    (func (export "proxy_on_delete") (param i32))
+    ${phases})`;
+  const capabilities = (vm: WasmVm) => {
+    const { requestHeaders, requestBody, responseHeaders, responseBody, log, done, delete: remove } = vm.has;
+    return { requestHeaders, requestBody, responseHeaders, responseBody, log, done, delete: remove };
+  };
+
+  it('a module without the export is called for every callback it exports (Rust, Go, C++ SDK builds)', async () => {
+    const vm = await WasmVm.create(await moduleFrom(everyCallback('')), new TestVmHost(), NO_CONFIG);
+    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: true, responseHeaders: true, responseBody: true, log: true, done: true, delete: true });
+  });
+
+  it('a module that declares request headers and log is reported without the others; delete stays', async () => {
+    const vm = await WasmVm.create(await moduleFrom(everyCallback('(func (export "weft_phases") (param i32) (result i32) (i32.const 65))')), new TestVmHost(), NO_CONFIG);
+    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: false, responseHeaders: false, responseBody: false, log: true, done: false, delete: true });
+  });
+
+  it('the SDK answers RootContext.phases(): the no-op filter declares its two header callbacks', async () => {
+    const bytes = readFileSync(new URL('../../test/filters/noop/build/noop.wasm', import.meta.url));
+    const vm = await WasmVm.create(await FilterModule.compile(bytes), new TestVmHost(), NO_CONFIG);
+    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: false, responseHeaders: true, responseBody: false, log: false, done: false, delete: true });
   });
 });

@@ -24,7 +24,7 @@ export interface HttpContextHost {
   body(buffer: number): BodyBuffer | undefined;
   /** A property by its canonical dotted key (see abi/properties.ts); undefined = NotFound. */
   getProperty(key: string): Uint8Array | undefined;
-  /** Store a property; filters read it back with getProperty. */
+  /** Store a property; filters read it back with getProperty. `value` is a copy the stream may keep. */
   setProperty(key: string, value: Uint8Array): WasmResult;
   /** Answer the client directly; applied after the current callback returns. */
   sendLocalResponse(status: number, details: string, body: Uint8Array, headers: Array<[string, string]>, grpcStatus: number): WasmResult;

@@ -170,6 +170,8 @@ export class HttpStream implements HttpContextHost {
   codeDetails: string | undefined;
 
   private readonly slots: readonly FilterSlot[];
+  /** Whether this stream's filter callbacks are timed for the phase histogram (one stream in TIMING_SAMPLE_EVERY). */
+  private readonly timed: boolean;
   /** The VM each filter runs this stream in; null once a fail_open filter failed (skipped). */
   private readonly vms: Array<WasmVm | null>;
   /** How many filters saw the request; the response phases run over these, last first. */
@@ -221,6 +223,7 @@ export class HttpStream implements HttpContextHost {
   ) {
     chain.acquire();
     this.slots = chain.slots;
+    this.timed = chain.sampleTiming();
     this.bufferLimit = maxBufferedBodyBytes;
     const count = this.slots.length;
     this.vms = new Array(count);
@@ -324,9 +327,13 @@ export class HttpStream implements HttpContextHost {
       const slot = this.slots[i]!;
       this.calling = i;
       try {
-        const start = performance.now();
-        vm.onLog(this.id);
-        slot.phaseTimers[4]!.observe((performance.now() - start) / 1000);
+        if (this.timed) {
+          const start = performance.now();
+          vm.onLog(this.id);
+          slot.phaseTimers[4]!.observe((performance.now() - start) / 1000);
+        } else {
+          vm.onLog(this.id);
+        }
         vm.onDone(this.id);
         vm.onDelete(this.id);
       } catch (error) {
@@ -404,7 +411,7 @@ export class HttpStream implements HttpContextHost {
     // still answers Ok, as Envoy's does (it keeps such a value apart from its attributes), and
     // because the Rust SDK panics on any other answer.
     if (isHostFact(key)) return WasmResult.Ok;
-    (this.properties ??= new Map()).set(key, value.slice());
+    (this.properties ??= new Map()).set(key, value); // the host call's copy, ours to keep
     return WasmResult.Ok;
   }
 
@@ -659,7 +666,7 @@ export class HttpStream implements HttpContextHost {
     this.calling = i;
     this.callingPhase = phase;
     this.callingEndOfStream = endOfStream;
-    const start = performance.now();
+    const start = this.timed ? performance.now() : 0;
     let status: number;
     try {
       switch (phase) {
@@ -687,7 +694,7 @@ export class HttpStream implements HttpContextHost {
       this.callingPhase = -1;
       return this.filterFailed(i, phase, error);
     }
-    slot.phaseTimers[phase]!.observe((performance.now() - start) / 1000);
+    if (this.timed) slot.phaseTimers[phase]!.observe((performance.now() - start) / 1000);
     this.calling = -1;
     this.callingPhase = -1;
     return status;

@@ -7,13 +7,12 @@
 // or more when the route retries). Bodies stream with back-pressure both ways: a full upload
 // pauses the client socket, a slow client pauses the upstream.
 
-import { STATUS_CODES } from 'node:http';
 import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
 import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
-import { isFraming, responseHeaderFlat, trailerFlat, upstreamRequestHeaders } from './headers.js';
+import { isFraming, responseHeaderFlat, statusLine, trailerFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import type { Refusal } from './request-intake.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
@@ -394,7 +393,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const res = this.res;
     const status = this.statusCode;
     const flat = headers.flat;
-    res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
+    res.writeStatus(statusLine(status));
     for (let i = 0; i < flat.length; i += 2) {
       const name = flat[i]!;
       if (name.charCodeAt(0) === 58 /* ':' */ || isFraming(name)) continue;
@@ -490,7 +489,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.bytesSent = body.length;
     const res = this.res;
     res.cork(() => {
-      res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
+      res.writeStatus(statusLine(status));
       res.writeHeader('content-type', 'text/plain');
       if (this.proxy.draining) res.writeHeader('connection', 'close');
       if (this.method === 'HEAD') res.endWithoutBody(body.length, closeConnection);

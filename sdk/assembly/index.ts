@@ -5,7 +5,7 @@
 
 export {
   BufferType, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, GrpcStatus, Header, LogLevel,
-  MapType, MetricType, StreamType, WasmResult, wasmResultName,
+  MapType, MetricType, Phases, StreamType, WasmResult, wasmResultName,
 } from "./types";
 export { Context, HttpCallCallback, HttpContext, RootContext } from "./context";
 export { RootContextFactory, registerRootContext } from "./dispatcher";
