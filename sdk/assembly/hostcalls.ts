@@ -310,13 +310,21 @@ export function getProperty(path: Array<string>): Result<ArrayBuffer> {
 
 /** proxy_get_property without a Result: the status; when Ok the value waits in the out-slots (see fetchHeaderMapValue). */
 export function fetchProperty(path: Array<string>): WasmResult {
-  const pathBytes = encodePropertyPath(path);
+  return fetchEncodedProperty(encodePropertyPath(path));
+}
+
+/** fetchProperty for a path already encoded (see PropertyPath). */
+export function fetchEncodedProperty(pathBytes: ArrayBuffer): WasmResult {
   resetOut();
   return <WasmResult>imports.proxy_get_property(changetype<usize>(pathBytes), pathBytes.byteLength, OUT_PTR, OUT_LEN);
 }
 
 export function setProperty(path: Array<string>, value: ArrayBuffer | null): WasmResult {
-  const pathBytes = encodePropertyPath(path);
+  return setEncodedProperty(encodePropertyPath(path), value);
+}
+
+/** setProperty for a path already encoded (see PropertyPath). */
+export function setEncodedProperty(pathBytes: ArrayBuffer, value: ArrayBuffer | null): WasmResult {
   return <WasmResult>imports.proxy_set_property(changetype<usize>(pathBytes), pathBytes.byteLength, ptrOf(value), lenOf(value));
 }
 

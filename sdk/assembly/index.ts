@@ -12,7 +12,9 @@ export { RootContextFactory, registerRootContext } from "./dispatcher";
 export { HttpCallResponse } from "./httpcall";
 export { HeaderMap, requestHeaders, requestTrailers, responseHeaders, responseTrailers } from "./headers";
 export { Body, requestBody, responseBody } from "./body";
-export { getProperty, getPropertyInt, getPropertyString, getSourceIp, setProperty, setPropertyString } from "./properties";
+export {
+  PropertyPath, getProperty, getPropertyInt, getPropertyString, getSourceIp, setProperty, setPropertyString,
+} from "./properties";
 export {
   closeRequest, closeResponse, continueRequest, continueResponse, sendLocalResponse, sendLocalResponseBytes,
 } from "./stream";

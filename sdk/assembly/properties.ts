@@ -8,7 +8,10 @@ import { WasmResult } from "./types";
 
 /** The property's status: Ok (its value waits in the out-slots), NotFound, or it aborts. */
 function fetch(path: Array<string>): WasmResult {
-  const status = hostcalls.fetchProperty(path);
+  return checked(hostcalls.fetchProperty(path), path);
+}
+
+function checked(status: WasmResult, path: Array<string>): WasmResult {
   if (status != WasmResult.Ok && status != WasmResult.NotFound) hostCallFailed(status, "proxy_get_property(" + path.join(".") + ")");
   return status;
 }
@@ -56,4 +59,45 @@ export function setProperty(path: Array<string>, value: ArrayBuffer): WasmResult
 
 export function setPropertyString(path: Array<string>, value: string): WasmResult {
   return hostcalls.setProperty(path, String.UTF8.encode(value));
+}
+
+/**
+ * A property path encoded once, for a filter that reads or writes it on every request
+ * (`const TRACE_ID = new PropertyPath(["weft", "trace", "trace_id"])`): no per-call lookup of
+ * the encoding, and the host sees the same bytes at the same address every time, so its cache
+ * of decoded paths always hits. The functions above taking a segment array do the same thing.
+ */
+export class PropertyPath {
+  private readonly bytes: ArrayBuffer;
+
+  constructor(readonly segments: Array<string>) {
+    this.bytes = String.UTF8.encode(segments.join("\0"));
+  }
+
+  /** The raw value, or null when the property does not exist. */
+  get(): ArrayBuffer | null {
+    return this.fetch() == WasmResult.Ok ? takeBytes() : null;
+  }
+
+  /** A string value, or null when the property does not exist. */
+  getString(): string | null {
+    return this.fetch() == WasmResult.Ok ? takeString() : null;
+  }
+
+  /** An integer value (8 bytes little-endian), or `fallback` when absent or not 8 bytes long. */
+  getInt(fallback: i64 = 0): i64 {
+    return this.fetch() == WasmResult.Ok ? takeI64(fallback) : fallback;
+  }
+
+  set(value: ArrayBuffer): WasmResult {
+    return hostcalls.setEncodedProperty(this.bytes, value);
+  }
+
+  setString(value: string): WasmResult {
+    return hostcalls.setEncodedProperty(this.bytes, String.UTF8.encode(value));
+  }
+
+  private fetch(): WasmResult {
+    return checked(hostcalls.fetchEncodedProperty(this.bytes), this.segments);
+  }
 }

@@ -7,8 +7,8 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, HttpContext, Phases, RootContext, getPropertyInt, getPropertyString, logError, registerRootContext,
-  requestHeaders, responseHeaders, setPropertyString,
+  FilterHeadersStatus, HttpContext, Phases, PropertyPath, RootContext, logError, registerRootContext, requestHeaders,
+  responseHeaders,
 } from "../../../sdk/assembly";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
 import { TelemetryConfig, parseConfig } from "./config";
@@ -16,12 +16,12 @@ import { newSpanId, newTraceId } from "./ids";
 import { RequestMetrics } from "./request-metrics";
 import { formatTraceParent, parseTraceParent } from "./traceparent";
 
-const TRACE_ID = ["weft", "trace", "trace_id"];
-const SPAN_ID = ["weft", "trace", "span_id"];
-const ROUTE_NAME = ["weft", "route", "name"];
-const UPSTREAM_CLUSTER = ["weft", "upstream", "cluster"];
-const RESPONSE_CODE = ["response", "code"];
-const REQUEST_DURATION = ["request", "duration"];
+const TRACE_ID = new PropertyPath(["weft", "trace", "trace_id"]);
+const SPAN_ID = new PropertyPath(["weft", "trace", "span_id"]);
+const ROUTE_NAME = new PropertyPath(["weft", "route", "name"]);
+const UPSTREAM_CLUSTER = new PropertyPath(["weft", "upstream", "cluster"]);
+const RESPONSE_CODE = new PropertyPath(["response", "code"]);
+const REQUEST_DURATION = new PropertyPath(["request", "duration"]);
 const NS_PER_MS: i64 = 1_000_000;
 
 class TelemetryRoot extends RootContext {
@@ -78,8 +78,8 @@ class Telemetry extends HttpContext {
       flags = this.telemetry.config.sampled ? 1 : 0;
     }
     requestHeaders.replace("traceparent", formatTraceParent(traceId, spanId, flags));
-    setPropertyString(TRACE_ID, traceId);
-    setPropertyString(SPAN_ID, spanId);
+    TRACE_ID.setString(traceId);
+    SPAN_ID.setString(spanId);
     return FilterHeadersStatus.Continue;
   }
 
@@ -87,7 +87,7 @@ class Telemetry extends HttpContext {
     const header = this.telemetry.config.responseHeader;
     if (header.length == 0) return FilterHeadersStatus.Continue;
     // Read back from the property: absent when the request never reached this filter (answered earlier).
-    const traceId = getPropertyString(TRACE_ID);
+    const traceId = TRACE_ID.getString();
     if (traceId !== null) responseHeaders.replace(header, traceId);
     return FilterHeadersStatus.Continue;
   }
@@ -95,13 +95,13 @@ class Telemetry extends HttpContext {
   onLog(): void {
     const metrics = this.telemetry.metrics;
     if (metrics === null) return;
-    const route = getPropertyString(ROUTE_NAME);
-    const cluster = getPropertyString(UPSTREAM_CLUSTER);
-    const durationNs = getPropertyInt(REQUEST_DURATION, 0);
+    const route = ROUTE_NAME.getString();
+    const cluster = UPSTREAM_CLUSTER.getString();
+    const durationNs = REQUEST_DURATION.getInt(0);
     metrics.record(
       route === null ? "-" : route,
       cluster === null ? "-" : cluster,
-      getPropertyInt(RESPONSE_CODE, 0),
+      RESPONSE_CODE.getInt(0),
       <u64>(durationNs > 0 ? durationNs / NS_PER_MS : 0),
     );
   }
