@@ -1,9 +1,11 @@
 // API keys, from a header or a query parameter. Keys are kept only as SHA-256 digests (the
 // configuration may give them in clear or already hashed), and the presented key is hashed
-// before it is looked up, so the lookup never compares secrets byte by byte.
+// before it is looked up, so the lookup never compares secrets byte by byte. A key accepted
+// recently is recognised without hashing it again (see accepted-keys.ts).
 
 import { JsonKind, JsonValue, requestHeaders } from "../../../sdk/assembly";
 import { sha256Hex } from "../../../sdk/assembly/sha256";
+import { AcceptedKeys } from "./accepted-keys";
 import { AuthMethod } from "./method";
 import { Outcome } from "./outcome";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
@@ -20,6 +22,8 @@ export class ApiKeyMethod extends AuthMethod {
   strip: bool = true;
   /** sha256 hex of each key -> the consumer's name. */
   readonly consumers: Map<string, string> = new Map<string, string>();
+  /** Presented keys recently found among `consumers`. */
+  private readonly accepted: AcceptedKeys = new AcceptedKeys();
 
   constructor(name: string) {
     super(name, "api_key", "ApiKey");
@@ -89,15 +93,24 @@ export class ApiKeyMethod extends AuthMethod {
     const path = requestHeaders.get(":path");
     if (key === null && this.query.length > 0 && path !== null) key = queryParam(path, this.query);
     if (key === null) return Outcome.absent();
-    const digest = sha256Hex(key);
-    if (!this.consumers.has(digest)) return Outcome.invalid("invalid_key", "unknown API key");
-    const consumer = this.consumers.get(digest);
+    const consumer = this.consumerOf(key);
+    if (consumer === null) return Outcome.invalid("invalid_key", "unknown API key");
     if (this.strip) {
       if (inHeader) requestHeaders.remove(this.header);
       else if (path !== null) requestHeaders.replace(":path", withoutQueryParam(path, this.query));
     }
     if (this.consumerHeader.length > 0) requestHeaders.replace(this.consumerHeader, consumer);
     return Outcome.allow(consumer);
+  }
+
+  private consumerOf(key: string): string | null {
+    const known = this.accepted.consumerOf(key);
+    if (known !== null) return known;
+    const digest = sha256Hex(key);
+    if (!this.consumers.has(digest)) return null;
+    const consumer = this.consumers.get(digest);
+    this.accepted.remember(key, consumer);
+    return consumer;
   }
 
   missingDescription(): string {
