@@ -7,6 +7,7 @@ import {
   ClusterEndpoint, Random, cookieValue, ejectionDeadline, ejectionKey, hash64,
 } from "../../../sdk/assembly/cluster";
 import { getSourceIp, requestHeaders } from "../../../sdk/assembly";
+import { EndpointList } from "./endpoints";
 import { MAX_RING_ENDPOINTS, Ring } from "./ring";
 
 export const POLICY_ROUND_ROBIN: i32 = 0;
@@ -33,6 +34,8 @@ export class ClusterPolicy {
 export class Balancer {
   readonly cluster: string;
   readonly config: ClusterPolicy;
+  /** The cluster's endpoints as the host publishes them, decoded when they change. */
+  readonly endpoints: EndpointList;
 
   // The endpoint list last seen, and what is derived from it. Rebuilt when the list changes.
   private addresses: Array<string> = [];
@@ -42,6 +45,8 @@ export class Balancer {
   /** Smooth weighted round robin: each endpoint's current weight. */
   private currentWeights: Array<i64> = [];
   private ring: Ring | null = null;
+  /** The list the state above was derived from (EndpointList hands out the same list while it is unchanged). */
+  private synced: Array<ClusterEndpoint> | null = null;
   private roundRobin: u64 = 0;
 
   // Per request: which endpoints may take it (and their indices).
@@ -54,6 +59,7 @@ export class Balancer {
   constructor(cluster: string, config: ClusterPolicy) {
     this.cluster = cluster;
     this.config = config;
+    this.endpoints = new EndpointList(cluster);
   }
 
   /**
@@ -78,6 +84,8 @@ export class Balancer {
 
   /** Rebuilds what depends on the endpoint list when its addresses or weights changed. */
   private sync(endpoints: Array<ClusterEndpoint>): void {
+    if (endpoints === this.synced) return;
+    this.synced = endpoints;
     const count = endpoints.length;
     let same = count == this.addresses.length;
     for (let i = 0; same && i < count; i++) {

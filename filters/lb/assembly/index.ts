@@ -7,16 +7,16 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, Header, HttpContext, Phases, RootContext, getCurrentTimeNanoseconds, getProperty, getPropertyString,
-  logError, logInfo, registerRootContext, sendLocalResponse, setProperty, setPropertyString,
+  FilterHeadersStatus, Header, HttpContext, Phases, PropertyPath, RootContext, getCurrentTimeNanoseconds, logError, logInfo,
+  registerRootContext, sendLocalResponse,
 } from "../../../sdk/assembly";
-import { Random, getClusterEndpoints, getClusterNames } from "../../../sdk/assembly/cluster";
+import { Random, getClusterNames } from "../../../sdk/assembly/cluster";
 import { Balancer } from "./balancer";
 import { LbConfig, parseLbConfig } from "./config";
 
-const UPSTREAM_CLUSTER = ["weft", "upstream", "cluster"];
-const UPSTREAM_ENDPOINT = ["weft", "upstream", "endpoint"];
-const RESPONSE_FLAGS = ["weft", "response", "flags"];
+const UPSTREAM_CLUSTER = new PropertyPath(["weft", "upstream", "cluster"]);
+const UPSTREAM_ENDPOINT = new PropertyPath(["weft", "upstream", "endpoint"]);
+const RESPONSE_FLAGS = new PropertyPath(["weft", "response", "flags"]);
 const TEXT_PLAIN = [new Header("content-type", "text/plain")];
 
 class LbRoot extends RootContext {
@@ -68,23 +68,24 @@ class Lb extends HttpContext {
   onRequestHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
     // Pin contract: a filter before the lb that set weft.upstream.endpoint (the breaker's
     // half-open probe) decided; the lb must not replace it. The host checks the pin is in the cluster.
-    if (getProperty(UPSTREAM_ENDPOINT) !== null) return FilterHeadersStatus.Continue;
-    let cluster = getPropertyString(UPSTREAM_CLUSTER);
+    if (UPSTREAM_ENDPOINT.get() !== null) return FilterHeadersStatus.Continue;
+    let cluster = UPSTREAM_CLUSTER.getString();
     if (cluster === null) cluster = this.lb.config.defaultCluster;
     // No cluster named, or one the host does not publish: the host decides (and answers 503 NC
     // for an unknown cluster, or UH for one without endpoints).
     if (cluster.length == 0) return FilterHeadersStatus.Continue;
-    const endpoints = getClusterEndpoints(cluster);
+    const balancer = this.lb.balancer(cluster);
+    const endpoints = balancer.endpoints.read();
     if (endpoints.length == 0) return FilterHeadersStatus.Continue;
 
     const now = <i64>getCurrentTimeNanoseconds();
-    const address = this.lb.balancer(cluster).pick(endpoints, now, this.lb.random);
+    const address = balancer.pick(endpoints, now, this.lb.random);
     if (address === null) {
-      setPropertyString(RESPONSE_FLAGS, "UH");
+      RESPONSE_FLAGS.setString("UH");
       sendLocalResponse(503, "no healthy upstream\n", TEXT_PLAIN);
       return FilterHeadersStatus.StopIteration;
     }
-    setProperty(UPSTREAM_ENDPOINT, address);
+    UPSTREAM_ENDPOINT.set(address);
     return FilterHeadersStatus.Continue;
   }
 }
