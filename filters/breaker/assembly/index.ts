@@ -15,17 +15,23 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  Counter, FilterHeadersStatus, HttpContext, Phases, RootContext, getCurrentTimeNanoseconds, getProperty, getPropertyInt,
-  getPropertyString, getSharedData, logDebug, logError, logInfo, logWarn, registerRootContext, sendLocalResponse,
+  Counter, FilterHeadersStatus, HttpContext, Phases, PropertyPath, RootContext, getCurrentTimeNanoseconds, getPropertyString,
+  getSharedData, logDebug, logError, logInfo, logWarn, registerRootContext, sendLocalResponse,
   setPropertyString,
 } from "../../../sdk/assembly";
 import { ejectionKey, getClusterEndpoints, setEjectionDeadline } from "../../../sdk/assembly/cluster";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
 import { UpdateOutcome, updateSharedData } from "../../../sdk/assembly/shared-update";
-import { Acquire, Release, inFlightKey } from "./circuit";
+import { Acquire, Release } from "./circuit";
+import { ClusterKeys } from "./cluster-keys";
 import { BreakerConfig, Settings, parseConfig } from "./config";
-import { Answer, EndpointState, MarkEjected, MarkHealthy, RecordAnswer, stateKey } from "./endpoint-state";
-import { ClaimProbe, Eject, OPEN, RemoveEntry, SetEntry, decodeLedger, findEntry, ledgerKey } from "./ledger";
+import { Answer, EndpointState, MarkEjected, MarkHealthy, RecordAnswer } from "./endpoint-state";
+import { ClaimProbe, Eject, OPEN, RemoveEntry, SetEntry, decodeLedger, findEntry } from "./ledger";
+
+const UPSTREAM_CLUSTER = new PropertyPath(["weft", "upstream", "cluster"]);
+const UPSTREAM_ENDPOINT = new PropertyPath(["weft", "upstream", "endpoint"]);
+const UPSTREAM_ADDRESS = new PropertyPath(["upstream", "address"]);
+const RESPONSE_CODE = new PropertyPath(["response", "code"]);
 
 const NS_PER_MS: i64 = 1_000_000;
 
@@ -37,6 +43,7 @@ class BreakerRoot extends RootContext {
   warnedUnpinnedProbe: bool = false;
   /** Clusters warned about that max_ejection_percent lets none of their endpoints be ejected. */
   readonly warnedNoBudget: Set<string> = new Set<string>();
+  private readonly clusterKeys: Map<string, ClusterKeys> = new Map<string, ClusterKeys>();
 
   onConfigure(configurationSize: u32): bool {
     const reader = new ConfigReader();
@@ -51,6 +58,7 @@ class BreakerRoot extends RootContext {
       return false;
     }
     this.config = config;
+    this.clusterKeys.clear();
     const d = config.defaults;
     logInfo(
       "breaker: eject after " + d.consecutive5xx.toString() + " consecutive 5xx / " + d.consecutiveGatewayFailure.toString() +
@@ -71,11 +79,19 @@ class BreakerRoot extends RootContext {
 
   /** The cluster of the current request: the router's choice, else default_cluster, else the only cluster. */
   clusterOfRequest(): string {
-    const routed = getPropertyString(["weft", "upstream", "cluster"]);
+    const routed = UPSTREAM_CLUSTER.getString();
     if (routed !== null && routed.length > 0) return routed;
     if (this.config.defaultCluster.length > 0) return this.config.defaultCluster;
     const clusters = getPropertyString(["weft", "clusters"]);
     return clusters !== null && clusters.length > 0 && !clusters.includes(",") ? clusters : "";
+  }
+
+  keysOf(cluster: string): ClusterKeys {
+    const known = this.clusterKeys;
+    if (known.has(cluster)) return known.get(cluster);
+    const keys = new ClusterKeys(cluster);
+    known.set(cluster, keys);
+    return keys;
   }
 
   countEjection(cluster: string): void {
@@ -95,6 +111,8 @@ function counterFor(counters: Map<string, Counter>, family: string, cluster: str
 class Breaker extends HttpContext {
   /** "" until the request headers named one (or when no cluster could be told). */
   private cluster: string = "";
+  /** The cluster's shared-data keys (set with `cluster`). */
+  private keys: ClusterKeys | null = null;
   private settings: Settings = new Settings();
   /** This request holds a slot of its cluster's circuit (given back in on_log). */
   private holdsSlot: bool = false;
@@ -109,6 +127,7 @@ class Breaker extends HttpContext {
     const cluster = this.breaker.clusterOfRequest();
     if (cluster.length == 0) return FilterHeadersStatus.Continue;
     this.cluster = cluster;
+    this.keys = this.breaker.keysOf(cluster);
     const settings = (this.settings = this.breaker.config.settingsFor(cluster));
     if (settings.maxRequests > 0 && !this.takeSlot()) {
       this.breaker.countOverflow(cluster);
@@ -121,12 +140,12 @@ class Breaker extends HttpContext {
   }
 
   onLog(): void {
-    if (this.holdsSlot) updateSharedData(inFlightKey(this.cluster), new Release());
+    if (this.holdsSlot) updateSharedData(this.keys!.inFlight, new Release());
     if (this.cluster.length == 0 || !this.settings.detectsOutliers) return;
     const now = <i64>getCurrentTimeNanoseconds();
-    const address = getPropertyString(["upstream", "address"]);
+    const address = UPSTREAM_ADDRESS.getString();
     // 0: the client left before any answer, which says nothing about the endpoint.
-    const status = getPropertyInt(["response", "code"], 0);
+    const status = RESPONSE_CODE.getInt(0);
     const answered = address !== null && status > 0;
     if (this.probe.length > 0 && (!answered || address! != this.probe)) this.releaseProbe(answered ? address! : "", now);
     if (answered) this.judge(address!, new Answer(status), now);
@@ -135,7 +154,7 @@ class Breaker extends HttpContext {
   /** A slot in the circuit; false when the cluster already has max_requests in flight. */
   private takeSlot(): bool {
     const acquire = new Acquire(this.settings.maxRequests);
-    const outcome = updateSharedData(inFlightKey(this.cluster), acquire);
+    const outcome = updateSharedData(this.keys!.inFlight, acquire);
     if (outcome == UpdateOutcome.Contended) {
       logWarn("breaker: in-flight count of cluster " + this.cluster + " stayed contended; request let through uncounted");
       return true;
@@ -147,14 +166,14 @@ class Breaker extends HttpContext {
   /** Pins this request to an endpoint whose ejection is over, as its half-open probe. */
   private claimProbe(now: i64): void {
     // Most clusters have nothing ejected: one lookup, and done.
-    if (getSharedData(ledgerKey(this.cluster)) === null) return;
+    if (getSharedData(this.keys!.ledger) === null) return;
     // Someone already chose the endpoint: do not override them.
-    if (getProperty(["weft", "upstream", "endpoint"]) !== null) return;
+    if (UPSTREAM_ENDPOINT.get() !== null) return;
     const claim = new ClaimProbe(now, now + this.settings.probeTimeoutNs);
-    if (updateSharedData(ledgerKey(this.cluster), claim) != UpdateOutcome.Written || claim.address.length == 0) return;
+    if (updateSharedData(this.keys!.ledger, claim) != UpdateOutcome.Written || claim.address.length == 0) return;
     this.probe = claim.address;
     setEjectionDeadline(ejectionKey(this.cluster, claim.address), claim.probeUntil);
-    setPropertyString(["weft", "upstream", "endpoint"], claim.address);
+    UPSTREAM_ENDPOINT.setString(claim.address);
     logInfo("breaker: probing " + claim.address + " of cluster " + this.cluster);
   }
 
@@ -167,11 +186,11 @@ class Breaker extends HttpContext {
   private releaseProbe(reached: string, now: i64): void {
     const probe = this.probe;
     if (reached.length == 0) {
-      updateSharedData(ledgerKey(this.cluster), new SetEntry(probe, now, 0));
+      updateSharedData(this.keys!.ledger, new SetEntry(probe, now, 0));
       setEjectionDeadline(ejectionKey(this.cluster, probe), now);
       return;
     }
-    updateSharedData(ledgerKey(this.cluster), new SetEntry(probe, now, OPEN));
+    updateSharedData(this.keys!.ledger, new SetEntry(probe, now, OPEN));
     setEjectionDeadline(ejectionKey(this.cluster, probe), 0);
     if (!this.breaker.warnedUnpinnedProbe) {
       this.breaker.warnedUnpinnedProbe = true;
@@ -183,13 +202,13 @@ class Breaker extends HttpContext {
   /** Counts an endpoint's answer: toward ejection, or as the verdict of its probe. */
   private judge(address: string, answer: Answer, now: i64): void {
     const settings = this.settings;
-    const key = stateKey(this.cluster, address);
+    const key = this.keys!.state(address);
     const stored = getSharedData(key);
     // Fast path: an endpoint that never failed has no state, and a success changes nothing.
     if (stored === null && !answer.is5xx) return;
     const state = EndpointState.decode(stored === null ? null : stored.bytes);
     if (state.inLedger) {
-      const ledger = decodeLedger(bytesOf(ledgerKey(this.cluster)));
+      const ledger = decodeLedger(bytesOf(this.keys!.ledger));
       const index = findEntry(ledger, address);
       if (index >= 0) {
         // While ejected, stray answers (requests sent before the ejection, or by a host without the
@@ -217,12 +236,12 @@ class Breaker extends HttpContext {
     for (let i = 0; i < endpoints.length; i++) live[i] = endpoints[i].address;
     const duration = settings.ejectionTimeNs(times);
     const eject = new Eject(address, now + duration, settings.maxEjected(live.length), live);
-    updateSharedData(ledgerKey(this.cluster), eject);
+    updateSharedData(this.keys!.ledger, eject);
     if (!eject.ejected) {
       this.refused(address, reason, eject.alreadyEjected, live.length);
       return;
     }
-    updateSharedData(stateKey(this.cluster, address), new MarkEjected(times));
+    updateSharedData(this.keys!.state(address), new MarkEjected(times));
     setEjectionDeadline(ejectionKey(this.cluster, address), now + duration);
     this.breaker.countEjection(this.cluster);
     logInfo("breaker: ejected " + address + " of cluster " + this.cluster + " for " + (duration / NS_PER_MS).toString() +
@@ -249,8 +268,8 @@ class Breaker extends HttpContext {
 
   /** The probe succeeded: the endpoint is back in service. */
   private readmit(address: string, now: i64): void {
-    updateSharedData(ledgerKey(this.cluster), new RemoveEntry(address));
-    updateSharedData(stateKey(this.cluster, address), new MarkHealthy(now));
+    updateSharedData(this.keys!.ledger, new RemoveEntry(address));
+    updateSharedData(this.keys!.state(address), new MarkHealthy(now));
     setEjectionDeadline(ejectionKey(this.cluster, address), 0);
     logInfo("breaker: " + address + " of cluster " + this.cluster + " is back (probe succeeded)");
   }
