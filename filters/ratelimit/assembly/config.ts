@@ -1,9 +1,12 @@
 // The ratelimit configuration: a list of rules, each a token bucket per key. See ../README.md.
 
-import { JsonKind, JsonValue, getPropertyString, getSourceIp, requestHeaders } from "../../../sdk/assembly";
+import { JsonKind, JsonValue, PropertyPath, getSourceIp, requestHeaders } from "../../../sdk/assembly";
 import { ConfigReader, describe } from "../../../sdk/assembly/config-reader";
 
 const NS_PER_SECOND: f64 = 1e9;
+/** Bucket keys a rule remembers (its busiest clients); past this the table starts over. */
+const MAX_BUCKET_KEYS = 1024;
+const ROUTE_NAME = new PropertyPath(["weft", "route", "name"]);
 const KEY_FORMS = "\"source_address\", \"route\", \"global\" or {\"header\": \"<name>\"}";
 const RULE_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
 
@@ -28,12 +31,22 @@ export class Rule {
   pathPrefix: string = "";
   /** Upper-case methods; empty = any. */
   methods: Array<string> = new Array<string>();
+  /**
+   * Shared-data key of each request key seen: the same string object for the same client, which
+   * the SDK then encodes once instead of a fresh concatenation, encoded afresh, per request.
+   */
+  private readonly bucketKeys: Map<string, string> = new Map<string, string>();
   /** Refill speed, tokens per nanosecond. */
   tokensPerNs: f64 = 0;
   /** Refill speed, tokens per second (for the headers' second counts). */
   tokensPerSecond: f64 = 0;
 
   /** Whether the current request is one this rule limits. */
+  /** Whether `matches` looks at the method or the path (else every request matches). */
+  get hasMatch(): bool {
+    return this.pathPrefix.length > 0 || this.methods.length > 0;
+  }
+
   matches(method: string, path: string): bool {
     if (this.pathPrefix.length > 0 && !path.startsWith(this.pathPrefix)) return false;
     return this.methods.length == 0 || this.methods.includes(method);
@@ -44,14 +57,19 @@ export class Rule {
     switch (this.keyKind) {
       case KeyKind.SourceAddress: return getSourceIp();
       case KeyKind.Header: return requestHeaders.get(this.headerName);
-      case KeyKind.Route: return getPropertyString(["weft", "route", "name"]);
+      case KeyKind.Route: return ROUTE_NAME.getString();
       default: return "";
     }
   }
 
   /** Shared-data key of the bucket for `key`. */
   bucketKey(key: string): string {
-    return "ratelimit." + this.name + "." + key;
+    const keys = this.bucketKeys;
+    if (keys.has(key)) return keys.get(key);
+    if (keys.size >= MAX_BUCKET_KEYS) keys.clear();
+    const bucket = "ratelimit." + this.name + "." + key;
+    keys.set(key, bucket);
+    return bucket;
   }
 }
 

@@ -65,20 +65,30 @@ class RateLimit extends HttpContext {
 
   onRequestHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
     const rules = this.limiter.config.rules;
-    const method = requestHeaders.get(":method");
-    const path = requestHeaders.get(":path");
+    // The request line is read only when some rule looks at it.
+    let method: string | null = null;
+    let path: string | null = null;
+    let readRequestLine = false;
     const now = <i64>getCurrentTimeNanoseconds();
     const taken = new Array<Taken>();
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i];
-      if (!rule.matches(method === null ? "" : method, path === null ? "" : path)) continue;
+      if (rule.hasMatch) {
+        if (!readRequestLine) {
+          method = requestHeaders.get(":method");
+          path = requestHeaders.get(":path");
+          readRequestLine = true;
+        }
+        if (!rule.matches(method === null ? "" : method, path === null ? "" : path)) continue;
+      }
       const key = rule.keyOfRequest();
       if (key === null) continue; // no such header / no route: this rule does not apply
       const take = new TakeToken(rule, now);
-      const outcome = updateSharedData(rule.bucketKey(key), take);
+      const bucket = rule.bucketKey(key);
+      const outcome = updateSharedData(bucket, take);
       if (outcome == UpdateOutcome.Contended) {
         // Failing open beats refusing traffic because the store is busy.
-        logWarn("ratelimit: bucket " + rule.bucketKey(key) + " stayed contended; request let through");
+        logWarn("ratelimit: bucket " + bucket + " stayed contended; request let through");
         continue;
       }
       const quota = Quota.of(rule, take.tokens);
