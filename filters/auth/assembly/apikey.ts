@@ -90,8 +90,12 @@ export class ApiKeyMethod extends AuthMethod {
       key = requestHeaders.get(this.header);
       inHeader = key !== null;
     }
-    const path = requestHeaders.get(":path");
-    if (key === null && this.query.length > 0 && path !== null) key = queryParam(path, this.query);
+    // The path is read only when the key may come from the query.
+    let path: string | null = null;
+    if (key === null && this.query.length > 0) {
+      path = requestHeaders.get(":path");
+      if (path !== null) key = queryParam(path, this.query);
+    }
     if (key === null) return Outcome.absent();
     const consumer = this.consumerOf(key);
     if (consumer === null) return Outcome.invalid("invalid_key", "unknown API key");

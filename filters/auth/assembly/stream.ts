@@ -3,12 +3,17 @@
 // service's status, flag UAEX).
 
 import {
-  Context, FilterHeadersStatus, Header, HttpCallResponse, HttpContext, RootContext, WasmResult, continueRequest,
-  getPropertyString, logWarn, matchingPath, requestHeaders, sendLocalResponse, sendLocalResponseBytes, setPropertyString, wasmResultName,
+  Context, FilterHeadersStatus, Header, HttpCallResponse, HttpContext, PropertyPath, RootContext, WasmResult, continueRequest,
+  logWarn, matchingPath, requestHeaders, sendLocalResponse, sendLocalResponseBytes, wasmResultName,
 } from "../../../sdk/assembly";
 import { AuthConfig, Policy } from "./config";
 import { AuthMethod } from "./method";
 import { Outcome, Verdict } from "./outcome";
+
+const ROUTE_NAME = new PropertyPath(["weft", "route", "name"]);
+const AUTH_METHOD = new PropertyPath(["weft", "auth", "method"]);
+const AUTH_PRINCIPAL = new PropertyPath(["weft", "auth", "principal"]);
+const RESPONSE_FLAGS = new PropertyPath(["weft", "response", "flags"]);
 
 /** Where a request stands after one method's outcome. */
 enum Step {
@@ -36,10 +41,13 @@ export class AuthStream extends HttpContext {
   onRequestHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
     const config = this.config;
     for (let i = 0; i < config.protectedHeaders.length; i++) requestHeaders.remove(config.protectedHeaders[i]);
-    const path = requestHeaders.get(":path");
-    let route: string | null = null;
-    if (config.usesRouteNames) route = getPropertyString(["weft", "route", "name"]);
-    this.policy = config.policyFor(matchingPath(path === null ? "/" : path), route === null ? "" : route);
+    // Without rules every request has the default policy: nothing to read.
+    if (config.rules.length > 0) {
+      const path = requestHeaders.get(":path");
+      let route: string | null = null;
+      if (config.usesRouteNames) route = ROUTE_NAME.getString();
+      this.policy = config.policyFor(matchingPath(path === null ? "/" : path), route === null ? "" : route);
+    }
     return this.proceed();
   }
 
@@ -85,7 +93,7 @@ export class AuthStream extends HttpContext {
   private settle(method: AuthMethod, outcome: Outcome): Step {
     if (outcome.verdict == Verdict.Allow) {
       if (outcome.principal.length > 0) this.principal = outcome.principal;
-      setPropertyString(["weft", "auth", "method"], method.type);
+      AUTH_METHOD.setString(method.type);
       return this.policy.requireAny ? Step.Decided : Step.Next;
     }
     if (outcome.verdict == Verdict.Absent) {
@@ -105,7 +113,7 @@ export class AuthStream extends HttpContext {
       this.deny(Outcome.forbidden("", "not allowed here"), []);
       return FilterHeadersStatus.StopIteration;
     }
-    setPropertyString(["weft", "auth", "principal"], this.principal);
+    AUTH_PRINCIPAL.setString(this.principal);
     return FilterHeadersStatus.Continue;
   }
 
@@ -129,7 +137,7 @@ export class AuthStream extends HttpContext {
         headers.push(new Header("www-authenticate", this.challenge(methods[i].scheme, outcome)));
       }
     }
-    setPropertyString(["weft", "response", "flags"], "UAEX");
+    RESPONSE_FLAGS.setString("UAEX");
     const body = outcome.passthroughBody;
     if (body !== null) {
       sendLocalResponseBytes(outcome.status, body, headers, "auth");
