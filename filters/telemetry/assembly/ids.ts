@@ -2,7 +2,7 @@
 // unique and hard to guess (level 2 asks for random trace ids), so they come from WASI
 // random_get, which proxy-wasm hosts provide (Weft fills it from node:crypto). A host that
 // answers random_get with an error still gets working ids, from a clock-seeded generator,
-// and one warning in its log.
+// and one warning in its log. Bytes are drawn a pool at a time; each id uses its bytes once.
 
 import { logWarn } from "../../../sdk/assembly";
 import { Random } from "../../../sdk/assembly/cluster";
@@ -14,18 +14,28 @@ declare function random_get(buffer: usize, length: usize): u16;
 
 const TRACE_ID_BYTES = 16;
 const SPAN_ID_BYTES = 8;
+/** Random bytes drawn per random_get: ids for about ten requests, one host call instead of two per request. */
+const POOL_BYTES = 256;
 
-/** Bytes for one trace id and one span id, refilled for each request. */
-const scratch = new ArrayBuffer(TRACE_ID_BYTES + SPAN_ID_BYTES);
+/** Random bytes not handed out yet: [poolUsed, POOL_BYTES) of `pool`. */
+const pool = new ArrayBuffer(POOL_BYTES);
+let poolUsed = POOL_BYTES;
 let fallback: Random | null = null;
 
-/** Fills `length` bytes of the scratch buffer with random bytes. */
-function fill(length: i32): usize {
-  const ptr = changetype<usize>(scratch);
-  if (fallback === null && random_get(ptr, <usize>length) == 0) return ptr;
-  const source = fallbackSource(ptr);
-  for (let i = 0; i < length; i += 8) store<u64>(ptr + <usize>i, source.next());
+/** The address of `length` fresh random bytes (length <= 16; a multiple of 8). */
+function take(length: i32): usize {
+  if (poolUsed + length > POOL_BYTES) refill();
+  const ptr = changetype<usize>(pool) + <usize>poolUsed;
+  poolUsed += length;
   return ptr;
+}
+
+function refill(): void {
+  const ptr = changetype<usize>(pool);
+  poolUsed = 0;
+  if (fallback === null && random_get(ptr, POOL_BYTES) == 0) return;
+  const source = fallbackSource(ptr);
+  for (let i = 0; i < POOL_BYTES; i += 8) store<u64>(ptr + <usize>i, source.next());
 }
 
 function fallbackSource(salt: usize): Random {
@@ -40,14 +50,14 @@ function fallbackSource(salt: usize): Random {
 
 /** A new span id: 16 lowercase hex digits, never all zero. */
 export function newSpanId(): string {
-  const ptr = fill(SPAN_ID_BYTES);
+  const ptr = take(SPAN_ID_BYTES);
   if (load<u64>(ptr) == 0) store<u8>(ptr, 1);
   return hexOf(ptr, SPAN_ID_BYTES);
 }
 
 /** A new trace id: 32 lowercase hex digits, never all zero. */
 export function newTraceId(): string {
-  const ptr = fill(TRACE_ID_BYTES);
+  const ptr = take(TRACE_ID_BYTES);
   if (load<u64>(ptr) == 0 && load<u64>(ptr + 8) == 0) store<u8>(ptr, 1);
   return hexOf(ptr, TRACE_ID_BYTES);
 }
