@@ -1,8 +1,8 @@
 // API keys recently accepted, so that a client presenting the same key on every request does
 // not pay a SHA-256 per request. A small direct-mapped table: the slot comes from a hash of the
 // presented key, and the key found there is compared in constant time (every code unit of the
-// stored key is visited whatever the presented key holds), so timing tells a client no more
-// than the verdict does. Only accepted keys are stored: unknown keys always take the digest
+// presented key is visited, whatever the stored key holds), so timing tells a client no more
+// than the verdict does: a hit is a key the digests accepted anyway. Only accepted keys are stored: unknown keys always take the digest
 // path, and a flood of them can only evict entries (which then cost a digest again), never
 // grow the table. The table belongs to one configuration: a new configuration starts empty.
 
@@ -34,14 +34,14 @@ function slotOf(key: string): i32 {
   return <i32>(hash64(key) & (ACCEPTED_KEY_SLOTS - 1));
 }
 
-/** Equal strings, in a time that depends only on the stored key's length. */
+/** Equal strings, in a time that depends only on the presented key's length (which its sender knows). */
 function sameKey(stored: string, presented: string): bool {
-  const length = stored.length;
-  const presentedLength = presented.length;
-  let difference = length ^ presentedLength;
+  const length = presented.length;
+  const storedLength = stored.length;
+  let difference = length ^ storedLength;
   for (let i = 0; i < length; i++) {
-    const unit = i < presentedLength ? presented.charCodeAt(i) : 0;
-    difference |= stored.charCodeAt(i) ^ unit;
+    const unit = i < storedLength ? stored.charCodeAt(i) : 0;
+    difference |= presented.charCodeAt(i) ^ unit;
   }
   return difference == 0;
 }
