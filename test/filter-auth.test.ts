@@ -525,3 +525,26 @@ describe('ext_authz step by step (test kit)', () => {
     filter.close();
   });
 });
+
+describe('API keys seen again (test kit)', () => {
+  // The filter remembers accepted keys (so it need not hash them again): a remembered key must
+  // still name its own consumer, and keys close to a remembered one, or never accepted, must
+  // still be refused however often they come.
+  it('accepts a returning key with its own consumer and refuses near misses every time', async () => {
+    const filter = await loadFilter(authModule, { config: { api_key: { keys: [{ key: 'k-alpha-1', name: 'alpha' }, { key: 'k-beta-22', name: 'beta' }] } } });
+    const verdict = (key: string) => {
+      const stream = filter.stream();
+      stream.sendRequestHeaders({ ':method': 'GET', ':path': '/', ':authority': 'shop.test', 'x-api-key': key });
+      return stream.localResponse === undefined ? stream.requestHeader('x-consumer') : stream.localResponse.status;
+    };
+    // Enough of them that some share the table slot of a remembered key.
+    const nearMisses = ['k-alpha-1 ', 'k-alpha-', 'K-alpha-1', 'k-beta-2', 'k-beta-222', ''];
+    for (let i = 0; i < 300; i++) nearMisses.push(`k-alpha-${i + 2}`, `k-beta-${i}x`);
+    for (let round = 0; round < 2; round++) {
+      assert.equal(verdict('k-alpha-1'), 'alpha');
+      assert.equal(verdict('k-beta-22'), 'beta');
+      for (const near of nearMisses) assert.equal(verdict(near), 401, near);
+    }
+    filter.close();
+  });
+});
