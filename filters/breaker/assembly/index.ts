@@ -135,20 +135,21 @@ class Breaker extends HttpContext {
       sendLocalResponse(503, "upstream overflow\n");
       return FilterHeadersStatus.StopIteration;
     }
-    if (settings.detectsOutliers) this.claimProbe(<i64>getCurrentTimeNanoseconds());
+    if (settings.detectsOutliers) this.claimProbe();
     return FilterHeadersStatus.Continue;
   }
 
   onLog(): void {
     if (this.holdsSlot) updateSharedData(this.keys!.inFlight, new Release());
     if (this.cluster.length == 0 || !this.settings.detectsOutliers) return;
-    const now = <i64>getCurrentTimeNanoseconds();
     const address = UPSTREAM_ADDRESS.getString();
     // 0: the client left before any answer, which says nothing about the endpoint.
     const status = RESPONSE_CODE.getInt(0);
     const answered = address !== null && status > 0;
-    if (this.probe.length > 0 && (!answered || address! != this.probe)) this.releaseProbe(answered ? address! : "", now);
-    if (answered) this.judge(address!, new Answer(status), now);
+    if (this.probe.length > 0 && (!answered || address! != this.probe)) {
+      this.releaseProbe(answered ? address! : "", <i64>getCurrentTimeNanoseconds());
+    }
+    if (answered) this.judge(address!, new Answer(status));
   }
 
   /** A slot in the circuit; false when the cluster already has max_requests in flight. */
@@ -164,11 +165,12 @@ class Breaker extends HttpContext {
   }
 
   /** Pins this request to an endpoint whose ejection is over, as its half-open probe. */
-  private claimProbe(now: i64): void {
-    // Most clusters have nothing ejected: one lookup, and done.
+  private claimProbe(): void {
+    // Most clusters have nothing ejected: one lookup, and done (the clock is read only past it).
     if (getSharedData(this.keys!.ledger) === null) return;
     // Someone already chose the endpoint: do not override them.
     if (UPSTREAM_ENDPOINT.get() !== null) return;
+    const now = <i64>getCurrentTimeNanoseconds();
     const claim = new ClaimProbe(now, now + this.settings.probeTimeoutNs);
     if (updateSharedData(this.keys!.ledger, claim) != UpdateOutcome.Written || claim.address.length == 0) return;
     this.probe = claim.address;
@@ -200,12 +202,13 @@ class Breaker extends HttpContext {
   }
 
   /** Counts an endpoint's answer: toward ejection, or as the verdict of its probe. */
-  private judge(address: string, answer: Answer, now: i64): void {
+  private judge(address: string, answer: Answer): void {
     const settings = this.settings;
     const key = this.keys!.state(address);
     const stored = getSharedData(key);
     // Fast path: an endpoint that never failed has no state, and a success changes nothing.
     if (stored === null && !answer.is5xx) return;
+    const now = <i64>getCurrentTimeNanoseconds();
     const state = EndpointState.decode(stored === null ? null : stored.bytes);
     if (state.inLedger) {
       const ledger = decodeLedger(bytesOf(this.keys!.ledger));
