@@ -6,7 +6,7 @@
 import {
   ClusterEndpoint, Random, cookieValue, ejectionDeadline, ejectionKey, hash64,
 } from "../../../sdk/assembly/cluster";
-import { getSourceIp, requestHeaders } from "../../../sdk/assembly";
+import { getCurrentTimeNanoseconds, getSourceIp, requestHeaders } from "../../../sdk/assembly";
 import { EndpointList } from "./endpoints";
 import { MAX_RING_ENDPOINTS, Ring } from "./ring";
 
@@ -66,9 +66,9 @@ export class Balancer {
    * Picks an endpoint of `endpoints` for the current request; null when none is usable
    * (every one unhealthy, ejected by the breaker, or of weight 0).
    */
-  pick(endpoints: Array<ClusterEndpoint>, nowNs: i64, random: Random): ArrayBuffer | null {
+  pick(endpoints: Array<ClusterEndpoint>, random: Random): ArrayBuffer | null {
     this.sync(endpoints);
-    this.markUsable(endpoints, nowNs);
+    this.markUsable(endpoints);
     if (this.usableCount == 0) return null;
     const policy = this.config.policy;
     let index: i32;
@@ -123,11 +123,20 @@ export class Balancer {
   }
 
   /** Healthy, not ejected (now before its deadline in shared data) and of weight > 0. */
-  private markUsable(endpoints: Array<ClusterEndpoint>, nowNs: i64): void {
+  private markUsable(endpoints: Array<ClusterEndpoint>): void {
     let count = 0;
+    // The clock is read only when some endpoint has a deadline (most requests: none).
+    let nowNs: i64 = -1;
     for (let i = 0; i < endpoints.length; i++) {
       const endpoint = endpoints[i];
-      const ok = endpoint.healthy && endpoint.weight > 0 && nowNs >= ejectionDeadline(this.ejectionKeys[i]);
+      let ok = endpoint.healthy && endpoint.weight > 0;
+      if (ok) {
+        const deadline = ejectionDeadline(this.ejectionKeys[i]);
+        if (deadline != 0) {
+          if (nowNs < 0) nowNs = <i64>getCurrentTimeNanoseconds();
+          ok = nowNs >= deadline;
+        }
+      }
       unchecked((this.usable[i] = ok));
       if (ok) unchecked((this.usableIndices[count++] = i));
     }

@@ -7,7 +7,7 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, Header, HttpContext, Phases, PropertyPath, RootContext, getCurrentTimeNanoseconds, logError, logInfo,
+  FilterHeadersStatus, Header, HttpContext, Phases, PropertyPath, RootContext, logError, logInfo,
   registerRootContext, sendLocalResponse,
 } from "../../../sdk/assembly";
 import { Random, getClusterNames } from "../../../sdk/assembly/cluster";
@@ -78,8 +78,7 @@ class Lb extends HttpContext {
     const endpoints = balancer.endpoints.read();
     if (endpoints.length == 0) return FilterHeadersStatus.Continue;
 
-    const now = <i64>getCurrentTimeNanoseconds();
-    const address = balancer.pick(endpoints, now, this.lb.random);
+    const address = balancer.pick(endpoints, this.lb.random);
     if (address === null) {
       RESPONSE_FLAGS.setString("UH");
       sendLocalResponse(503, "no healthy upstream\n", TEXT_PLAIN);
