@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { loadFilter } from '../host/testkit/index.js';
 import { header, request, type HttpResponse } from './helpers/http.js';
 import { builtModule, fixtureModule, repoRoot } from './helpers/repo.js';
 import { EchoUpstream } from './helpers/upstream.js';
@@ -173,5 +174,28 @@ describe('ratelimit configuration', () => {
     });
     assert.notEqual(code, 0);
     assert.match(stderr, /ratelimit.*proxy_on_configure returned false/);
+  });
+});
+
+describe('ratelimit buckets keyed by many clients (test kit)', () => {
+  // The filter remembers the shared-data key of each client it saw (at most 1,024 per rule, keys
+  // over 128 characters never): a client's bucket must stay its own when the table starts over
+  // and for a key too long to remember.
+  it('keeps every client on its own bucket past the table bound and for long keys', async () => {
+    const filter = await loadFilter(ratelimitModule(), { config: { rules: [{ name: 'per-client', key: { header: 'x-client' }, rate: 1, per: 'minute' }] } });
+    const status = (client: string) => {
+      const stream = filter.stream();
+      stream.sendRequestHeaders({ ':method': 'GET', ':path': '/', ':authority': 'shop.test', 'x-client': client });
+      return stream.localResponse?.status ?? 200;
+    };
+    const long = 'l'.repeat(200);
+    assert.equal(status('first'), 200);
+    assert.equal(status(long), 200);
+    for (let i = 0; i < 1100; i++) assert.equal(status(`client-${i}`), 200, `client-${i}`);
+    assert.equal(status('first'), 429, 'first has spent its token');
+    assert.equal(status(long), 429, 'the long key has spent its token');
+    assert.equal(status(`${long}x`), 200, 'a longer key is another client');
+    assert.equal(status('client-5'), 429);
+    filter.close();
   });
 });

@@ -6,6 +6,8 @@ import { ConfigReader, describe } from "../../../sdk/assembly/config-reader";
 const NS_PER_SECOND: f64 = 1e9;
 /** Bucket keys a rule remembers (its busiest clients); past this the table starts over. */
 const MAX_BUCKET_KEYS = 1024;
+/** Longer request keys (a client-chosen header value) are not remembered, which bounds the table's memory. */
+const MAX_REMEMBERED_KEY_LENGTH = 128;
 const ROUTE_NAME = new PropertyPath(["weft", "route", "name"]);
 const KEY_FORMS = "\"source_address\", \"route\", \"global\" or {\"header\": \"<name>\"}";
 const RULE_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
@@ -64,12 +66,17 @@ export class Rule {
 
   /** Shared-data key of the bucket for `key`. */
   bucketKey(key: string): string {
+    if (key.length > MAX_REMEMBERED_KEY_LENGTH) return this.buildBucketKey(key);
     const keys = this.bucketKeys;
     if (keys.has(key)) return keys.get(key);
     if (keys.size >= MAX_BUCKET_KEYS) keys.clear();
-    const bucket = "ratelimit." + this.name + "." + key;
+    const bucket = this.buildBucketKey(key);
     keys.set(key, bucket);
     return bucket;
+  }
+
+  private buildBucketKey(key: string): string {
+    return "ratelimit." + this.name + "." + key;
   }
 }
 
