@@ -64,8 +64,9 @@ export function setPropertyString(path: Array<string>, value: string): WasmResul
 /**
  * A property path encoded once, for a filter that reads or writes it on every request
  * (`const TRACE_ID = new PropertyPath(["weft", "trace", "trace_id"])`): no per-call lookup of
- * the encoding, and the host sees the same bytes at the same address every time, so its cache
- * of decoded paths always hits. The functions above taking a segment array do the same thing.
+ * the encoding, and the host sees the same bytes at the same address every time, so what it
+ * decoded once (its cache is keyed by address) stays valid. The functions above taking a segment
+ * array give the same answers; their small encoding cache can drop a path another one evicted.
  */
 export class PropertyPath {
   private readonly bytes: ArrayBuffer;
