@@ -324,6 +324,11 @@ describe('properties', () => {
     assert.equal(Buffer.from(encodeInt64(258)).toString('hex'), '0201000000000000');
     assert.equal(Buffer.from(encodeUint64(0xffffffffffffffffn)).toString('hex'), 'ffffffffffffffff');
     assert.equal(decodeInt64(encodeInt64(-1234567890123n)), -1234567890123n);
+    // Safe integers take the number path: the same bytes as the BigInt path, across the word boundary and for negatives.
+    for (const n of [0, 1, -1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 5, -(2 ** 32), -(2 ** 32) - 7, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]) {
+      assert.deepEqual(encodeInt64(n), encodeInt64(BigInt(n)), `encodeInt64(${n})`);
+      if (n >= 0) assert.deepEqual(encodeUint64(n), encodeUint64(BigInt(n)), `encodeUint64(${n})`);
+    }
     assert.equal(decodeInt64(Uint8Array.of(1)), undefined);
     assert.deepEqual([...encodeBool(true)], [1]);
     assert.equal(decodeBool(encodeBool(false)), false);

@@ -57,7 +57,10 @@ export interface HttpCallResponse {
 /** Shared key-value store with compare-and-swap, per vm_id (proxy_get/set_shared_data). */
 export interface SharedData {
   get(vmId: string, key: string): { value: Uint8Array; cas: number } | undefined;
-  /** cas 0 = unconditional; otherwise must equal the current cas or CasMismatch. */
+  /**
+   * cas 0 = unconditional; otherwise must equal the current cas or CasMismatch. `value` is the
+   * callee's to keep: callers hand over a copy (the host call copies it out of guest memory).
+   */
   set(vmId: string, key: string, value: Uint8Array, cas: number): WasmResult;
 }
 

@@ -31,14 +31,26 @@ export function encodeString(value: string): Uint8Array {
 
 export function encodeInt64(value: bigint | number): Uint8Array {
   const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigInt64(0, BigInt.asIntN(64, toBigInt(value)), true);
+  const view = new DataView(out.buffer);
+  // Most values (statuses, sizes, ports, durations) are safe integers: two 32-bit words, no
+  // BigInt, which costs several times more per property read.
+  if (typeof value === 'number' && Number.isSafeInteger(value)) writeSafeInteger(view, value);
+  else view.setBigInt64(0, BigInt.asIntN(64, toBigInt(value)), true);
   return out;
 }
 
 export function encodeUint64(value: bigint | number): Uint8Array {
   const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, toBigInt(value)), true);
+  const view = new DataView(out.buffer);
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) writeSafeInteger(view, value);
+  else view.setBigUint64(0, BigInt.asUintN(64, toBigInt(value)), true);
   return out;
+}
+
+/** A safe integer as a little-endian two's-complement i64: the low word modulo 2^32, the high word floored. */
+function writeSafeInteger(view: DataView, value: number): void {
+  view.setUint32(0, value >>> 0, true);
+  view.setInt32(4, Math.floor(value / 4294967296), true);
 }
 
 export function encodeBool(value: boolean): Uint8Array {

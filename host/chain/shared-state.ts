@@ -26,7 +26,7 @@ export class InMemorySharedData implements SharedData {
     }
     const current = space.get(key);
     if (cas !== 0 && (current === undefined || current.cas !== cas)) return WasmResult.CasMismatch;
-    space.set(key, { value: value.slice(), cas: nextCas(current?.cas ?? 0) });
+    space.set(key, { value, cas: nextCas(current?.cas ?? 0) }); // the caller's copy, ours to keep
     return WasmResult.Ok;
   }
 }

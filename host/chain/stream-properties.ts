@@ -54,7 +54,7 @@ export function streamProperty(stream: StreamFacts, key: string): Uint8Array | u
     case 'request.time':
       return encodeTimestamp(BigInt(Math.round(info.startTimeMs * 1e6)));
     case 'request.duration':
-      return encodeTimestamp(BigInt(Math.round((Date.now() - info.startTimeMs) * 1e6)));
+      return encodeTimestamp(Math.round((Date.now() - info.startTimeMs) * 1e6));
     case 'request.headers':
       return headers.serialized();
     case 'request.size': {
@@ -74,7 +74,7 @@ export function streamProperty(stream: StreamFacts, key: string): Uint8Array | u
     case 'destination.address':
       return encodeString(hostPort(info.localAddress, info.localPort));
     case 'destination.port':
-      return encodeInt64(BigInt(info.localPort));
+      return encodeInt64(info.localPort);
     case 'connection.id':
       return info.connectionId === undefined ? undefined : encodeUint64(info.connectionId);
     case 'connection.mtls':
@@ -96,7 +96,7 @@ export function streamProperty(stream: StreamFacts, key: string): Uint8Array | u
     }
     case 'response.code': {
       const status = stream.responseHeaders?.get(':status') ?? (stream.finalStatus > 0 ? stream.finalStatus : undefined);
-      return status === undefined ? undefined : encodeInt64(BigInt(status));
+      return status === undefined ? undefined : encodeInt64(Number(status));
     }
     case 'response.flags':
       return text(stream.finalFlags);

@@ -228,7 +228,7 @@ export class FilterUnderTest implements VmHost {
 
   /** Sets a shared data entry, as another worker or filter instance would. */
   setSharedData(key: string, value: Bytes): void {
-    this.sharedData.set(this.vmId, key, bytesOf(value), 0);
+    this.sharedData.set(this.vmId, key, Uint8Array.from(bytesOf(value)), 0); // the store keeps what it is given
   }
 
   /** Runs proxy_on_tick once, as the proxy does every tickPeriodMs; throws when the filter set no period. */
