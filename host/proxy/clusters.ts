@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { Pool } from 'undici';
 import type { ClusterSpec, UpstreamTlsSpec } from '../config/schema.js';
 import { watchFiles } from '../net/watch-files.js';
+import type { ClusterGuard } from '../overload/cluster-guard.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /** Weight of the newest sample in the latency EWMA: about the last ten responses count. */
@@ -80,6 +81,9 @@ export class Cluster {
   readonly name: string;
   readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
+  /** Circuit breakers and adaptive concurrency (host/overload), set at start; undefined when the manifest asks for neither. */
+  guard: ClusterGuard | undefined;
+  private readonly connectionsPerEndpoint: number;
   private current: Endpoint[] = [];
   private readonly byAddress = new Map<string, Endpoint>();
 
@@ -91,6 +95,7 @@ export class Cluster {
     this.name = spec.name;
     this.timeoutMs = spec.timeout_ms;
     this.connectTimeoutMs = spec.connect_timeout_ms;
+    this.connectionsPerEndpoint = spec.circuit_breakers?.max_connections ?? 128;
     this.tlsSpec = spec.tls;
     this.tls = spec.tls === undefined ? undefined : upstreamTlsOptions(spec.tls);
     this.update(spec.endpoints);
@@ -153,7 +158,7 @@ export class Cluster {
   private newPool(host: string, port: number): Pool {
     const tls = this.tls;
     return new Pool(`${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
-      connections: 128,
+      connections: this.connectionsPerEndpoint,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       connect: tls === undefined ? { timeout: this.connectTimeoutMs } : { timeout: this.connectTimeoutMs, ...tls },

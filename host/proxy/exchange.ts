@@ -12,6 +12,7 @@ import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
 import type { ClientResponse } from './client-response.js';
+import type { Admission, Refusal } from '../overload/cluster-guard.js';
 import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
@@ -58,6 +59,11 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private flags = '-';
   private upstreamLabel = '-';
   private clusterName = '-';
+  /** The cluster guard's admission (host/overload), given back when the exchange completes. */
+  private admission: Admission | undefined;
+  private admittedMs = 0;
+  /** Set when the overload manager sheds this request: it never reaches the filters. */
+  private readonly shed: Refusal | undefined;
   /** Spans of this request and of its current attempt; undefined when tracing is off. */
   private readonly trace: RequestTrace | undefined;
   private attemptTrace: AttemptTrace | undefined;
@@ -75,14 +81,16 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.hasBody = hasBody;
     this.info = info;
     this.requestHeaders = new HeaderMap(flat);
-    this.stream = chain.slots.length === 0 ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
+    this.shed = proxy.overload?.shed();
+    this.stream = chain.slots.length === 0 || this.shed !== undefined ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
     this.trace = proxy.tracer?.startRequest(this.requestHeaders, info);
     proxy.requestStarted();
   }
 
   /** Called synchronously from the uWS handler, after onAborted/onData are attached. */
   start(): void {
-    if (this.stream === undefined) this.requestHeadersReady(!this.hasBody);
+    if (this.shed !== undefined) this.refuse(this.shed);
+    else if (this.stream === undefined) this.requestHeadersReady(!this.hasBody);
     else this.stream.start(!this.hasBody);
   }
 
@@ -122,7 +130,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
   requestHeadersReady(endOfStream: boolean): void {
     if (this.localResponse || this.clientAborted) return;
     const endpoint = this.chooseEndpoint();
-    if (endpoint === undefined) return;
+    if (endpoint === undefined || !this.admitted()) return;
     const policy = (this.policy = routePolicy(this.stream, this.cluster!.timeoutMs));
     this.requestComplete = endOfStream;
     if (policy.retries > 0 && !endOfStream) this.replay = [];
@@ -411,7 +419,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     });
   }
 
-  private respondWithError(status: number, reason: string): void {
+  private respondWithError(status: number, reason: string, retryAfterS = 0): void {
     if (this.clientAborted || this.responseEnded) return;
     if (this.responseStarted && this.pendingHead === undefined) {
       // Headers are out: the only honest signal left is to cut the connection.
@@ -430,6 +438,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     res.cork(() => {
       res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
       res.writeHeader('content-type', 'text/plain');
+      if (retryAfterS > 0) res.writeHeader('retry-after', String(retryAfterS));
       if (this.proxy.draining) res.writeHeader('connection', 'close');
       if (this.method === 'HEAD') res.endWithoutBody(body.length);
       else res.end(body);
@@ -460,6 +469,26 @@ export class Exchange implements StreamOwner, AttemptOwner {
     return endpoint;
   }
 
+  /** Circuit breakers and adaptive concurrency of the chosen cluster (host/overload), when it has them. */
+  private admitted(): boolean {
+    const guard = this.cluster!.guard;
+    if (guard === undefined) return true;
+    const decision = guard.admit(this.stream);
+    if (decision.refused) {
+      this.refuse(decision);
+      return false;
+    }
+    this.admission = decision;
+    this.admittedMs = performance.now();
+    return true;
+  }
+
+  /** 503 at once, before any upstream work: overload protection said no. */
+  private refuse(refusal: Refusal): void {
+    this.flags = refusal.flag;
+    this.respondWithError(503, refusal.reason, refusal.retryAfterS);
+  }
+
   private completed = false;
 
   /** The exchange is over: filters log, metrics and the access log line are written once. */
@@ -469,6 +498,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const status = this.clientAborted && !this.responseStarted ? 0 : this.statusCode;
     if (this.flags === '-') this.flags = this.stream?.propertyText('weft.response.flags') ?? (this.stream?.failedFilter !== undefined ? 'WF' : '-');
     this.stream?.finish(status, this.flags);
+    // Only a request that went through cleanly tells the adaptive limit how fast the upstream is.
+    this.admission?.guard.release(this.admission, this.admittedMs, this.flags === '-');
     this.endAttemptTrace();
     const finished: FinishedRequest = {
       method: this.method,

@@ -9,6 +9,7 @@ import type { Chain } from '../chain/chain.js';
 import { indexOfName } from '../abi/header-map.js';
 import type { RequestInfo } from '../chain/http-stream.js';
 import type { ListenerTlsSpec } from '../config/schema.js';
+import type { OverloadManager } from '../overload/overload-manager.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ClientResponse } from './client-response.js';
 import type { Clusters } from './clusters.js';
@@ -27,6 +28,8 @@ export interface ListenerOptions {
   logger: Logger;
   /** Spans per request (host/telemetry/tracing.ts); absent when tracing is off. */
   tracer?: RequestTracer;
+  /** Sheds requests and stops keep-alive under overload (host/overload); absent when not configured. */
+  overload?: OverloadManager;
   /** The chain a request arriving now takes, by its host (`:authority`) and path (hot swap replaces it). */
   chainFor(authority: string, path: string): Chain;
   onFinished(request: FinishedRequest): void;
@@ -58,7 +61,10 @@ export class ProxyListener implements ProxyContext {
   readonly defaultCluster: string | undefined;
   readonly limits: ProxyLimits;
   readonly tracer: RequestTracer | undefined;
-  draining = false;
+  readonly overload: OverloadManager | undefined;
+  private drainStarted = false;
+  /** The listening socket is closed by the overload manager (refuse_connections). */
+  private refusing = false;
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private readonly transport: Transport;
@@ -68,6 +74,7 @@ export class ProxyListener implements ProxyContext {
     this.defaultCluster = options.defaultCluster;
     this.limits = options.limits;
     this.tracer = options.tracer;
+    this.overload = options.overload;
     this.transport =
       options.tls === undefined
         ? new UwsTransport(options.host, options.port, this)
@@ -92,6 +99,26 @@ export class ProxyListener implements ProxyContext {
     return new Exchange(res, this, chain, request.method, flat, request.hasBody, request.info);
   }
 
+  get draining(): boolean {
+    return this.drainStarted || this.overload?.keepAliveStopped === true;
+  }
+
+  /**
+   * The overload manager's refuse_connections: the listening socket closes, so new connections
+   * are refused by the kernel, and opens again when the action stops. Not during a drain.
+   */
+  refuseConnections(refuse: boolean): void {
+    if (this.drainStarted || refuse === this.refusing) return;
+    this.refusing = refuse;
+    if (refuse) {
+      this.transport.stopAccepting();
+      return;
+    }
+    this.transport.listen().catch((error: Error) => {
+      this.options.logger.error({ err: error.message }, 'overload: cannot listen again after refusing connections');
+    });
+  }
+
   requestStarted(): void {
     this.inFlight++;
   }
@@ -107,8 +134,8 @@ export class ProxyListener implements ProxyContext {
    * every connection. Responses written meanwhile carry `connection: close`.
    */
   async drain(timeoutMs: number): Promise<{ unfinished: number }> {
-    this.draining = true;
-    this.transport.stopAccepting();
+    this.drainStarted = true;
+    if (!this.refusing) this.transport.stopAccepting();
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
