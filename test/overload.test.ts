@@ -227,3 +227,141 @@ describe('circuit breakers', () => {
     assert.deepEqual(stats.clusters.map((c) => [c.name, c.requests_in_flight]), [['capped', 0], ['queued', 0]]);
   });
 });
+
+/** Sends `x-loop: 1` requests one after another for `durationMs`: each burns fuel in the looper filter, stalling the loop. */
+async function burnCpu(url: string, durationMs: number): Promise<void> {
+  await runClosedLoop({ url, concurrency: 1, durationMs, maxRequests: 200, backoffMs: 0, headers: { 'x-loop': '1' } });
+}
+
+/** The looper filter, made to burn ~100 ms of CPU per `x-loop` request (fuel) and to keep being called (no cool-down). */
+const cpuBurner = { name: 'looper', module: '', on_error: 'fail_open', fuel: 200_000_000, trap_cooldown: { traps: 100_000 } };
+
+describe('overload manager', () => {
+  let upstream: EchoUpstream;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+  });
+
+  after(async () => {
+    await upstream?.stop();
+  });
+
+  it('an event-loop stall stops keep-alive and sheds requests (503, retry-after, OM), then both stop', async () => {
+    const weft = await startWeft({
+      clusters: [{ name: 'svc', endpoints: [upstream.address] }],
+      filters: [{ ...cpuBurner, module: fixtureModule('looper') }],
+      overload: {
+        refresh_interval_ms: 100,
+        stop_keepalive: { event_loop_delay_ms: 40 },
+        shed_requests: { event_loop_delay_ms: 40, share_percent: 50, retry_after_s: 2 },
+      },
+    });
+    try {
+      const quiet = await request(weft.url);
+      assert.equal(quiet.status, 200);
+      assert.equal(quiet.headers['connection'], undefined, 'keep-alive while nothing is overloaded');
+
+      const burning = burnCpu(weft.url, 2500);
+      const during: Array<{ status: number; retryAfter: string | undefined; connection: string | undefined; body: string }> = [];
+      const until = Date.now() + 2000;
+      await sleep(300);
+      while (Date.now() < until) {
+        const answer = await request(weft.url);
+        during.push({ status: answer.status, retryAfter: answer.headers['retry-after'] as string | undefined, connection: answer.headers['connection'] as string | undefined, body: answer.body });
+        await sleep(20);
+      }
+      const stats = await overloadStats(weft);
+      await burning;
+      const shed = during.filter((a) => a.status === 503);
+      assert.ok(shed.length > 0, `some requests were shed while the loop stalled: ${JSON.stringify(during.map((a) => a.status))} (${JSON.stringify(stats.manager)})`);
+      assert.ok(shed.every((a) => a.retryAfter === '2' && a.body === 'overloaded: try again later\n'));
+      assert.ok(during.some((a) => a.status === 200), 'about half get through');
+      assert.ok(during.some((a) => a.connection === 'close'), 'responses ask clients to close their connections');
+      assert.ok(stats.manager!.event_loop_delay_ms >= 0);
+
+      // The stall is over: both actions stop, requests are served on kept-alive connections.
+      await eventually(() => overloadStats(weft), (s) => !s.manager!.actions['shed_requests'] && !s.manager!.actions['stop_keepalive'], 'actions stopped', 5000, 100);
+      const after = await request(weft.url);
+      assert.equal(after.status, 200);
+      assert.equal(after.headers['connection'], undefined);
+
+      const logs = weft.logLines();
+      for (const action of ['stop_keepalive', 'shed_requests']) {
+        assert.ok(logs.some((l) => l.msg === 'overload action started' && l.action === action && (l.event_loop_delay_ms as number) >= 40), `${action} start logged`);
+        assert.ok(logs.some((l) => l.msg === 'overload action stopped' && l.action === action), `${action} stop logged`);
+      }
+      assert.ok(weft.accessLog().filter((line) => line.flags === 'OM').length >= shed.length);
+      const metrics = await metricsText(weft);
+      assert.ok((metricValue(metrics, 'weft_overload_action_activations_total{action="shed_requests"}') ?? 0) >= 1);
+      assert.ok((metricValue(metrics, 'weft_overload_shed_total') ?? 0) >= shed.length);
+      assert.equal(metricValue(metrics, 'weft_overload_action_active{action="shed_requests"}'), 0);
+      assert.ok(metricValue(metrics, 'weft_overload_event_loop_delay_seconds') !== undefined);
+    } finally {
+      await weft.stop();
+    }
+  });
+
+  it('refuse_connections closes the listening socket during a stall and opens it again after', async () => {
+    const weft = await startWeft({
+      clusters: [{ name: 'svc', endpoints: [upstream.address] }],
+      filters: [{ ...cpuBurner, module: fixtureModule('looper') }],
+      overload: { refresh_interval_ms: 100, refuse_connections: { event_loop_delay_ms: 40 } },
+    });
+    try {
+      // The burner keeps one connection alive, so it goes on while new ones are refused.
+      const burning = burnCpu(weft.url, 2500);
+      const outcomes: string[] = [];
+      const until = Date.now() + 2300;
+      while (Date.now() < until) {
+        outcomes.push(await tryConnect(weft.port));
+        await sleep(10);
+      }
+      await burning;
+      assert.ok(outcomes.includes('ECONNREFUSED'), `new connections were refused during the stall: ${outcomes.join(' ')}`);
+      await eventually(() => tryConnect(weft.port), (outcome) => outcome === 'connected', 'accepting again', 5000, 100);
+      assert.equal((await request(weft.url)).status, 200);
+      const logs = weft.logLines();
+      assert.ok(logs.some((l) => l.msg === 'overload action started' && l.action === 'refuse_connections'));
+      assert.ok(logs.some((l) => l.msg === 'overload action stopped' && l.action === 'refuse_connections'));
+      assert.equal(logs.filter((l) => (l.msg as string).includes('cannot listen again')).length, 0);
+    } finally {
+      await weft.stop();
+    }
+  });
+
+  it('memory held by a filter VM over heap_used_mb sheds requests', async () => {
+    const weft = await startWeft({
+      clusters: [{ name: 'svc', endpoints: [upstream.address] }],
+      filters: [{ name: 'hog', module: fixtureModule('hog'), max_memory_mb: 512 }],
+      overload: { refresh_interval_ms: 100, shed_requests: { heap_used_mb: 200, share_percent: 100, retry_after_s: 5 } },
+    });
+    try {
+      const before = await overloadStats(weft);
+      assert.ok(before.manager!.heap_used_mb < 200, `an idle proxy is under the threshold (${before.manager!.heap_used_mb} MiB)`);
+      assert.equal((await request(weft.url)).status, 200);
+      // The hog filter keeps 250 MiB in its VM's linear memory.
+      assert.equal((await request(weft.url, { headers: { 'x-hog': '250' } })).status, 200);
+      const over = await eventually(() => overloadStats(weft), (s) => s.manager!.actions['shed_requests'] === true, 'shedding on heap', 3000, 50);
+      assert.ok(over.manager!.heap_used_mb >= 200);
+      const shed = await request(weft.url);
+      assert.equal(shed.status, 503);
+      assert.equal(shed.headers['retry-after'], '5');
+      assert.ok(weft.logLines().some((l) => l.msg === 'overload action started' && l.action === 'shed_requests' && (l.heap_used_mb as number) >= 200));
+    } finally {
+      await weft.stop();
+    }
+  });
+});
+
+/** Opens and closes a TCP connection to 127.0.0.1:port: 'connected' or the error code. */
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
