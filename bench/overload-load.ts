@@ -2,9 +2,11 @@
 // upstream whose latency rises with its concurrency, and a closed-loop load on 127.0.0.1,
 // bounded in time and in requests, that records every answer.
 
+import { fork } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 
 /**
@@ -56,6 +58,35 @@ export class QueueingUpstream {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * A QueueingUpstream in a process of its own, so that its timers do not wait behind the load
+ * generator's work (in one process, the load's own event-loop lag became the upstream's latency).
+ */
+export async function spawnQueueingUpstream(capacity: number, baseMs: number): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', String(capacity), String(baseMs)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message) => resolve(Number(message)));
+    child.once('exit', (code) => reject(new Error(`queueing upstream exited (${code})`)));
+  });
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+// `node overload-load.js --serve CAPACITY BASE_MS`: the child of spawnQueueingUpstream.
+if (process.argv[2] === '--serve' && process.send !== undefined) {
+  const upstream = await QueueingUpstream.start(Number(process.argv[3]), Number(process.argv[4]));
+  process.send(upstream.port);
+  process.once('SIGTERM', () => void upstream.close().then(() => process.exit(0)));
+  process.once('disconnect', () => process.exit(0));
 }
 
 export interface Answer {
