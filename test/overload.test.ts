@@ -182,6 +182,8 @@ describe('circuit breakers', () => {
       clusters: [
         { name: 'capped', endpoints: [slow.address], circuit_breakers: { max_requests: 4 } },
         { name: 'queued', endpoints: [slow.address], circuit_breakers: { max_connections: 2, max_pending_requests: 3 } },
+        // Stays in its first minRTT measurement (1,000 requests), so its limit is min_concurrency.
+        { name: 'routed', endpoints: [slow.address], adaptive_concurrency: { routes: ['limited'], min_concurrency: 2, min_rtt_request_count: 1000 } },
       ],
       default_cluster: 'capped',
       filters: [{ name: 'props', module: fixtureModule('set-props') }],
@@ -226,7 +228,19 @@ describe('circuit breakers', () => {
     const metrics = await metricsText(weft);
     assert.equal(metricValue(metrics, 'weft_cluster_overflows_total{cluster="queued",limit="max_pending_requests"}'), 4);
     const stats = await overloadStats(weft);
-    assert.deepEqual(stats.clusters.map((c) => [c.name, c.requests_in_flight]), [['capped', 0], ['queued', 0]]);
+    assert.deepEqual(stats.clusters.map((c) => [c.name, c.requests_in_flight]), [['capped', 0], ['queued', 0], ['routed', 0]]);
+  });
+
+  it('adaptive_concurrency with routes limits only the routes it names', async () => {
+    const to = (route?: string) => ({ headers: { 'x-set-prop': `weft.upstream.cluster=routed${route ? `,weft.route.name=${route}` : ''}` } });
+    const limited = await Promise.all(Array.from({ length: 5 }, () => request(weft.url, to('limited'))));
+    assert.deepEqual(limited.map((a) => a.status).sort(), [200, 200, 503, 503, 503]);
+    assert.ok(limited.filter((a) => a.status === 503).every((a) => a.body === 'cluster routed is at its concurrency limit\n'));
+    const others = await Promise.all([...Array.from({ length: 3 }, () => request(weft.url, to('other'))), ...Array.from({ length: 3 }, () => request(weft.url, to()))]);
+    assert.deepEqual(others.map((a) => a.status), [200, 200, 200, 200, 200, 200]);
+    const routed = (await overloadStats(weft)).clusters.find((c) => c.name === 'routed')!;
+    assert.equal(routed.adaptive_concurrency!.refused_total, 3);
+    assert.equal(routed.adaptive_concurrency!.measuring_min_rtt, true);
   });
 });
 

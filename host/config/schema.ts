@@ -347,7 +347,7 @@ const adaptiveConcurrency = z
     sample_percentile: numberIn(0, 100, { exclusiveMin: true }).default(50),
     routes: z.array(z.string().min(1, { error: 'must not be empty' })).min(1, { error: 'must name at least one route (leave routes out to limit every request)' }).optional(),
   })
-  .refine((spec) => spec.min_concurrency <= spec.max_concurrency, { error: 'min_concurrency must not be above max_concurrency', path: ['min_concurrency'] });
+  .refine((spec) => spec.min_concurrency <= spec.max_concurrency, { error: 'must not be above max_concurrency', path: ['min_concurrency'] });
 
 /** The overload settings of a cluster, the same for static and registry clusters. */
 const clusterOverload = {
