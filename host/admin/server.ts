@@ -33,7 +33,7 @@ export async function startAdminServer(spec: AdminSpec, deps: AdminDeps): Promis
   // auto_close off: the CLI owns signals and the shutdown order.
   const server = new Server({ auto_close: false, max_body_length: UNBOUNDED_BODY_BYTES });
 
-  for (const route of adminRoutes(deps)) {
+  for (const route of adminRoutes(deps, auth)) {
     if (route.method !== 'GET' && route.access !== 'write') {
       throw new Error(`admin route ${route.method} ${route.path} changes state, so its access must be 'write', not '${route.access}'`);
     }
