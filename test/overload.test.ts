@@ -22,12 +22,12 @@ import { startWeft, type WeftProcess } from './helpers/weft.js';
 
 const CAPACITY = 20;
 /** Long enough that scheduling noise on a busy 2-core machine stays small beside it. */
-const BASE_MS = 100;
+const BASE_MS = 150;
 /**
  * A window must hold requests admitted under the limit it judges: a few round trips (Envoy's
  * 100 ms default suits upstreams answering in a few ms).
  */
-const UPDATE_INTERVAL_MS = 500;
+const UPDATE_INTERVAL_MS = 750;
 /** minRTT from 30 requests instead of Envoy's 50, to keep the test short. */
 const MIN_RTT_REQUESTS = 30;
 

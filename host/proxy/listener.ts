@@ -63,8 +63,9 @@ export class ProxyListener implements ProxyContext {
   readonly tracer: RequestTracer | undefined;
   readonly overload: OverloadManager | undefined;
   private drainStarted = false;
-  /** The listening socket is closed by the overload manager (refuse_connections). */
-  private refusing = false;
+  /** Whether the listening socket is open; refuse_connections and drain close it, one change at a time. */
+  private listening = false;
+  private acceptance: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private readonly transport: Transport;
@@ -86,6 +87,7 @@ export class ProxyListener implements ProxyContext {
     const { host, port } = this.options;
     try {
       await this.transport.listen();
+      this.listening = true;
     } catch (error) {
       throw new Error(`listen: cannot listen on ${host}:${port} (${error instanceof Error ? error.message : String(error)})`);
     }
@@ -108,15 +110,20 @@ export class ProxyListener implements ProxyContext {
    * are refused by the kernel, and opens again when the action stops. Not during a drain.
    */
   refuseConnections(refuse: boolean): void {
-    if (this.drainStarted || refuse === this.refusing) return;
-    this.refusing = refuse;
-    if (refuse) {
-      this.transport.stopAccepting();
-      return;
-    }
-    this.transport.listen().catch((error: Error) => {
-      this.options.logger.error({ err: error.message }, 'overload: cannot listen again after refusing connections');
-    });
+    // Chained: listening again is asynchronous, and a socket must never be closed twice.
+    this.acceptance = this.acceptance
+      .then(async () => {
+        if (refuse && this.listening) {
+          this.listening = false;
+          this.transport.stopAccepting();
+        } else if (!refuse && !this.listening && !this.drainStarted) {
+          await this.transport.listen();
+          this.listening = true;
+        }
+      })
+      .catch((error: Error) => {
+        this.options.logger.error({ err: error.message }, 'overload: cannot listen again after refusing connections');
+      });
   }
 
   requestStarted(): void {
@@ -135,7 +142,11 @@ export class ProxyListener implements ProxyContext {
    */
   async drain(timeoutMs: number): Promise<{ unfinished: number }> {
     this.drainStarted = true;
-    if (!this.refusing) this.transport.stopAccepting();
+    await this.acceptance;
+    if (this.listening) {
+      this.listening = false;
+      this.transport.stopAccepting();
+    }
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
