@@ -213,7 +213,7 @@ function renderOverload(o: OverloadResult): string[] {
   lines.push(`| unloaded p50 / p99 | ${o.unloaded.p50Ms} / ${o.unloaded.p99Ms} ms |`);
   lines.push(`| limit at 4× (median, min–max) | ${l.limit.median} (${l.limit.min}–${l.limit.max}); capacity 20 |`);
   lines.push(`| admitted at 4×: req/s, p50 / p99 | ${l.admittedPerSec.toFixed(0)}, ${l.admittedP50Ms} / ${l.admittedP99Ms} ms |`);
-  lines.push(`| admitted p99 ÷ unloaded p50 | ${l.p99OverUnloaded.toFixed(2)} (target ≤ 2) |`);
+  lines.push(`| admitted p99 ÷ unloaded p50 | ${l.p99OverUnloaded.toFixed(2)} (target ≤ 2: ${l.met ? 'met' : '**not met**'}) |`);
   lines.push(`| refused (503, flag AC) at 4×: req/s | ${l.refusedPerSec.toFixed(0)} |`);
   lines.push(`| proxy time of a refusal: p50 / p99 / max | ${l.refusalMs.p50} / ${l.refusalMs.p99} / ${l.refusalMs.max} ms |`);
   lines.push(`| light load after: refusals after 1 s, limit | ${o.light.refusedAfter1s}, ${o.light.limitAfter} |`);
