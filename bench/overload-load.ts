@@ -64,7 +64,7 @@ export class QueueingUpstream {
  * A QueueingUpstream in a process of its own, so that its timers do not wait behind the load
  * generator's work (in one process, the load's own event-loop lag became the upstream's latency).
  */
-export async function spawnQueueingUpstream(capacity: number, baseMs: number): Promise<{ port: number; stop(): Promise<void> }> {
+export async function spawnQueueingUpstream(capacity: number, baseMs: number): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', String(capacity), String(baseMs)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message) => resolve(Number(message)));
@@ -72,6 +72,7 @@ export async function spawnQueueingUpstream(capacity: number, baseMs: number): P
   });
   return {
     port,
+    pid: child.pid!,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
