@@ -69,7 +69,7 @@ export interface OverloadDeps {
 
 export function overloadSettings(options: BenchOptions): OverloadSettings {
   return {
-    upstream: `${capacity} workers, ${serviceMs} ms per request up to ${capacity} in flight, then ${serviceMs} ms × in-flight/${capacity} (its own process)`,
+    upstream: `${capacity} workers, ${serviceMs} ms per request up to ${capacity} in flight, then ${serviceMs} ms × in-flight/${capacity} (its own process, on either core)`,
     adaptiveConcurrency: { update_interval_ms: updateIntervalMs, min_rtt_request_count: minRttRequests },
     loadedS: Math.max(options.durationS, 4) + settleMs / 1000,
     loadedClients: 4 * capacity,
