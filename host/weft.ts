@@ -200,6 +200,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     clusters,
     defaultCluster: manifest.default_cluster,
     limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
+    http: manifest.http,
     chainFor: (authority, path) => manager.chainFor(authority, path),
     onFinished,
     tracer: tracing?.tracer,

@@ -10,7 +10,7 @@ import { GradientController, type GradientObserver } from './gradient-controller
 import type { GuardCells } from './overload-metrics.js';
 
 /** Why a request was not admitted: the 503's flag and reason. */
-export class Refusal {
+export class OverloadRefusal {
   readonly refused = true;
   constructor(
     readonly flag: string,
@@ -48,9 +48,9 @@ export class ClusterGuard {
   private readonly routes: ReadonlySet<string> | undefined;
   private readonly maxRequests: number;
   private readonly maxPendingRequests: number;
-  private readonly tooManyRequests: Refusal;
-  private readonly tooManyPending: Refusal;
-  private readonly overLimit: Refusal;
+  private readonly tooManyRequests: OverloadRefusal;
+  private readonly tooManyPending: OverloadRefusal;
+  private readonly overLimit: OverloadRefusal;
   private readonly admitted: Admission;
   private readonly admittedLimited: Admission;
 
@@ -66,9 +66,9 @@ export class ClusterGuard {
     this.routes = adaptive?.routes === undefined ? undefined : new Set(adaptive.routes);
     this.controller = adaptive === undefined ? undefined : new GradientController(gradientSettings(adaptive), gradientObserver(cluster.name, cells, logger));
     // Decisions are constants: admitting or refusing allocates nothing.
-    this.tooManyRequests = new Refusal('UO', `upstream overflow: cluster ${cluster.name} is at max_requests`);
-    this.tooManyPending = new Refusal('UO', `upstream overflow: cluster ${cluster.name} is at max_pending_requests`);
-    this.overLimit = new Refusal('AC', `cluster ${cluster.name} is at its concurrency limit`);
+    this.tooManyRequests = new OverloadRefusal('UO', `upstream overflow: cluster ${cluster.name} is at max_requests`);
+    this.tooManyPending = new OverloadRefusal('UO', `upstream overflow: cluster ${cluster.name} is at max_pending_requests`);
+    this.overLimit = new OverloadRefusal('AC', `cluster ${cluster.name} is at its concurrency limit`);
     this.admitted = new Admission(this, false);
     this.admittedLimited = new Admission(this, true);
   }
@@ -81,7 +81,7 @@ export class ClusterGuard {
     this.controller?.stop();
   }
 
-  admit(request: RouteSource | undefined): Admission | Refusal {
+  admit(request: RouteSource | undefined): Admission | OverloadRefusal {
     if (this.inFlight >= this.maxRequests) {
       this.cells.overflows.requests.inc();
       return this.tooManyRequests;

@@ -13,7 +13,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { OverloadSpec, OverloadTrigger } from '../config/schema.js';
 import type { Logger } from '../telemetry/logger.js';
-import { Refusal } from './cluster-guard.js';
+import { OverloadRefusal } from './cluster-guard.js';
 import type { ManagerCells } from './overload-metrics.js';
 
 export const OVERLOAD_ACTIONS = ['stop_keepalive', 'shed_requests', 'refuse_connections'] as const;
@@ -50,7 +50,7 @@ export class OverloadManager {
   private readonly shedShare: number;
   private shedCredit = 0;
   private shedCount = 0;
-  private readonly shedRefusal: Refusal;
+  private readonly shedRefusal: OverloadRefusal;
 
   constructor(
     private readonly spec: OverloadSpec,
@@ -59,7 +59,7 @@ export class OverloadManager {
     private readonly effects: OverloadEffects,
   ) {
     this.shedShare = (spec.shed_requests?.share_percent ?? 0) / 100;
-    this.shedRefusal = new Refusal('OM', 'overloaded: try again later', spec.shed_requests?.retry_after_s ?? 0);
+    this.shedRefusal = new OverloadRefusal('OM', 'overloaded: try again later', spec.shed_requests?.retry_after_s ?? 0);
     for (const action of OVERLOAD_ACTIONS) {
       if (spec[action] === undefined) continue;
       this.active.set(action, false);
@@ -83,7 +83,7 @@ export class OverloadManager {
    * requests, spread evenly (every other one at 50 %) rather than at random, so the share holds
    * over any short stretch.
    */
-  shed(): Refusal | undefined {
+  shed(): OverloadRefusal | undefined {
     if (!this.shedding) return undefined;
     this.shedCredit += this.shedShare;
     if (this.shedCredit < 1) return undefined;

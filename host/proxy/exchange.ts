@@ -11,11 +11,12 @@ import { STATUS_CODES } from 'node:http';
 import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
-import type { Admission, Refusal } from '../overload/cluster-guard.js';
+import type { Admission, OverloadRefusal } from '../overload/cluster-guard.js';
 import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
+import type { Refusal } from './request-intake.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
 import { UploadStream, UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
@@ -63,32 +64,43 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private admission: Admission | undefined;
   private admittedMs = 0;
   /** Set when the overload manager sheds this request: it never reaches the filters. */
-  private readonly shed: Refusal | undefined;
+  private readonly shed: OverloadRefusal | undefined;
   /** Spans of this request and of its current attempt; undefined when tracing is off. */
   private readonly trace: RequestTrace | undefined;
   private attemptTrace: AttemptTrace | undefined;
 
+  /**
+   * `chain` is undefined when the host refuses the request before any filter (`refusal`
+   * says why: request-intake.ts).
+   */
   constructor(
     private readonly res: ClientResponse,
     private readonly proxy: ProxyContext,
-    chain: Chain,
+    chain: Chain | undefined,
     method: string,
     flat: string[],
     hasBody: boolean,
     info: RequestInfo,
+    private readonly refusal?: Refusal,
   ) {
     this.method = method;
     this.hasBody = hasBody;
     this.info = info;
     this.requestHeaders = new HeaderMap(flat);
-    this.shed = proxy.overload?.shed();
-    this.stream = chain.slots.length === 0 || this.shed !== undefined ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
+    this.shed = refusal === undefined ? proxy.overload?.shed() : undefined;
+    this.stream = chain === undefined || chain.slots.length === 0 || this.shed !== undefined ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
     this.trace = proxy.tracer?.startRequest(this.requestHeaders, info);
     proxy.requestStarted();
   }
 
   /** Called synchronously from the uWS handler, after onAborted/onData are attached. */
   start(): void {
+    if (this.refusal !== undefined) {
+      // Downstream protocol error: the connection is closed after the answer, as its framing is in doubt.
+      this.flags = 'DPE';
+      this.respondWithError(this.refusal.status, this.refusal.reason, true);
+      return;
+    }
     if (this.shed !== undefined) this.refuse(this.shed);
     else if (this.stream === undefined) this.requestHeadersReady(!this.hasBody);
     else this.stream.start(!this.hasBody);
@@ -290,8 +302,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (attempt !== this.attempt || this.clientAborted || this.localResponse || this.responseEnded) return;
     const failure = classifyUpstreamError(error);
     this.endAttemptTrace(failure.flag);
-    attempt.endpoint.recordGatewayFailure(Date.now());
-    if (retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
+    if (failure.unsendable !== true) attempt.endpoint.recordGatewayFailure(Date.now());
+    if (failure.unsendable !== true && retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
       this.retry(attempt);
       return;
     }
@@ -419,7 +431,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     });
   }
 
-  private respondWithError(status: number, reason: string, retryAfterS = 0): void {
+  private respondWithError(status: number, reason: string, closeConnection = false, retryAfterS = 0): void {
     if (this.clientAborted || this.responseEnded) return;
     if (this.responseStarted && this.pendingHead === undefined) {
       // Headers are out: the only honest signal left is to cut the connection.
@@ -440,8 +452,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       res.writeHeader('content-type', 'text/plain');
       if (retryAfterS > 0) res.writeHeader('retry-after', String(retryAfterS));
       if (this.proxy.draining) res.writeHeader('connection', 'close');
-      if (this.method === 'HEAD') res.endWithoutBody(body.length);
-      else res.end(body);
+      if (this.method === 'HEAD') res.endWithoutBody(body.length, closeConnection);
+      else res.end(body, closeConnection);
     });
     this.complete();
   }
@@ -484,9 +496,9 @@ export class Exchange implements StreamOwner, AttemptOwner {
   }
 
   /** 503 at once, before any upstream work: overload protection said no. */
-  private refuse(refusal: Refusal): void {
+  private refuse(refusal: OverloadRefusal): void {
     this.flags = refusal.flag;
-    this.respondWithError(503, refusal.reason, refusal.retryAfterS);
+    this.respondWithError(503, refusal.reason, false, refusal.retryAfterS);
   }
 
   private completed = false;

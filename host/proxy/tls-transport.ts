@@ -97,22 +97,21 @@ export class TlsTransport implements Transport {
     const raw = req.rawHeaders;
     const flat = [':method', req.method ?? 'GET', ':path', req.url ?? '/', ':authority', '', ':scheme', 'https'];
     let hasBody = false;
+    let hasHost = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
       const value = raw[i + 1]!;
-      if (name === 'host') {
-        flat[5] = value;
+      if (name === 'host' && !hasHost) {
+        flat[5] = value; // a second Host stays an entry, for the intake to refuse
+        hasHost = true;
         continue;
       }
       if (name === 'content-length') hasBody = value !== '0';
       else if (name === 'transfer-encoding') hasBody = true;
       flat.push(name, value);
     }
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
     const exchange = this.listener.accept(new NodeClientResponse(req, res), {
       method: flat[1]!,
-      path: query < 0 ? url : url.slice(0, query),
       flat,
       hasBody,
       info: {
