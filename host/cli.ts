@@ -9,6 +9,8 @@ import { Readiness } from './admin/readiness.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import type { ServerInfo } from './admin/routes/server.js';
 import { CONTROL_USAGE, isControlCommand, runControlCommand } from './cli/control-commands.js';
+import { checkModuleFile } from './cli/module-check.js';
+import { runDevCommand } from './cli/dev-command.js';
 import { runStatsCommand, STATS_USAGE } from './cli/stats-command.js';
 import { loadManifest } from './config/load.js';
 import { assertAddressFree } from './net/address.js';
@@ -21,8 +23,9 @@ const USAGE = `Usage: weft <command> [options]
 
 Commands:
   run -c FILE         start the proxy the manifest FILE describes
-  validate -c FILE    check the manifest FILE and its filters (exit 0 = ok, 1 = problems)
-  filter ...          the filter registry of a running proxy (see below)
+  validate -c FILE    check the manifest FILE and its filters, imports included (exit 0 = ok, 1 = problems)
+  filter ...          a filter project (init, build), or the registry of a running proxy (see below)
+  dev                 build the filter project here, serve it, rebuild and hot-swap on save
   chain ...           the chain of a running proxy (see below)
   stats               traffic figures of a running proxy (see below)
 
@@ -42,6 +45,7 @@ async function main(argv: string[]): Promise<number | 'running'> {
   // `weft filter ...` / `weft chain ...` are clients of a running proxy, with options of their own.
   if (isControlCommand(argv[0])) return runControlCommand(argv);
   if (argv[0] === 'stats') return runStatsCommand(argv.slice(1));
+  if (argv[0] === 'dev') return runDevCommand(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -74,13 +78,34 @@ async function main(argv: string[]): Promise<number | 'running'> {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (values.config === undefined) throw new UsageError(`${command} needs -c FILE`);
 
+  if (command === 'validate') return validate(values.config);
   const manifest = await checkedManifest(values.config);
   if (manifest === undefined) return 1;
-  if (command === 'validate') {
-    process.stdout.write(`ok: ${values.config}\n`);
-    return 0;
-  }
   return run(manifest);
+}
+
+/**
+ * checkedManifest, then each filter module's imports: one the host does not implement is an
+ * error (it links to a stub and fails at request time), or a warning when SDKs probe for it.
+ */
+async function validate(file: string): Promise<number> {
+  const loaded = await loadManifest(file);
+  if (!loaded.ok) {
+    printProblems(loaded.errors);
+    return 1;
+  }
+  const problems = await checkFilters(loaded.manifest);
+  const warnings: string[] = [];
+  for (const [index, filter] of loaded.manifest.filters.entries()) {
+    const findings = await checkModuleFile(filter.module);
+    const location = `filters[${index}] (${filter.name})`;
+    problems.push(...findings.errors.map((error) => `${location}: ${error}`));
+    warnings.push(...findings.warnings.map((warning) => `warning: ${location}: ${warning}`));
+  }
+  printProblems([...new Set(problems), ...warnings]);
+  if (problems.length > 0) return 1;
+  process.stdout.write(`ok: ${file}${warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}\n`);
+  return 0;
 }
 
 /** The manifest when it and its filters are sound; otherwise prints every problem. */

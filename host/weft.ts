@@ -19,7 +19,7 @@ import { MemoryStore } from './store/memory-store.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { clusterProperties } from './proxy/cluster-properties.js';
-import { Clusters } from './proxy/clusters.js';
+import { Clusters, type UpstreamTlsFailed } from './proxy/clusters.js';
 import { makeHttpCall } from './proxy/http-call.js';
 import { ProxyListener } from './proxy/listener.js';
 import { OverloadProtection } from './overload/protection.js';
@@ -49,6 +49,8 @@ export interface Weft {
 export interface WeftDeps {
   logger: Logger;
   metrics: WeftMetrics;
+  /** A store to use instead of the manifest's (`weft dev` runs on one in memory). */
+  store?: Store;
 }
 
 /** proxy-wasm log levels as pino methods. */
@@ -102,6 +104,24 @@ function sandboxServices(logLevel: LogLevelName, logger: Logger): ChainServices 
   };
 }
 
+/** Every failed upstream handshake is counted; logged once a second per cluster and side at most (a bad certificate fails every connection). */
+function upstreamTlsFailed(metrics: WeftMetrics, logger: Logger): UpstreamTlsFailed {
+  const lastLogged = new Map<string, { atMs: number; suppressed: number }>();
+  return (cluster, endpoint, error) => {
+    metrics.upstreamTlsFailure(cluster, error.side);
+    const key = `${cluster} ${error.side}`;
+    const now = Date.now();
+    const last = lastLogged.get(key);
+    if (last !== undefined && now - last.atMs < 1000) {
+      last.suppressed++;
+      return;
+    }
+    const suppressed = last?.suppressed ?? 0;
+    lastLogged.set(key, { atMs: now, suppressed: 0 });
+    logger.warn({ cluster, endpoint, side: error.side, detail: error.detail, ...(suppressed > 0 ? { suppressed } : {}) }, 'upstream tls handshake failed');
+  };
+}
+
 /** The clusters the service registry feeds (`discovery: registry`), each with its subset of a service. */
 function registryFeeds(manifest: Manifest, clusters: Clusters): ClusterFeed[] {
   return manifest.clusters.flatMap((spec) => (spec.discovery === undefined ? [] : [{ name: spec.name, subset: spec.discovery, cluster: clusters.get(spec.name)! }]));
@@ -137,7 +157,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   // The OpenTelemetry SDK is loaded only when tracing is on: off costs nothing, not even the import.
   // First, as it holds nothing to release until spans exist.
   const tracing = manifest.tracing.exporter === 'off' ? undefined : (await import('./telemetry/tracing.js')).createTracing(manifest.tracing, logger);
-  const clusters = new Clusters(manifest.clusters);
+  const clusters = new Clusters(manifest.clusters, upstreamTlsFailed(metrics, logger));
   clusters.watchCertificates(logger);
   // Guards go on the clusters before anything can send to them; the listener comes later.
   const overload = new OverloadProtection(manifest, clusters, metrics.registry, logger, { refuseConnections: (refuse) => listener.refuseConnections(refuse) });
@@ -147,7 +167,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   let running: ChainsRunning;
   let services: ServiceRegistry | undefined;
   try {
-    store = await openStore(manifest.store, logger);
+    store = deps.store ?? (await openStore(manifest.store, logger));
   } catch (error) {
     await clusters.close();
     throw error;
@@ -188,6 +208,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
         bytes_received: request.bytesReceived,
         request_id: request.requestId ?? '',
         route: request.route ?? null,
+        reason: request.reason ?? null,
       });
     }
   };

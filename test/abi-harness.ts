@@ -1,21 +1,17 @@
 // Shared by the abi-*.test.ts files: WAT compiled with wabt, a probe module whose
-// proxy_on_request_headers runs one named case (a WAT expression) per call, and plain in-memory
-// implementations of the two interfaces the ABI layer talks to (VmHost, HttpContextHost).
+// proxy_on_request_headers runs one named case (a WAT expression) per call, and the two
+// interfaces the ABI layer talks to (VmHost, HttpContextHost) with every knob open for ABI tests
+// (failure injection, re-entry); their services are the test kit's (host/testkit).
 
 import wabtInit from 'wabt';
-import { LogLevel, MetricType, StreamType, WasmResult } from '../host/abi/enums.js';
+import { LogLevel, StreamType, WasmResult } from '../host/abi/enums.js';
 import { HeaderMap } from '../host/abi/header-map.js';
-import type {
-  BodyBuffer,
-  FilterMetrics,
-  HttpCallRequest,
-  HttpCallResponse,
-  HttpContextHost,
-  SharedData,
-  SharedQueues,
-  VmHost,
-} from '../host/abi/host-api.js';
+import type { BodyBuffer, HttpCallRequest, HttpCallResponse, HttpContextHost, VmHost } from '../host/abi/host-api.js';
 import { FilterModule, WasmVm } from '../host/abi/vm.js';
+import { MemoryBody, MemoryQueues, MemorySharedData, RecordingMetrics } from '../host/testkit/memory-services.js';
+
+/** The in-memory body the kit uses; the ABI tests place request and response bodies with it. */
+export { MemoryBody as TestBody };
 
 let wabt: Awaited<ReturnType<typeof wabtInit>> | undefined;
 
@@ -218,26 +214,6 @@ export class Probe {
 
 // ---- in-memory hosts -------------------------------------------------------------------------
 
-export class TestBody implements BodyBuffer {
-  constructor(public data: Uint8Array = new Uint8Array(0)) {}
-
-  bytes(): Uint8Array {
-    return this.data;
-  }
-
-  set(start: number, size: number, data: Uint8Array): WasmResult {
-    if (start === 0) {
-      this.data = Buffer.concat([data, this.data.subarray(Math.min(size, this.data.length))]);
-      return WasmResult.Ok;
-    }
-    if (start >= this.data.length) {
-      this.data = Buffer.concat([this.data, data]);
-      return WasmResult.Ok;
-    }
-    return WasmResult.BadArgument;
-  }
-}
-
 export interface LocalResponse {
   status: number;
   details: string;
@@ -248,7 +224,7 @@ export interface LocalResponse {
 
 export class TestStream implements HttpContextHost {
   readonly maps: Array<HeaderMap | undefined> = [new HeaderMap([':method', 'GET', ':path', '/', 'x-a', 'one']), undefined, undefined, undefined];
-  readonly bodies: Array<TestBody | undefined> = [undefined, undefined];
+  readonly bodies: Array<MemoryBody | undefined> = [undefined, undefined];
   readonly properties = new Map<string, Uint8Array>();
   readonly propertyKeysAsked: string[] = [];
   readonly localResponses: LocalResponse[] = [];
@@ -295,82 +271,6 @@ export class TestStream implements HttpContextHost {
   }
 }
 
-class TestSharedData implements SharedData {
-  private readonly entries = new Map<string, { value: Uint8Array; cas: number }>();
-  private nextCas = 1;
-
-  get(vmId: string, key: string): { value: Uint8Array; cas: number } | undefined {
-    return this.entries.get(`${vmId}/${key}`);
-  }
-
-  set(vmId: string, key: string, value: Uint8Array, cas: number): WasmResult {
-    const current = this.entries.get(`${vmId}/${key}`);
-    if (cas !== 0 && current?.cas !== cas) return WasmResult.CasMismatch;
-    this.entries.set(`${vmId}/${key}`, { value, cas: this.nextCas++ });
-    return WasmResult.Ok;
-  }
-}
-
-class TestQueues implements SharedQueues {
-  private readonly queues = new Map<number, { name: string; items: Uint8Array[]; onReady: (id: number) => void }>();
-
-  register(vmId: string, name: string, onReady: (queueId: number) => void): number {
-    const existing = this.resolve(vmId, name);
-    if (existing !== undefined) return existing;
-    const id = this.queues.size + 1;
-    this.queues.set(id, { name: `${vmId}/${name}`, items: [], onReady });
-    return id;
-  }
-
-  resolve(vmId: string, name: string): number | undefined {
-    for (const [id, queue] of this.queues) if (queue.name === `${vmId}/${name}`) return id;
-    return undefined;
-  }
-
-  enqueue(queueId: number, data: Uint8Array): WasmResult {
-    const queue = this.queues.get(queueId);
-    if (queue === undefined) return WasmResult.NotFound;
-    queue.items.push(data);
-    queue.onReady(queueId); // synchronously, on purpose: the VM must not re-enter the guest
-    return WasmResult.Ok;
-  }
-
-  dequeue(queueId: number): Uint8Array | null | undefined {
-    const queue = this.queues.get(queueId);
-    if (queue === undefined) return undefined;
-    return queue.items.shift() ?? null;
-  }
-}
-
-class TestMetrics implements FilterMetrics {
-  readonly metrics: Array<{ type: MetricType; name: string; value: bigint }> = [];
-
-  define(type: MetricType, name: string): number {
-    this.metrics.push({ type, name, value: 0n });
-    return this.metrics.length;
-  }
-
-  increment(id: number, delta: bigint): WasmResult {
-    const metric = this.metrics[id - 1];
-    if (metric === undefined) return WasmResult.NotFound;
-    if (metric.type === MetricType.Counter && delta <= 0n) return WasmResult.BadArgument;
-    metric.value += delta;
-    return WasmResult.Ok;
-  }
-
-  record(id: number, value: bigint): WasmResult {
-    const metric = this.metrics[id - 1];
-    if (metric === undefined) return WasmResult.NotFound;
-    metric.value = value;
-    return WasmResult.Ok;
-  }
-
-  get(id: number): bigint | WasmResult {
-    const metric = this.metrics[id - 1];
-    return metric === undefined ? WasmResult.NotFound : metric.value;
-  }
-}
-
 export class TestVmHost implements VmHost {
   pluginName = 'probe';
   rootId = 'probe-root';
@@ -384,9 +284,9 @@ export class TestVmHost implements VmHost {
   readonly tickPeriods: number[] = [];
   onTick: (() => void) | undefined;
   readonly foreign = new Map<string, (args: Uint8Array) => Uint8Array | WasmResult>();
-  readonly sharedData = new TestSharedData();
-  readonly queues = new TestQueues();
-  readonly metrics = new TestMetrics();
+  readonly sharedData = new MemorySharedData();
+  readonly queues = new MemoryQueues();
+  readonly metrics = new RecordingMetrics();
 
   log(level: LogLevel, message: string): void {
     this.logs.push([level, message]);

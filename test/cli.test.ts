@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { wat } from './abi-harness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'weft.js');
@@ -116,6 +117,55 @@ describe('weft validate', () => {
   test('accepts a sound manifest: "ok: FILE", exit 0', async () => {
     const file = await manifestFile(MINIMAL);
     assert.deepEqual(await weft(['validate', '-c', file]), { code: 0, stdout: `ok: ${file}\n`, stderr: '' });
+  });
+});
+
+describe('weft validate on filter modules', () => {
+  /** A filter module (WAT) with `imports`, exporting the callbacks unless `callbacks` is false. */
+  async function moduleFile(name: string, imports: string, callbacks = true): Promise<string> {
+    const file = path.join(dir, `${name}.wasm`);
+    await writeFile(file, await wat(`(module ${imports}
+      (memory (export "memory") 1)
+      (func (export "proxy_abi_version_0_2_1"))
+      (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+      ${callbacks ? '(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))' : ''})`));
+    return file;
+  }
+
+  const manifest = (module: string) => `${MINIMAL}default_cluster: web\nfilters:\n  - { name: f, module: ${module}, config: "{}" }\n`;
+
+  test('an import Weft does not implement is an error; one SDKs probe for is a warning', async () => {
+    const module = await moduleFile('date-now', `
+      (import "env" "Date.now" (func (result f64)))
+      (import "env" "proxy_unheard_of" (func (result i32)))
+      (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
+      (import "env" "proxy_log" (func (param i32 i32 i32) (result i32)))`);
+    const outcome = await weft(['validate', '-c', await manifestFile(manifest(module))]);
+    assert.equal(outcome.code, 1);
+    assert.equal(outcome.stdout, '');
+    assert.deepEqual(outcome.stderr.trim().split('\n'), [
+      'filters[0] (f): imports env.Date.now, which Weft does not implement: a call answers 0 and logs a warning, at request time (AssemblyScript: Date.now, Math.random and console need host imports; use the SDK\'s clock and Random)',
+      'warning: filters[0] (f): imports env.proxy_unheard_of, which Weft does not implement (a call answers Unimplemented)',
+      'warning: filters[0] (f): imports wasi_snapshot_preview1.sock_accept, which Weft does not implement (a call answers ENOSYS)',
+    ]);
+  });
+
+  test('warnings alone: ok, with their count', async () => {
+    const module = await moduleFile('probing', '(import "env" "proxy_unheard_of" (func (result i32)))');
+    const file = await manifestFile(manifest(module));
+    const outcome = await weft(['validate', '-c', file]);
+    assert.deepEqual(outcome, {
+      code: 0,
+      stdout: `ok: ${file} (1 warning)\n`,
+      stderr: 'warning: filters[0] (f): imports env.proxy_unheard_of, which Weft does not implement (a call answers Unimplemented)\n',
+    });
+  });
+
+  test('a module without proxy-wasm callbacks says how to export them', async () => {
+    const module = await moduleFile('no-callbacks', '', false);
+    const outcome = await weft(['validate', '-c', await manifestFile(manifest(module))]);
+    assert.equal(outcome.code, 1);
+    assert.match(outcome.stderr, /filters\[0\] \(f\): exports no proxy-wasm callbacks \(proxy_on_\*\): add `export \* from 'weft-sdk\/assembly\/exports'`/);
   });
 });
 

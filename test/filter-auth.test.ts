@@ -4,14 +4,11 @@
 
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LogLevel } from '../host/abi/enums.js';
-import { FilterModule, WasmVm } from '../host/abi/vm.js';
-import { TestVmHost } from './abi-harness.js';
+import { FilterStartError, loadFilter } from '../host/testkit/index.js';
 import { header, request, type HttpResponse } from './helpers/http.js';
 import { base64url, nowSeconds, signJwt, type JwsAlgorithm, type SigningKey } from './helpers/jws.js';
 import { freePort } from './helpers/ports.js';
@@ -20,6 +17,7 @@ import { EchoUpstream, type EchoedRequest } from './helpers/upstream.js';
 import { runWeftExpectingExit, startWeft, type WeftProcess } from './helpers/weft.js';
 
 const ISSUER = 'https://issuer.test';
+const authModule = builtModule(join(repoRoot, 'filters', 'auth'));
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -441,14 +439,17 @@ describe('the auth filter', () => {
   });
 });
 
-describe('the auth filter configuration', () => {
-  /** Starts the auth module in a VM with `config`; the error lines it logged when it refused. */
+describe('the auth filter configuration (test kit)', () => {
+  /** Starts the auth module with `config` in the kit; the error lines it logged when it refused. */
   async function refusal(config: Record<string, unknown>): Promise<string> {
-    const module = await FilterModule.compile(readFileSync(builtModule(join(repoRoot, 'filters', 'auth'))));
-    const host = new TestVmHost();
-    const options = { vmConfig: new Uint8Array(), pluginConfig: Buffer.from(JSON.stringify(config)) };
-    await assert.rejects(WasmVm.create(module, host, options), /proxy_on_configure/);
-    return host.messages(LogLevel.Error).join('\n');
+    let logged = '';
+    await assert.rejects(loadFilter(authModule, { config }), (error: unknown) => {
+      assert.ok(error instanceof FilterStartError, String(error));
+      assert.match(error.message, /proxy_on_configure/);
+      logged = error.logs.filter((line) => line.level === 'error').map((line) => line.message).join('\n');
+      return true;
+    });
+    return logged;
   }
 
   // Each of these alone must refuse the configuration: a misspelt option would otherwise switch a check off.
@@ -488,5 +489,39 @@ describe('the auth filter configuration', () => {
     });
     assert.notEqual(code, 0);
     assert.match(stderr, /\(auth\): proxy_on_configure returned false/);
+  });
+});
+
+describe('ext_authz step by step (test kit)', () => {
+  const config = {
+    ext_authz: { cluster: 'authz', path: '/check', upstream_headers: ['x-user-id'], principal_header: 'x-user-id' },
+  };
+
+  it('pauses the request on the check call, and resumes it with the headers of a 2xx answer', async () => {
+    const filter = await loadFilter(authModule, { config, clusters: { authz: ['127.0.0.1:9'] } });
+    const stream = filter.stream();
+    assert.equal(stream.sendRequestHeaders({ ':method': 'POST', ':path': '/orders?x=1', ':authority': 'shop.test', authorization: 'Bearer t' }), 'pause');
+    const [check] = filter.pendingHttpCalls();
+    assert.equal(check?.cluster, 'authz');
+    assert.equal(check.header(':path'), '/check');
+    assert.equal(check.header('x-forwarded-method'), 'POST');
+    assert.equal(check.header('x-forwarded-uri'), '/orders?x=1');
+    assert.equal(check.header('authorization'), 'Bearer t');
+    check.respond({ status: 200, headers: { 'x-user-id': 'erin' } });
+    assert.deepEqual(stream.resumed, ['request']);
+    assert.equal(stream.localResponse, undefined);
+    assert.equal(stream.requestHeader('x-user-id'), 'erin');
+    assert.equal(stream.property('weft.auth.principal'), 'erin');
+    filter.close();
+  });
+
+  it('passes a denying answer on to the client', async () => {
+    const filter = await loadFilter(authModule, { config, clusters: { authz: ['127.0.0.1:9'] } });
+    const stream = filter.stream();
+    stream.sendRequestHeaders({ ':method': 'GET', ':path': '/', ':authority': 'shop.test' });
+    filter.pendingHttpCalls()[0]!.respond({ status: 403, headers: { 'content-type': 'text/plain' }, body: 'go away\n' });
+    assert.equal(stream.localResponse?.status, 403);
+    assert.equal(stream.localResponse?.body, 'go away\n');
+    filter.close();
   });
 });

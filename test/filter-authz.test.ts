@@ -4,7 +4,7 @@
 // and an mTLS listener would set (source.principal, weft.auth.principal, weft.auth.claims.*)
 // from request headers, so each rule kind is tested on its own.
 // The forms of source.address and of raw paths a client cannot easily send are driven through
-// the ABI layer (real wasm, the host's ABI code, a test stream) at the end.
+// the test kit (weft/testkit: the same wasm, in-process) at the end.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -12,11 +12,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
-import { LogLevel } from '../host/abi/enums.js';
-import { HeaderMap } from '../host/abi/header-map.js';
-import { encodeString } from '../host/abi/properties.js';
-import { FilterModule, WasmVm } from '../host/abi/vm.js';
-import { TestStream, TestVmHost } from './abi-harness.js';
+import { loadFilter, type FilterUnderTest } from '../host/testkit/index.js';
 import { AdminClient } from './helpers/admin.js';
 import { request, type HttpResponse } from './helpers/http.js';
 import { TestCa, type Issued } from './helpers/pki.js';
@@ -300,16 +296,10 @@ describe('authz configuration', () => {
   });
 });
 
-describe('authz on address and path forms a host may give (ABI layer)', () => {
-  let module: FilterModule;
-  let host: TestVmHost;
-  let vm: WasmVm;
-  let nextContext = 2;
+describe('authz on address and path forms a host may give (test kit)', () => {
+  let filter: FilterUnderTest;
 
   before(async () => {
-    module = await FilterModule.compile(readFileSync(authzModule));
-    host = new TestVmHost();
-    host.pluginName = 'authz';
     const config = {
       rules: [
         { name: 'v6-doc', action: 'allow', source_ips: ['2001:db8::/32'] },
@@ -321,22 +311,16 @@ describe('authz on address and path forms a host may give (ABI layer)', () => {
         { name: 'rest', action: 'allow', paths: [{ glob: '/**' }] },
       ],
     };
-    vm = await WasmVm.create(module, host, { vmConfig: new Uint8Array(), pluginConfig: Buffer.from(JSON.stringify(config)) });
+    filter = await loadFilter(authzModule, { config });
   });
-  after(() => vm?.destroy());
+  after(() => filter?.close());
 
-  /** Runs one request through the VM: the name of the rule that denied it, or "allowed". */
+  /** Runs one request through the filter: the name of the rule that denied it, or "allowed". */
   function decide(path: string, sourceAddress: string | undefined): string {
-    const stream = new TestStream();
-    stream.maps[0] = new HeaderMap([':method', 'GET', ':path', path, ':authority', 'x.test']);
-    if (sourceAddress !== undefined) stream.properties.set('source.address', encodeString(sourceAddress));
-    const id = nextContext++;
-    vm.createHttpContext(id, stream);
-    vm.onRequestHeaders(id, 3, true);
-    vm.onDone(id);
-    vm.onDelete(id);
-    const response = stream.localResponses[0];
-    return response === undefined ? 'allowed' : Buffer.from(response.body).toString('utf8').trim();
+    const stream = filter.stream({ remoteAddress: sourceAddress ?? '' });
+    stream.sendRequestHeaders({ ':method': 'GET', ':path': path, ':authority': 'x.test' });
+    stream.complete();
+    return stream.localResponse === undefined ? 'allowed' : stream.localResponse.body.trim();
   }
 
   test('IPv6 in every spelling, IPv4-mapped addresses, and addresses with a port', () => {
@@ -355,7 +339,7 @@ describe('authz on address and path forms a host may give (ABI layer)', () => {
       ['not an address', 'denied by rule "admin-folder"'],
     ];
     for (const [address, expected] of cases) assert.equal(decide('/admin/x', address), expected, address);
-    assert.equal(decide('/admin/x', undefined), 'denied by rule "admin-folder"', 'no source.address');
+    assert.equal(decide('/admin/x', undefined), 'denied by rule "admin-folder"', 'an empty source.address');
   });
 
   test('paths are normalised before matching', () => {
@@ -387,7 +371,7 @@ describe('authz on address and path forms a host may give (ABI layer)', () => {
   });
 
   test('no warnings or errors were logged along the way', () => {
-    assert.deepEqual(host.messages(LogLevel.Warn), []);
-    assert.deepEqual(host.messages(LogLevel.Error), []);
+    assert.deepEqual(filter.messages('warn'), []);
+    assert.deepEqual(filter.messages('error'), []);
   });
 });

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FilterStartError, loadFilter, type FilterUnderTest } from '../host/testkit/index.js';
 import { sendMany } from './helpers/load.js';
 import { request } from './helpers/http.js';
 import { builtModule, fixtureModule, repoRoot } from './helpers/repo.js';
@@ -67,6 +68,8 @@ describe('lb filter', () => {
       filters: [
         { name: 'router', module: routerModule, config: { routes: CLUSTERS.map((name) => ({ match: { prefix: `/${name}/` }, cluster: name })) } },
         { name: 'lb-control', module: fixtureModule('lb-control') },
+        // Plays the breaker pinning its half-open probe (`x-set-prop: weft.upstream.endpoint=...`).
+        { name: 'pin', module: fixtureModule('set-props') },
         {
           name: 'lb',
           module: lbModule,
@@ -186,6 +189,15 @@ describe('lb filter', () => {
       await eject('rr', 1, 300);
       await new Promise((resolve) => setTimeout(resolve, 350));
       assert.deepEqual(await counted(upstreams, () => sendMany(weft.url, 300, (i) => `/rr/back/${i}`)), [100, 100, 100]);
+    });
+
+    it('keeps an endpoint an earlier filter pinned (the breaker\'s probe), even one it would skip', async () => {
+      const pinned = upstreams[1]!.address;
+      assert.equal((await eject('rr', 1, 60_000)).status, 200);
+      const pin = () => ({ 'x-set-prop': `weft.upstream.endpoint=${pinned}` });
+      assert.deepEqual(await counted(upstreams, () => sendMany(weft.url, 6, (i) => `/rr/pinned/${i}`, pin)), [0, 6, 0]);
+      assert.deepEqual(await counted(upstreams, () => sendMany(weft.url, 6, (i) => `/hash/pinned/${i}`, () => ({ ...pin(), 'x-user': 'alice' }))), [0, 6, 0]);
+      await eject('rr', 1, 0);
     });
 
     it('skips unhealthy endpoints and endpoints of weight 0', async () => {
@@ -316,7 +328,7 @@ describe('lb consistent hash when an endpoint leaves the cluster', () => {
   });
 });
 
-describe('lb configuration mistakes', () => {
+describe('lb configuration mistakes (test kit)', () => {
   const cases: Array<[string, unknown, RegExp]> = [
     ['an unknown policy', { default_policy: 'fastest' }, /lb: default_policy: must be one of round_robin, weighted_round_robin, random, least_request, ewma, consistent_hash, not "fastest"/],
     ['consistent_hash without hash_on', { clusters: { web: { policy: 'consistent_hash' } } }, /lb: clusters\.web\.hash_on: is required with consistent_hash/],
@@ -324,12 +336,61 @@ describe('lb configuration mistakes', () => {
   ];
   for (const [what, config, message] of cases) {
     it(`refuses to start on ${what}, saying where`, async () => {
-      const { code, stdout, stderr } = await runWeftExpectingExit({
-        clusters: [{ name: 'web', endpoints: ['127.0.0.1:9'] }],
-        filters: [{ name: 'lb', module: lbModule, config }],
+      await assert.rejects(loadFilter(lbModule, { config, clusters: { web: ['127.0.0.1:9'] } }), (error: unknown) => {
+        assert.ok(error instanceof FilterStartError, String(error));
+        assert.match(error.message, message);
+        return true;
       });
-      assert.equal(code, 1);
-      assert.match(`${stdout}${stderr}`, message);
     });
   }
+
+  it('stops weft run', async () => {
+    const { code, stdout, stderr } = await runWeftExpectingExit({
+      clusters: [{ name: 'web', endpoints: ['127.0.0.1:9'] }],
+      filters: [{ name: 'lb', module: lbModule, config: { default_policy: 'fastest' } }],
+    });
+    assert.equal(code, 1);
+    assert.match(`${stdout}${stderr}`, /lb: default_policy: must be one of/);
+  });
+});
+
+describe('lb policies on the endpoint facts the host publishes (test kit)', () => {
+  /** The endpoint lb picks for each of `count` requests to cluster `web`. */
+  function picks(filter: FilterUnderTest, count: number): string[] {
+    const chosen: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const stream = filter.stream({ properties: { 'weft.upstream.cluster': 'web' } });
+      stream.sendRequestHeaders({ ':method': 'GET', ':path': '/', ':authority': 'x.test' });
+      chosen.push(stream.localResponse === undefined ? stream.property('weft.upstream.endpoint') ?? 'none' : `${stream.localResponse.status} ${stream.property('weft.response.flags')}`);
+      stream.complete();
+    }
+    return chosen;
+  }
+
+  it('smooth weighted round robin: weights 1, 2, 3 give c b a c b c', async () => {
+    const web = [{ address: 'a:1', weight: 1 }, { address: 'b:1', weight: 2 }, { address: 'c:1', weight: 3 }];
+    const filter = await loadFilter(lbModule, { config: { default_policy: 'weighted_round_robin' }, clusters: { web } });
+    assert.deepEqual(picks(filter, 6), ['c:1', 'b:1', 'a:1', 'c:1', 'b:1', 'c:1']);
+    filter.close();
+  });
+
+  it('least_request prefers the endpoint with fewer requests in flight per unit of weight', async () => {
+    const web = [{ address: 'busy:1', inFlight: 50 }, { address: 'idle:1', inFlight: 0 }];
+    const filter = await loadFilter(lbModule, { config: { default_policy: 'least_request' }, clusters: { web } });
+    assert.deepEqual(new Set(picks(filter, 20)), new Set(['idle:1']));
+    filter.close();
+  });
+
+  it('skips unhealthy and ejected endpoints; none left is 503 UH', async () => {
+    const web = [{ address: 'sick:1', healthy: false }, { address: 'ejected:1' }, { address: 'well:1' }];
+    const filter = await loadFilter(lbModule, { config: {}, clusters: { web } });
+    const deadline = Buffer.alloc(8);
+    deadline.writeBigInt64LE(BigInt(Date.now() + 60_000) * 1_000_000n);
+    filter.setSharedData('breaker.ejected.web.ejected:1', deadline);
+    assert.deepEqual(new Set(picks(filter, 6)), new Set(['well:1']));
+    filter.close();
+    const none = await loadFilter(lbModule, { config: {}, clusters: { web: [{ address: 'sick:1', healthy: false }] } });
+    assert.deepEqual(picks(none, 1), ['503 UH']);
+    none.close();
+  });
 });

@@ -410,7 +410,7 @@ describe('restarts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('a restart keeps the chain, its revision and the modules; the manifest only seeds an empty store', async () => {
+  test('a restart with the manifest that seeded the store keeps the chain, its revision and the modules', async () => {
     const store = { path: path.join(dir, 'state.json') };
     const routes = [{ path_prefix: '/api/', chain: 'api' }];
     const chains = { api: [{ name: 'api-tag', module: fixtureModule('tag-version'), config: { version: 'api' } }] };
@@ -426,13 +426,8 @@ describe('restarts', () => {
       await first.weft.stop();
     }
 
-    // The manifest now says v9; the store is the source of truth and keeps v2.
-    const second = await startTaggedProxy(upstream, TOKEN, {
-      store,
-      chains,
-      routes,
-      filters: [{ name: 'tag', module: fixtureModule('tag-version'), config: { version: 'v9' } }],
-    });
+    // The same manifest: the store is the source of truth and keeps the admin's v2.
+    const second = await startTaggedProxy(upstream, TOKEN, { store, chains, routes });
     try {
       assert.deepEqual(await second.admin.chain(), chain);
       assert.equal(await tagOf(`${second.weft.url}/after-restart`), 'v2');
@@ -441,7 +436,7 @@ describe('restarts', () => {
         (await second.admin.call('GET', '/filters')).json.filters.map((f: { name: string; versions: unknown[] }) => [f.name, f.versions.length]),
         [['api-tag', 1], ['tag', 2]],
       );
-      assert.ok(second.weft.text.includes('chain from the store (the manifest only seeds an empty store)'));
+      assert.ok(second.weft.text.includes('chain from the store (the manifest is unchanged since it seeded the store)'));
       const next = await second.admin.putChain(SPEC_V1);
       assert.equal(next.status, 200);
       assert.ok(next.json.revision > chain.revision, 'revisions keep counting up across restarts');
@@ -449,6 +444,52 @@ describe('restarts', () => {
       assert.deepEqual(history.map((entry: { action: string }) => entry.action), ['apply', 'apply', 'seed']);
     } finally {
       await second.weft.stop();
+    }
+  });
+
+  test('a changed manifest, or a rebuilt module, is applied at restart as a new revision, and logged', async () => {
+    const store = { path: path.join(dir, 'changed-state.json') };
+    const module = path.join(dir, 'tag.wasm');
+    const built = await readFile(fixtureModule('tag-version'));
+    await writeFile(module, built);
+    const filters = (version: string) => [{ name: 'tag', module, config: { version } }];
+    const APPLIED = 'the manifest changed since it last seeded the store: applied as a new revision';
+
+    const first = await startTaggedProxy(upstream, TOKEN, { store, filters: filters('v1') });
+    const seeded = (await first.admin.chain()).revision;
+    await first.weft.stop();
+
+    // Rebuilt: same manifest text, other bytes. The restart registers and serves them.
+    await writeFile(module, withCustomSection(built, 'build', 'rebuilt'));
+    const second = await startTaggedProxy(upstream, TOKEN, { store, filters: filters('v1') });
+    try {
+      const chain = await second.admin.chain();
+      assert.ok(chain.revision > seeded);
+      assert.equal((chain.filters[0] as { version: number }).version, 2, 'the rebuilt module is version 2 and serves');
+      assert.ok(second.weft.text.includes(APPLIED), second.weft.text);
+    } finally {
+      await second.weft.stop();
+    }
+
+    // A changed configuration, likewise; the history says the manifest did it.
+    const third = await startTaggedProxy(upstream, TOKEN, { store, filters: filters('v9') });
+    try {
+      assert.equal(await tagOf(`${third.weft.url}/x`), 'v9');
+      const history = (await third.admin.call('GET', '/chain/history')).json.history;
+      assert.deepEqual(history.map((entry: { action: string; by: string }) => `${entry.action} by ${entry.by}`), ['apply by manifest', 'apply by manifest', 'seed by manifest']);
+      assert.deepEqual(history[0].changes, ['tag config changed']);
+    } finally {
+      await third.weft.stop();
+    }
+
+    // Unchanged since: the store's chain again.
+    const fourth = await startTaggedProxy(upstream, TOKEN, { store, filters: filters('v9') });
+    try {
+      assert.equal(await tagOf(`${fourth.weft.url}/x`), 'v9');
+      assert.ok(!fourth.weft.text.includes(APPLIED));
+      assert.equal((await fourth.admin.call('GET', '/chain/history')).json.history.length, 3);
+    } finally {
+      await fourth.weft.stop();
     }
   });
 });

@@ -11,7 +11,7 @@ import { HeaderMap, indexOfName } from '../abi/header-map.js';
 import type { WasmVm } from '../abi/vm.js';
 import type { Chain } from './chain.js';
 import type { FilterSlot } from './filter-slot.js';
-import { streamProperty } from './stream-properties.js';
+import { isHostFact, streamProperty } from './stream-properties.js';
 
 /** What the stream needs from the proxy side of the exchange. */
 export interface StreamOwner {
@@ -549,14 +549,6 @@ export class HttpStream implements HttpContextHost {
 }
 
 const PHASE_NAMES = ['request_headers', 'request_body', 'response_headers', 'response_body'];
-
-/** Property namespaces the host answers and filters cannot set (Envoy's attributes are read-only too). */
-const HOST_FACTS = ['request.', 'response.', 'source.', 'destination.', 'connection.', 'upstream.', 'plugin_'];
-
-function isHostFact(key: string): boolean {
-  for (const prefix of HOST_FACTS) if (key.startsWith(prefix)) return true;
-  return false;
-}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (a.length === 0) return b;

@@ -5,7 +5,18 @@
 import { encodeBool, encodeInt64, encodeString, encodeTimestamp } from '../abi/properties.js';
 import type { HttpStream } from './http-stream.js';
 
-export function streamProperty(stream: HttpStream, key: string): Uint8Array | undefined {
+/** What the properties are computed from: a proxied stream, or the test kit's stand-in for one. */
+export type StreamFacts = Pick<HttpStream, 'requestHeaders' | 'requestInfo' | 'responseHeaders' | 'finalStatus' | 'finalFlags' | 'upstreamAddress'>;
+
+/** Property namespaces the host answers and filters cannot set (Envoy's attributes are read-only too). */
+const HOST_FACTS = ['request.', 'response.', 'source.', 'destination.', 'connection.', 'upstream.', 'plugin_'];
+
+export function isHostFact(key: string): boolean {
+  for (const prefix of HOST_FACTS) if (key.startsWith(prefix)) return true;
+  return false;
+}
+
+export function streamProperty(stream: StreamFacts, key: string): Uint8Array | undefined {
   const headers = stream.requestHeaders;
   const info = stream.requestInfo;
   switch (key) {

@@ -9,8 +9,14 @@ import type { AdminTarget } from './admin-client.js';
 import { chainCommands } from './chain-commands.js';
 import { ControlUsageError, type ControlCommand } from './command.js';
 import { filterCommands } from './filter-commands.js';
+import { projectCommands } from './project-commands.js';
 
-export const CONTROL_USAGE = `Registry and chain of a running proxy (through its admin API):
+export const CONTROL_USAGE = `A filter project (files only):
+  filter init NAME [--dir DIR]                           a new project in DIR (default ./NAME)
+  filter build [DIR]                                     compile it and check the module (default .)
+  dev [-c FILE]                                          build, serve with weft.yaml, rebuild and hot-swap on save
+
+Registry and chain of a running proxy (through its admin API):
   filter push FILE --name N [--sign KEY] [--root-id R]   upload a module (KEY: PEM private key)
   filter ls [NAME]                                       list filters and their versions
   filter sign FILE --key KEY [--out SIG]                 make a detached Ed25519 signature
@@ -31,7 +37,7 @@ const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const GROUPS: Record<string, Record<string, ControlCommand>> = { filter: filterCommands, chain: chainCommands };
+const GROUPS: Record<string, Record<string, ControlCommand>> = { filter: { ...projectCommands, ...filterCommands }, chain: chainCommands };
 
 export function isControlCommand(word: string | undefined): boolean {
   return word !== undefined && Object.hasOwn(GROUPS, word);

@@ -2,6 +2,7 @@
 // The composition root hands this map to every chain (ChainServices.foreignFunctions).
 
 import type { WasmResult } from '../abi/enums.js';
+import { monotonicClock } from './clock.js';
 import { cryptoVerify } from './crypto.js';
 
 /** A foreign function: its argument bytes in, result bytes (or a status) out. */
@@ -9,4 +10,5 @@ export type ForeignFunction = (args: Uint8Array) => Uint8Array | WasmResult;
 
 export const weftForeignFunctions: ReadonlyMap<string, ForeignFunction> = new Map<string, ForeignFunction>([
   ['weft.crypto.verify', cryptoVerify],
+  ['weft.clock.monotonic_ns', monotonicClock],
 ]);

@@ -5,14 +5,25 @@
 // Read on demand: a balancer reads it once per request, so it is encoded fresh each time
 // (a few endpoints encode in well under a microsecond) and always current.
 
-import type { Cluster, Clusters } from './clusters.js';
+import type { Endpoint } from './clusters.js';
 
 const PREFIX = 'weft.cluster.';
 const SUFFIX = '.endpoints';
 /** Fixed part of one endpoint record after its address: weight, flags, in_flight, ewma, 2 failure counts, total. */
 const RECORD_FIXED = 4 + 4 + 4 + 8 + 4 + 4 + 8;
 
-export function clusterProperties(clusters: Clusters): (key: string) => Uint8Array | undefined {
+/** What an endpoint record is encoded from: a live Endpoint, or the test kit's facts. */
+export type EndpointFacts = Pick<
+  Endpoint, 'address' | 'weight' | 'healthy' | 'inFlight' | 'latencyEwmaMs' | 'consecutiveFailures' | 'requestsTotal' | 'recentFailures'
+>;
+
+/** What the properties are read from: the proxy's Clusters, or the test kit's cluster facts. */
+export interface ClusterFacts {
+  all(): Iterable<{ readonly name: string }>;
+  get(name: string): { readonly endpoints: readonly EndpointFacts[] } | undefined;
+}
+
+export function clusterProperties(clusters: ClusterFacts): (key: string) => Uint8Array | undefined {
   const names = Buffer.from([...clusters.all()].map((c) => c.name).join(','));
   return (key) => {
     if (key === 'weft.clusters') return names;
@@ -22,7 +33,7 @@ export function clusterProperties(clusters: Clusters): (key: string) => Uint8Arr
   };
 }
 
-export function encodeEndpoints(cluster: Cluster, nowMs: number): Uint8Array {
+export function encodeEndpoints(cluster: { readonly endpoints: readonly EndpointFacts[] }, nowMs: number): Uint8Array {
   const endpoints = cluster.endpoints;
   let size = 4;
   for (const endpoint of endpoints) size += 4 + Buffer.byteLength(endpoint.address) + RECORD_FIXED;

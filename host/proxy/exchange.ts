@@ -18,7 +18,7 @@ import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import type { Refusal } from './request-intake.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
-import { UploadStream, UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
+import { UploadStream, UpstreamAttempt, UpstreamTimeoutError, type AttemptOwner, type UpstreamDispatchOptions } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -49,6 +49,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private policy: RoutePolicy | undefined;
   private attempt: UpstreamAttempt | undefined;
   private attemptsMade = 0;
+  /** When the route's (or cluster's) timeout runs out, in Date.now() ms; 0 until the first attempt's clock starts, or with no timeout. */
+  private deadlineMs = 0;
   /** Request body kept while a retry may still need to send it again (bounded). */
   private replay: Uint8Array[] | undefined;
   private replayBytes = 0;
@@ -58,6 +60,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private pendingHead: HeaderMap | undefined;
   private localResponse = false;
   private flags = '-';
+  /** The text of an error the host answered itself (respondWithError), for the access log. */
+  private errorReason: string | undefined;
   private upstreamLabel = '-';
   private clusterName = '-';
   /** The cluster guard's admission (host/overload), given back when the exchange completes. */
@@ -157,7 +161,9 @@ export class Exchange implements StreamOwner, AttemptOwner {
       if (this.replayBytes > this.proxy.limits.maxBufferedBodyBytes) this.replay = undefined;
       else this.replay.push(data);
     }
-    const upload = this.attempt?.upload;
+    const attempt = this.attempt;
+    if (endOfStream && attempt !== undefined) this.startTimer(attempt);
+    const upload = attempt?.upload;
     if (upload === undefined || upload.destroyed) return;
     if (data.length > 0 && !upload.push(data) && !this.clientPaused && !endOfStream) {
       this.clientPaused = true;
@@ -202,7 +208,6 @@ export class Exchange implements StreamOwner, AttemptOwner {
   // ---- upstream attempts --------------------------------------------------------------------
 
   private sendAttempt(endpoint: Endpoint): void {
-    const policy = this.policy!;
     const headers = this.requestHeaders;
     const upload = this.hasBody ? new UploadStream(() => this.resumeClient()) : undefined;
     const attempt = (this.attempt = new UpstreamAttempt(this, endpoint, Date.now(), upload));
@@ -215,20 +220,34 @@ export class Exchange implements StreamOwner, AttemptOwner {
       if (this.requestComplete) upload.push(null);
       else this.resumeClient();
     }
-    const timeout = policy.perTryTimeoutMs > 0 ? policy.perTryTimeoutMs : policy.timeoutMs;
     const upstreamHeaders = upstreamRequestHeaders(headers.flat, this.info);
     this.attemptTrace = this.trace?.startAttempt(endpoint.address, this.attemptsMade, upstreamHeaders);
-    endpoint.pool.dispatch(
-      {
-        method: headers.get(':method') ?? this.method,
-        path: headers.get(':path') ?? '/',
-        headers: upstreamHeaders,
-        body: upload ?? null,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      },
-      attempt,
-    );
+    const options: UpstreamDispatchOptions = {
+      method: headers.get(':method') ?? this.method,
+      path: headers.get(':path') ?? '/',
+      headers: upstreamHeaders,
+      body: upload ?? null,
+      // The attempt keeps the time (startTimer); undici's own timers are 1 s coarse.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      servername: endpoint.host,
+    };
+    endpoint.pool.dispatch(options, attempt);
+    if (this.requestComplete) this.startTimer(attempt);
+  }
+
+  /**
+   * Starts an attempt's clock once the whole request is on its way (as Envoy starts the route
+   * timeout): the response head is due by the request's deadline, or sooner by the per-try
+   * timeout; body chunks may then be at most the per-try (else the route's) timeout apart.
+   */
+  private startTimer(attempt: UpstreamAttempt): void {
+    const { timeoutMs, perTryTimeoutMs } = this.policy!;
+    const now = Date.now();
+    if (timeoutMs > 0 && this.deadlineMs === 0) this.deadlineMs = now + timeoutMs;
+    const untilDeadline = this.deadlineMs === 0 ? 0 : Math.max(1, this.deadlineMs - now);
+    const perTry = perTryTimeoutMs > 0 && (untilDeadline === 0 || perTryTimeoutMs < untilDeadline);
+    attempt.startTimer(perTry ? perTryTimeoutMs : untilDeadline, perTry, perTryTimeoutMs > 0 ? perTryTimeoutMs : timeoutMs);
   }
 
   /** Whether a failed attempt may be tried again: policy, attempts left, a body we can resend, time left. */
@@ -236,7 +255,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const policy = this.policy;
     if (policy === undefined || this.attemptsMade > policy.retries || this.clientAborted || this.responseStarted) return false;
     if (this.hasBody && (!this.requestComplete || this.replay === undefined)) return false;
-    return policy.timeoutMs === 0 || Date.now() - this.info.startTimeMs < policy.timeoutMs;
+    return this.deadlineMs === 0 || Date.now() < this.deadlineMs;
   }
 
   private retry(failed: UpstreamAttempt): void {
@@ -303,7 +322,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const failure = classifyUpstreamError(error);
     this.endAttemptTrace(failure.flag);
     if (failure.unsendable !== true) attempt.endpoint.recordGatewayFailure(Date.now());
-    if (failure.unsendable !== true && retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
+    const finalTimeout = error instanceof UpstreamTimeoutError && !error.retriable;
+    if (failure.unsendable !== true && !finalTimeout && retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
       this.retry(attempt);
       return;
     }
@@ -433,6 +453,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   private respondWithError(status: number, reason: string, closeConnection = false, retryAfterS = 0): void {
     if (this.clientAborted || this.responseEnded) return;
+    this.errorReason = reason;
     if (this.responseStarted && this.pendingHead === undefined) {
       // Headers are out: the only honest signal left is to cut the connection.
       this.responseEnded = true;
@@ -525,6 +546,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
       bytesReceived: this.bytesReceived,
       requestId: this.requestHeaders.get('x-request-id'),
       route: this.stream?.propertyText('weft.route.name'),
+      reason: this.errorReason,
     };
     this.trace?.end(finished, finished.route);
     this.proxy.requestFinished(finished);

@@ -20,9 +20,10 @@ export function classifyUpstreamError(error: Error): UpstreamFailure {
       return { status: 400, flag: 'IH', reason: `request cannot be sent upstream: ${error.message}`, unsendable: true };
     case 'UND_ERR_CONNECT_TIMEOUT':
       return { status: 504, flag: 'UF', reason: 'upstream connect timeout' };
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
+    case 'WEFT_UPSTREAM_TIMEOUT': // UpstreamTimeoutError: the host's own timers (upstream-attempt.ts)
       return { status: 504, flag: 'UT', reason: 'upstream request timeout' };
+    case 'WEFT_UPSTREAM_TLS': // UpstreamTlsError (upstream-tls.ts): says which side refused, and why
+      return { status: 502, flag: 'UF', reason: error.message };
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EHOSTUNREACH':

@@ -33,6 +33,7 @@ import {
   type ChainSpecInput,
 } from './chain-spec.js';
 import { ControlError } from './errors.js';
+import { manifestDigest } from './manifest-digest.js';
 import type { FilterRegistry } from './filter-registry.js';
 
 export type SwapFailure = 'invalid' | 'conflict' | 'build' | 'store';
@@ -48,7 +49,10 @@ export interface SwapMetrics {
   built(seconds: number): void;
 }
 
-/** The manifest's part in the chain: it seeds the first revision of an empty store. */
+/**
+ * The manifest's part in the chain: it seeds the first revision of an empty store, and when it
+ * differs from the manifest that last did (manifest-digest.ts), a restart applies it as a new revision.
+ */
 export interface ManifestChains {
   filters: readonly FilterSpec[];
   chains: Readonly<Record<string, readonly FilterSpec[]>>;
@@ -88,8 +92,10 @@ export class ChainControl {
   constructor(private readonly deps: ChainControlDeps) {}
 
   /**
-   * Serves the store's chain, or, when the store has none yet, the manifest's (which becomes
-   * the first revision). Throws ChainBuildError when that chain cannot be built.
+   * Serves the store's chain, or the manifest's when the store has none yet (the first
+   * revision) or when the manifest changed since it last seeded or applied the chain (a new
+   * revision, so admin changes made since are replaced). Throws ChainBuildError when that chain
+   * cannot be built.
    */
   async start(manifest: ManifestChains): Promise<ChainState> {
     const { records, manager, logger } = this.deps;
@@ -99,19 +105,28 @@ export class ChainControl {
     try {
       return await this.exclusive(async () => {
         const stored = await records.current();
+        const digest = await manifestDigest(manifest);
         if (stored !== undefined) {
-          await this.serveStored();
-          logger.info({ revision: this.state.revision }, 'chain from the store (the manifest only seeds an empty store)');
-          return this.state;
+          const seeded = await records.manifestDigest();
+          if (seeded === digest || seeded === undefined) {
+            // The store's chain may hold admin changes since: it serves, as long as the manifest is the one that seeded it.
+            if (seeded === undefined) await records.recordManifest(digest);
+            await this.serveStored();
+            logger.info({ revision: this.state.revision }, 'chain from the store (the manifest is unchanged since it seeded the store)');
+            return this.state;
+          }
         }
         const spec = await this.importManifest(manifest);
         const generation = await this.build(spec);
-        const result = await records.commit(spec, 0, { by: 'manifest', action: 'seed', changes: describeChanges(undefined, spec) });
+        const changes = describeChanges(stored?.spec, spec);
+        const action = stored === undefined ? 'seed' : 'apply';
+        const result = await records.commit(spec, stored?.revision ?? 0, { by: 'manifest', action, changes }, digest);
         if (result.ok) {
           this.serve(generation, { revision: result.revision, spec });
-          logger.info({ revision: result.revision }, 'chain seeded from the manifest');
+          if (stored === undefined) logger.info({ revision: result.revision }, 'chain seeded from the manifest');
+          else logger.info({ revision: result.revision, replaced: stored.revision, changes }, 'the manifest changed since it last seeded the store: applied as a new revision');
         } else {
-          // Another proxy sharing the store seeded it first: serve theirs.
+          // Another proxy sharing the store changed it first: serve theirs.
           manager.discard(generation);
           await this.serveStored();
         }

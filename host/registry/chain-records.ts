@@ -2,6 +2,7 @@
 //
 //   chain/current                  the spec; its store revision is the chain's revision
 //   chain/history/<replaced>       one entry per revision, keyed by the revision it replaced
+//   chain/manifest                 {"sha256": ...} of the manifest that last seeded or applied it
 //
 // A change writes both keys in one commit, conditional on chain/current still being at the
 // revision the change was based on, so the two never disagree and of two racing changes (from
@@ -13,6 +14,8 @@ import { decodeJson, encodeJson, type CommitResult, type Store, type StoreOperat
 import type { ChainSpec } from './chain-spec.js';
 
 export const CHAIN_KEY = 'chain/current';
+/** The digest of the manifest that last seeded or applied the chain (manifest-digest.ts). */
+const MANIFEST_KEY = 'chain/manifest';
 const HISTORY_PREFIX = 'chain/history/';
 /** History entries kept; older ones are dropped by the change that passes the limit. */
 export const HISTORY_LIMIT = 100;
@@ -52,16 +55,31 @@ export class ChainRecords {
     return entry === undefined ? undefined : { revision: entry.revision, spec: decodeJson<ChainSpec>(entry.value) };
   }
 
-  /** Writes `spec` as the next revision, only if the chain is still at `basedOn` (0 = none yet). */
-  async commit(spec: ChainSpec, basedOn: number, record: ChangeRecord): Promise<CommitResult> {
+  /**
+   * Writes `spec` as the next revision, only if the chain is still at `basedOn` (0 = none yet).
+   * A change that comes from the manifest records its digest in the same commit.
+   */
+  async commit(spec: ChainSpec, basedOn: number, record: ChangeRecord, manifestDigest?: string): Promise<CommitResult> {
     const stored: StoredHistory = { replaced: basedOn, at: new Date().toISOString(), ...record, spec };
     const operations: StoreOperation[] = [
       { type: 'put', key: CHAIN_KEY, value: encodeJson(spec) },
       { type: 'put', key: historyKey(basedOn), value: encodeJson(stored) },
     ];
+    if (manifestDigest !== undefined) operations.push(manifestOperation(manifestDigest));
     const existing = await this.store.list(HISTORY_PREFIX);
     for (const old of existing.slice(0, Math.max(0, existing.length + 1 - HISTORY_LIMIT))) operations.push({ type: 'delete', key: old.key });
     return this.store.commit([{ key: CHAIN_KEY, revision: basedOn }], operations);
+  }
+
+  /** The digest of the manifest that last seeded or applied the chain; undefined when none is recorded (a store seeded before digests were kept). */
+  async manifestDigest(): Promise<string | undefined> {
+    const entry = await this.store.get(MANIFEST_KEY);
+    return entry === undefined ? undefined : decodeJson<{ sha256: string }>(entry.value).sha256;
+  }
+
+  /** Records the manifest's digest without changing the chain. */
+  async recordManifest(digest: string): Promise<void> {
+    await this.store.commit([], [manifestOperation(digest)]);
   }
 
   /** Every kept entry, newest first. */
@@ -80,6 +98,10 @@ export class ChainRecords {
       for (const event of events) if (event.key === CHAIN_KEY && event.type === 'put') onChange(event.revision);
     });
   }
+}
+
+function manifestOperation(digest: string): StoreOperation {
+  return { type: 'put', key: MANIFEST_KEY, value: encodeJson({ sha256: digest }) };
 }
 
 function historyKey(replaced: number): string {

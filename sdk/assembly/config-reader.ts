@@ -4,8 +4,11 @@
 // keys they may have: a misspelt key is an error, not a setting silently ignored.
 //
 //   const reader = new ConfigReader();
-//   reader.expectObject(config, "", ["rate", "burst"]);
+//   reader.expectObject(config, "", ["rate", "burst", "deny_paths", "limits"]);
 //   const rate = reader.integer(config, "", "rate", 10, 1);
+//   const denied = reader.stringList(config, "", "deny_paths");      // "/admin" alone is an error
+//   const limits = reader.object(config, "", "limits", ["per_second"]);
+//   if (limits !== null) reader.number(limits, "limits", "per_second", 1.0, 0.0);
 //   if (!reader.ok) { logError("my-filter: " + reader.message()); return false; }
 
 import { JsonKind, JsonValue } from "./json";
@@ -85,6 +88,75 @@ export class ConfigReader {
     }
     return value.asString();
   }
+  /** A number member (integer or not) within [min, max]; `fallback` when absent. */
+  number(object: JsonValue, path: string, key: string, fallback: f64, min: f64 = -Infinity, max: f64 = Infinity): f64 {
+    const value = object.get(key);
+    if (value === null) return fallback;
+    if (!value.isNumber || value.asFloat() < min || value.asFloat() > max) {
+      this.fail(join(path, key), "must be a number" + range(min, max) + ", not " + describe(value));
+      return fallback;
+    }
+    return value.asFloat();
+  }
+
+  /**
+   * A list of strings; `fallback` when absent. Anything else, a single string included, is an
+   * error naming the field: `deny_paths must be a list of strings, not "/admin"`.
+   */
+  stringList(object: JsonValue, path: string, key: string, fallback: Array<string> = new Array<string>()): Array<string> {
+    const value = object.get(key);
+    if (value === null) return fallback;
+    const items = value.arrayOrNull();
+    if (items === null) {
+      this.fail(join(path, key), "must be a list of strings, not " + describe(value));
+      return fallback;
+    }
+    const out = new Array<string>();
+    for (let i = 0; i < items.length; i++) {
+      const text = items[i].stringOrNull();
+      if (text === null) this.fail(join(path, key) + "[" + i.toString() + "]", "must be a string, not " + describe(items[i]));
+      else out.push(text);
+    }
+    return out;
+  }
+
+  /**
+   * A nested object whose keys must be among `allowed`; null when absent (not an error) or not
+   * an object (an error). Read its members with the same reader and path `join(path, key)`.
+   */
+  object(object: JsonValue, path: string, key: string, allowed: Array<string>): JsonValue | null {
+    const value = object.get(key);
+    if (value === null) return null;
+    return this.expectObject(value, join(path, key), allowed) ? value : null;
+  }
+
+  /** A list member (of anything); null when absent (not an error) or not a list (an error). */
+  list(object: JsonValue, path: string, key: string): Array<JsonValue> | null {
+    const value = object.get(key);
+    if (value === null) return null;
+    const items = value.arrayOrNull();
+    if (items === null) this.fail(join(path, key), "must be a list, not " + describe(value));
+    return items;
+  }
+
+  /** Records that a required member is missing; returns true when it is present. */
+  require(object: JsonValue, path: string, key: string): bool {
+    if (object.has(key)) return true;
+    this.fail(join(path, key), "is required");
+    return false;
+  }
+}
+
+function range(min: f64, max: f64): string {
+  if (min == -Infinity && max == Infinity) return "";
+  if (max == Infinity) return " >= " + plain(min);
+  if (min == -Infinity) return " <= " + plain(max);
+  return " between " + plain(min) + " and " + plain(max);
+}
+
+/** A bound as a person writes it: 1, not AssemblyScript's 1.0. */
+function plain(value: f64): string {
+  return value == Math.floor(value) && Math.abs(value) < 1e15 ? (<i64>value).toString() : value.toString();
 }
 
 /** `path.key`, or just `key` at the top level. */

@@ -35,3 +35,5 @@ export { ConfigReader, describe, join } from "./config-reader";
 export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url, isBase64UrlText } from "./base64";
 export { sha256, sha256Hex, toHex } from "./sha256";
 export { matchingPath } from "./path";
+export { decodeQueryComponent, queryParam, queryParams, requestQueryParam } from "./query";
+export { hasPreciseClock, monotonicNanoseconds } from "./clock";

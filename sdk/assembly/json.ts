@@ -109,10 +109,11 @@ export class JsonValue {
     if (this.kind == JsonKind.Integer) return <f64>this.intValue;
     return fallback;
   }
+  /** The string; `fallback` for anything else (stringOrNull tells the two apart). */
   asString(fallback: string = ""): string {
     return this.kind == JsonKind.String ? this.stringValue : fallback;
   }
-  /** Array elements; empty for anything else. */
+  /** Array elements; empty for anything else (arrayOrNull tells the two apart). */
   asArray(): Array<JsonValue> {
     return this.kind == JsonKind.Array ? this.items! : new Array<JsonValue>();
   }
@@ -120,6 +121,26 @@ export class JsonValue {
   objectKeys(): Array<string> {
     return this.kind == JsonKind.Object ? this.keys! : new Array<string>();
   }
+
+  // Checked forms: null when the value is of another kind, so a wrong kind is never mistaken
+  // for an empty one ({"deny_paths": "/admin"} is not an empty list). ConfigReader builds on them.
+
+  /** The string, or null when this is not a string. */
+  stringOrNull(): string | null {
+    return this.kind == JsonKind.String ? this.stringValue : null;
+  }
+  /** The elements, or null when this is not an array. */
+  arrayOrNull(): Array<JsonValue> | null {
+    return this.kind == JsonKind.Array ? this.items! : null;
+  }
+  /** This value when it is an object, else null. */
+  objectOrNull(): JsonValue | null {
+    return this.kind == JsonKind.Object ? this : null;
+  }
+  get isString(): bool { return this.kind == JsonKind.String; }
+  get isArray(): bool { return this.kind == JsonKind.Array; }
+  get isObject(): bool { return this.kind == JsonKind.Object; }
+  get isBool(): bool { return this.kind == JsonKind.Bool; }
 
   /** Object member, or null when absent or this is not an object. */
   get(key: string): JsonValue | null {
@@ -145,6 +166,21 @@ export class JsonValue {
   getBool(key: string, fallback: bool = false): bool {
     const v = this.get(key);
     return v === null ? fallback : v.asBool(fallback);
+  }
+  /** Member `key` as a string; null when absent or of another kind. */
+  getStringOrNull(key: string): string | null {
+    const v = this.get(key);
+    return v === null ? null : v.stringOrNull();
+  }
+  /** Member `key` as an array; null when absent or of another kind. */
+  getArrayOrNull(key: string): Array<JsonValue> | null {
+    const v = this.get(key);
+    return v === null ? null : v.arrayOrNull();
+  }
+  /** Member `key` when it is an object; null when absent or of another kind. */
+  getObjectOrNull(key: string): JsonValue | null {
+    const v = this.get(key);
+    return v === null ? null : v.objectOrNull();
   }
 
   // ---- writing ----

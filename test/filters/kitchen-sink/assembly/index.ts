@@ -6,9 +6,9 @@ export * from "../../../../sdk/assembly/exports";
 import * as hostcalls from "../../../../sdk/assembly/hostcalls";
 import * as imports from "../../../../sdk/assembly/imports";
 import {
-  Context, FilterDataStatus, FilterHeadersStatus, Header, HttpCallResponse, HttpContext, JsonValue, LogLevel,
+  Context, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, Header, HttpCallResponse, HttpContext, JsonValue, LogLevel,
   MetricType, RootContext, WasmResult, getPropertyInt, getSharedData, registerRootContext, requestBody,
-  requestHeaders, responseBody, responseHeaders, sendLocalResponse, setSharedDataString,
+  requestHeaders, requestTrailers, responseBody, responseHeaders, responseTrailers, sendLocalResponse, setSharedDataString,
 } from "../../../../sdk/assembly";
 import { MapType } from "../../../../sdk/assembly/types";
 
@@ -43,6 +43,7 @@ class KitchenSinkRoot extends RootContext {
 class KitchenSink extends HttpContext {
   private readonly sink: KitchenSinkRoot;
   private testCase: string = "";
+  private requestTrailer: string = "";
 
   constructor(contextId: u32, root: KitchenSinkRoot) {
     super(contextId, root);
@@ -54,7 +55,7 @@ class KitchenSink extends HttpContext {
     this.testCase = selected === null ? "" : selected;
     const c = this.testCase;
     // Cases that let the request through and act later.
-    if (c == "body" || c == "resp-headers" || c == "resp-body") return FilterHeadersStatus.Continue;
+    if (c == "body" || c == "resp-headers" || c == "resp-body" || c == "trailers") return FilterHeadersStatus.Continue;
     if (c == "status") return this.startFailingCall();
 
     let result: JsonValue;
@@ -104,6 +105,21 @@ class KitchenSink extends HttpContext {
     if (!endOfStream) return FilterDataStatus.StopIterationAndBuffer;
     responseBody.replaceString(responseBody.getString().toUpperCase());
     return FilterDataStatus.Continue;
+  }
+
+  /** trailers case: the request trailer x-t comes back as response trailer x-ks-request-trailer. */
+  onRequestTrailers(trailerCount: u32): FilterTrailersStatus {
+    if (this.testCase != "trailers") return FilterTrailersStatus.Continue;
+    const value = requestTrailers.get("x-t");
+    this.requestTrailer = value === null ? "" : value;
+    requestTrailers.add("x-ks-seen", trailerCount.toString());
+    return FilterTrailersStatus.Continue;
+  }
+
+  onResponseTrailers(trailerCount: u32): FilterTrailersStatus {
+    if (this.testCase != "trailers") return FilterTrailersStatus.Continue;
+    responseTrailers.replace("x-ks-request-trailer", this.requestTrailer);
+    return FilterTrailersStatus.Continue;
   }
 
   /** status case: an http_call to a cluster that refuses connections, answered in the callback. */
