@@ -46,9 +46,8 @@ export class OverloadManager {
   private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
   private timer: NodeJS.Timeout | undefined;
   private shedding = false;
-  /** Share of requests to shed (0..1) and the credit that spreads the shed ones evenly. */
+  /** Share of requests to shed, 0..1. */
   private readonly shedShare: number;
-  private shedCredit = 0;
   private shedCount = 0;
   private readonly shedRefusal: OverloadRefusal;
 
@@ -79,15 +78,12 @@ export class OverloadManager {
   }
 
   /**
-   * Whether to shed the request arriving now: while shed_requests runs, share_percent of the
-   * requests, spread evenly (every other one at 50 %) rather than at random, so the share holds
-   * over any short stretch.
+   * Whether to shed the request arriving now: while shed_requests runs, each request with
+   * probability share_percent. At random, not every n-th: a fixed pattern can line up with a
+   * client's own rhythm and shed the same client every time.
    */
   shed(): OverloadRefusal | undefined {
-    if (!this.shedding) return undefined;
-    this.shedCredit += this.shedShare;
-    if (this.shedCredit < 1) return undefined;
-    this.shedCredit -= 1;
+    if (!this.shedding || Math.random() >= this.shedShare) return undefined;
     this.shedCount++;
     this.cells.shed.inc();
     return this.shedRefusal;
@@ -136,7 +132,6 @@ export class OverloadManager {
         break;
       case 'shed_requests':
         this.shedding = active;
-        this.shedCredit = 0;
         break;
       case 'refuse_connections':
         this.effects.refuseConnections(active);
