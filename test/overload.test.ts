@@ -245,9 +245,12 @@ describe('circuit breakers', () => {
   });
 });
 
-/** Sends requests one after another for `durationMs`, each making the burner filter spin for 100 ms: the event loop stalls. */
+/**
+ * Two clients send requests back to back for `durationMs`, each making the burner filter spin
+ * for 150 ms: the event loop is stalled nearly all the time, whatever the clients' own pace.
+ */
 async function burnCpu(url: string, durationMs: number): Promise<void> {
-  await runClosedLoop({ url, concurrency: 1, durationMs, maxRequests: 200, backoffMs: 0, headers: { 'x-burn-ms': '100' } });
+  await runClosedLoop({ url, concurrency: 2, durationMs, maxRequests: 200, backoffMs: 0, headers: { 'x-burn-ms': '150' } });
 }
 
 describe('overload manager', () => {
