@@ -4,7 +4,7 @@
 //   - into the SDK no-op filter (test/filters/noop), what the SDK's dispatch adds;
 //   - whose guest fetches the 10 request headers once (proxy_get_header_map_pairs), with a new
 //     map per call (serialised, then copied) and with the same map (a second filter: copy only);
-//   - whose guest reads one property (proxy_get_property "request.path").
+//   - whose guest reads one property (proxy_get_property "request\0path", segments as SDKs send them).
 // The guest of the rows that are not the SDK's is a few lines of WAT below, so the numbers
 // are the host's cost, not an SDK's. Fixtures answer from constants: only host/abi is measured.
 // usage: node dist/bench/abi-micro.js ITERATIONS   (prints one MICRO_RESULT line)
@@ -29,7 +29,7 @@ const guestWat = `(module
   (import "env" "proxy_get_header_map_pairs" (func $get_pairs (param i32 i32 i32) (result i32)))
   (import "env" "proxy_get_property" (func $get_property (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 2)
-  (data (i32.const 64) "request.path")
+  (data (i32.const 64) "request\\00path")
   (global $heap (mut i32) (i32.const 1024))
   (func (export "proxy_abi_version_0_2_1"))
   ;; A bump allocator reset by every callback: the host's copies live for one call.

@@ -18,87 +18,14 @@ import { HeaderMap } from '../host/abi/header-map.js';
 import { concatBytes, encodeName, encodeSection } from '../host/abi/wasm-binary.js';
 import { FilterModule, WasmVm } from '../host/abi/vm.js';
 import { Chain } from '../host/chain/chain.js';
-import { FilterSlot, type SlotSpec } from '../host/chain/filter-slot.js';
-import { HttpStream, type StreamOwner } from '../host/chain/http-stream.js';
+import { FilterSlot } from '../host/chain/filter-slot.js';
 import type { ChainServices } from '../host/chain/services.js';
 import { InMemorySharedData, InMemorySharedQueues } from '../host/chain/shared-state.js';
-import { weftForeignFunctions } from '../host/extensions/index.js';
-import { clusterProperties } from '../host/proxy/cluster-properties.js';
-import { Clusters } from '../host/proxy/clusters.js';
 import { WeftMetrics } from '../host/telemetry/metrics.js';
+import { benchClusters, benchServices, builtInModuleBytes, FILTERS, repoRoot, serve, slotSpec } from './chain-fixture.js';
 import { spread } from './stats.js';
 
-const repoRoot = join(import.meta.dirname, '..', '..');
 const SAMPLES = 7;
-const API_KEY = 'bench-key';
-
-/** The built-in filters with configurations under which a request passes every one of them. */
-const FILTERS: ReadonlyArray<{ name: string; config: unknown }> = [
-  { name: 'telemetry', config: { response_header: 'x-trace-id' } },
-  { name: 'auth', config: { api_key: { header: 'x-api-key', keys: [{ key: API_KEY, name: 'bench' }] } } },
-  { name: 'ratelimit', config: { rules: [{ name: 'all', key: 'source_address', rate: 1_000_000_000, per: 'second' }] } },
-  { name: 'router', config: { routes: [{ name: 'health', match: { path: '/healthz' }, direct_response: { status: 200 } }, { name: 'api', match: { prefix: '/api/' }, cluster: 'web' }] } },
-  { name: 'breaker', config: { default_cluster: 'web', max_ejection_percent: 50 } },
-  { name: 'lb', config: { default_cluster: 'web', default_policy: 'least_request' } },
-];
-
-const REQUEST_HEADERS = [
-  ':method', 'GET', ':path', '/api/orders/12345?page=2', ':authority', 'shop.example.com', ':scheme', 'http',
-  'user-agent', 'bench/1.0', 'accept', 'application/json', 'x-api-key', API_KEY, 'x-request-id', 'bench-1',
-];
-const RESPONSE_HEADERS = [':status', '200', 'content-type', 'application/json', 'content-length', '2'];
-
-class BenchOwner implements StreamOwner {
-  failed: string | undefined;
-  readonly info = { remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: 8080, scheme: 'http', startTimeMs: Date.now() };
-  requestHeadersReady(): void {}
-  requestBodyReady(): void {}
-  responseHeadersReady(): void {}
-  responseBodyReady(): void {}
-  answeredLocally(): void {
-    this.failed ??= 'answered locally';
-  }
-  chainFailed(status: number, flag: string, reason: string): void {
-    this.failed ??= `${status} ${flag} ${reason}`;
-  }
-  resetByFilter(): void {
-    this.failed ??= 'reset';
-  }
-}
-
-function services(clusters: Clusters): ChainServices {
-  const metrics = new WeftMetrics({ processMetrics: false });
-  return {
-    logLevel: LogLevel.Warn,
-    sharedData: new InMemorySharedData(),
-    queues: new InMemorySharedQueues(),
-    filterMetrics: metrics.filterMetrics,
-    telemetry: metrics,
-    foreignFunctions: weftForeignFunctions,
-    filterLog: () => {},
-    hostProperty: clusterProperties(clusters),
-    httpCall: () => WasmResult.Unimplemented,
-  };
-}
-
-function moduleBytes(name: string): Uint8Array {
-  return readFileSync(join(repoRoot, 'filters', name, 'build', `${name}.wasm`));
-}
-
-function spec(name: string, config: unknown, fuel?: number): SlotSpec {
-  return { name, config: JSON.stringify(config), root_id: name, vm_config: '', on_error: 'fail_closed', ...(fuel === undefined ? {} : { fuel }) };
-}
-
-/** One request through the chain as the proxy drives it; the reason when it did not pass. */
-function serve(chain: Chain): string | undefined {
-  const owner = new BenchOwner();
-  const stream = new HttpStream(chain, new HeaderMap([...REQUEST_HEADERS]), owner, 1 << 20);
-  stream.start(true);
-  if (owner.failed === undefined) stream.pushResponseHeaders(new HeaderMap([...RESPONSE_HEADERS]), true);
-  stream.finish(owner.failed === undefined ? 200 : 500, owner.failed === undefined ? '-' : 'WF');
-  return owner.failed;
-}
-
 /** ns per request of each chain, samples interleaved so both see the same machine. */
 function timeChains(chains: readonly Chain[], requests: number): number[] {
   const samples: number[][] = chains.map(() => []);
@@ -118,7 +45,7 @@ function fuelNeeded(module: FilterModule, name: string, config: unknown, svc: Ch
   const passes = (fuel: number): boolean => {
     let slot: FilterSlot;
     try {
-      slot = FilterSlot.create(spec(name, config, fuel), module, svc);
+      slot = FilterSlot.create(slotSpec(name, config, fuel), module, svc);
     } catch {
       return false; // ran out while starting
     }
@@ -188,7 +115,7 @@ async function fuelRate(): Promise<{ baseline: number; optimized: number }> {
 async function main(): Promise<void> {
   const requests = Number(process.argv[2] ?? 2000);
   if (!(requests >= 1)) throw new Error('usage: node dist/bench/fuel-micro.js [REQUESTS_PER_SAMPLE]');
-  const clusters = new Clusters([{ name: 'web', endpoints: [{ host: '127.0.0.1', port: 9, weight: 1 }, { host: '127.0.0.1', port: 10, weight: 1 }], connect_timeout_ms: 1000, timeout_ms: 1000 }]);
+  const clusters = benchClusters();
 
   const rate = await fuelRate();
   console.log(`fuel rate, looper's endless loop: ${rate.baseline.toFixed(2)} units/ns in the baseline tier, ${rate.optimized.toFixed(2)} optimized`);
@@ -201,10 +128,10 @@ async function main(): Promise<void> {
   // slots, and a slot whose last chain retires is destroyed.
   const loaded: Array<{ name: string; config: unknown; bytes: Uint8Array; contained: FilterModule; slots: [FilterSlot, FilterSlot] }> = [];
   for (const { name, config } of FILTERS) {
-    const bytes = moduleBytes(name);
+    const bytes = builtInModuleBytes(name);
     const plain = await FilterModule.compile(bytes, { contain: false });
     const contained = await FilterModule.compile(bytes);
-    loaded.push({ name, config, bytes, contained, slots: [FilterSlot.create(spec(name, config), plain, services(clusters)), FilterSlot.create(spec(name, config), contained, services(clusters))] });
+    loaded.push({ name, config, bytes, contained, slots: [FilterSlot.create(slotSpec(name, config), plain, benchServices(clusters)), FilterSlot.create(slotSpec(name, config), contained, benchServices(clusters))] });
   }
   const all = [new Chain('plain', loaded.map((l) => l.slots[0])), new Chain('contained', loaded.map((l) => l.slots[1]))];
 
@@ -215,7 +142,7 @@ async function main(): Promise<void> {
       if (failure !== undefined) throw new Error(`${name}: the bench request did not pass (${failure})`);
     }
     const [plainNs, containedNs] = timeChains(one, requests);
-    const fuel = fuelNeeded(contained, name, config, services(clusters));
+    const fuel = fuelNeeded(contained, name, config, benchServices(clusters));
     console.log(
       `| ${name} | ${plainNs!.toFixed(0)} | ${containedNs!.toFixed(0)} | ${percent(plainNs!, containedNs!)} | ${bytes.length} → ${instrumentModule(bytes).bytes.length} | ` +
         `${(await loadTime(bytes, false)).toFixed(1)} → ${(await loadTime(bytes, true)).toFixed(1)} | ${fuel} |`,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { hotSwapConfigId, type HotSwapResult, type LoadSummary } from './hot-swap.js';
 import type { OverloadResult } from './overload.js';
 import type { MachineInfo } from './machine.js';
-import type { MicroResult } from './micro-runner.js';
+import type { ChainMicroResult, MicroResult } from './micro-runner.js';
 import { spread, targetScenario, type RatioResult, type RunRecord, type Spread } from './stats.js';
 
 export interface Failure {
@@ -55,6 +55,8 @@ export interface BenchResult {
   summary: SummaryRow[];
   ratios: RatioResult[];
   micro: MicroResult;
+  /** Each filter chain's in-process cost per request (bench/chain-micro.ts); absent in results from before it existed. */
+  chainMicro?: ChainMicroResult;
   /** Hot swap under load; absent when `--scenarios` left it out. */
   hotSwap?: HotSwapResult;
   /** Adaptive concurrency at 4× an upstream's capacity; absent when `--scenarios` left it out. */
@@ -167,6 +169,23 @@ export function renderMarkdown(result: BenchResult, jsonFile: string): string {
     for (const b of result.micro.benchmarks) lines.push(`| ${b.name} | ${range(b.nsPerOp, 1)} |`);
   }
   lines.push('');
+
+  if (result.chainMicro !== undefined) {
+    lines.push('### Filter chains in-process', '');
+    if ('skipped' in result.chainMicro) {
+      lines.push(`Not measured: ${result.chainMicro.skipped}`);
+    } else {
+      lines.push(
+        `\`bench/chain-micro.ts\`, pinned to the proxy core: each chain driven through HttpStream as the proxy drives it (no sockets), ` +
+          `${result.chainMicro.requests.toLocaleString('en-US')} requests per sample, median (min–max) of ${result.chainMicro.samples} samples. ` +
+          'The empty chain builds no stream, so each figure is what the chain adds to a request over the empty chain.',
+        '',
+      );
+      lines.push('| chain | µs/request added |', '| --- | --- |');
+      for (const r of result.chainMicro.results) lines.push(`| ${r.name} | ${range({ ...r.nsPerRequest, median: r.nsPerRequest.median / 1000, min: r.nsPerRequest.min / 1000, max: r.nsPerRequest.max / 1000 }, 2)} |`);
+    }
+    lines.push('');
+  }
 
   if (result.pending.length) {
     lines.push('### Not measured yet', '');

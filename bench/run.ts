@@ -9,8 +9,8 @@ import { checkAnswers } from './check.js';
 import { configurations, type Configuration } from './configurations.js';
 import { hotSwapConfigId, hotSwapId, hotSwapSettings, runHotSwap, type HotSwapResult, type LoadedRun } from './hot-swap.js';
 import { machineInfo, versions } from './machine.js';
+import { runChainMicro, runMicroBenchmarks, type ChainMicroResult, type MicroResult } from './micro-runner.js';
 import { overloadId, overloadSettings, runOverload, type OverloadResult } from './overload.js';
-import { runMicroBenchmarks, type MicroResult } from './micro-runner.js';
 import { upstreamNginx } from './nginx.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { exitReport, killAllStarted, stop, type Pinned } from './processes.js';
@@ -60,6 +60,7 @@ async function main(): Promise<number> {
   const runs: RunRecord[] = [];
   const failures: Failure[] = [];
   let micro: MicroResult;
+  let chainMicro: ChainMicroResult;
   let hotSwap: HotSwapResult | undefined;
   let overload: OverloadResult | undefined;
   let upstream: Pinned | undefined;
@@ -76,6 +77,7 @@ async function main(): Promise<number> {
     if (runsHotSwap) hotSwap = await hotSwapPart(ctx);
     if (runsOverload) overload = await overloadPart(ctx);
     micro = await microBenchmarks(options.microIterations);
+    chainMicro = await chainMicroBenchmark();
   } finally {
     if (upstream) await stop(upstream);
     removeTempDir();
@@ -107,6 +109,7 @@ async function main(): Promise<number> {
     summary: summarize(runs, failures, scenarioIds, runnableIds),
     ratios: computeRatios(runs, scenarioIds, runnableIds),
     micro,
+    chainMicro,
     ...(hotSwap ? { hotSwap } : {}),
     ...(overload ? { overload } : {}),
     pending: [
@@ -270,6 +273,14 @@ async function microBenchmarks(iterations: number): Promise<MicroResult> {
     return await runMicroBenchmarks(iterations, proxyCore);
   } catch (error) {
     return { skipped: `the micro-benchmark process failed: ${(error as Error).message}` };
+  }
+}
+
+async function chainMicroBenchmark(): Promise<ChainMicroResult> {
+  try {
+    return await runChainMicro(2000, proxyCore);
+  } catch (error) {
+    return { skipped: `the chain micro-benchmark process failed: ${(error as Error).message}` };
   }
 }
 

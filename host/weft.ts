@@ -70,10 +70,10 @@ function filterLog(base: Logger): ChainServices['filterLog'] {
 }
 
 /** What every chain's filters share; one set for the proxy's life, so shared data survives swaps. */
-function chainServices(clusters: Clusters, logLevel: LogLevelName, deps: WeftDeps, sharedData = new InMemorySharedData(), overload?: OverloadProtection): ChainServices {
+function chainServices(clusters: Clusters, manifest: Pick<Manifest, 'log_level' | 'limits'>, deps: WeftDeps, sharedData = new InMemorySharedData(), overload?: OverloadProtection): ChainServices {
   const clusterProperty = clusterProperties(clusters);
   return {
-    logLevel: ABI_LEVEL[logLevel],
+    logLevel: ABI_LEVEL[manifest.log_level],
     sharedData,
     queues: new InMemorySharedQueues(),
     filterMetrics: deps.metrics.filterMetrics,
@@ -81,7 +81,7 @@ function chainServices(clusters: Clusters, logLevel: LogLevelName, deps: WeftDep
     foreignFunctions: weftForeignFunctions,
     filterLog: filterLog(deps.logger),
     hostProperty: overload?.configured ? (key) => clusterProperty(key) ?? overload.property(key) : clusterProperty,
-    httpCall: makeHttpCall(clusters),
+    httpCall: makeHttpCall(clusters, manifest.limits.max_http_call_response_bytes),
   };
 }
 
@@ -174,7 +174,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   }
   try {
     services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger });
-    running = await startChains(manifest, store, chainServices(clusters, manifest.log_level, deps, sharedData, overload), deps);
+    running = await startChains(manifest, store, chainServices(clusters, manifest, deps, sharedData, overload), deps);
   } catch (error) {
     services?.stop();
     await store.close();
@@ -209,6 +209,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
         request_id: request.requestId ?? '',
         route: request.route ?? null,
         reason: request.reason ?? null,
+        details: request.details ?? null,
       });
     }
   };
@@ -280,7 +281,7 @@ export async function checkFilters(manifest: Manifest): Promise<string[]> {
   const silent = { logger: pino({ enabled: false }), metrics: new WeftMetrics({ processMetrics: false }) };
   const store = MemoryStore.inMemory();
   try {
-    const { chains, manager } = await startChains(manifest, store, chainServices(clusters, manifest.log_level, silent), silent);
+    const { chains, manager } = await startChains(manifest, store, chainServices(clusters, manifest, silent), silent);
     chains.stop();
     manager.stop();
     return [];

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import wabtInit from 'wabt';
 import { HeaderMap } from '../host/abi/header-map.js';
-import { FUEL_EXPORT, InstrumentError, instrumentModule, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT } from '../host/abi/fuel.js';
+import { FUEL_EXPORT, InstrumentError, instrumentModule, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT, SET_FUEL_EXPORT } from '../host/abi/fuel.js';
 import { FilterModule, FilterTrap, ModuleError, VmStartError, WasmVm } from '../host/abi/vm.js';
 import { TestStream, TestVmHost } from './abi-harness.js';
 import { fixtureModule, repoRoot } from './helpers/repo.js';
@@ -161,6 +161,17 @@ describe('instrumentModule', () => {
       spin.fuel.value = 1_000_000n;
       spin.exports.spin!(n);
       assert.equal(spin.fuel.value, 1_000_000n - BigInt(SPIN_ENTRY + SPIN_ITERATION * n), `spin(${n})`);
+    }
+  });
+
+  it('exports a setter of the fuel counter, itself uncharged, in modules with and without memory.grow', async () => {
+    for (const source of [SPIN, BEHAVIOUR]) {
+      const { exports, fuel } = await instantiate(instrumentModule(await assemble(source)).bytes, { env: { work: () => undefined } });
+      const setFuel = exports[SET_FUEL_EXPORT] as unknown as (budget: number) => void;
+      setFuel(123_456_789);
+      assert.equal(fuel.value, 123_456_789n);
+      setFuel(2 ** 40);
+      assert.equal(fuel.value, 2n ** 40n);
     }
   });
 

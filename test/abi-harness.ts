@@ -36,7 +36,7 @@ export const OUT_X = 0x1008;
 const HEAP_START = 0x8000;
 
 /** Every import the probe declares, with its WAT signature. */
-const IMPORTS: ReadonlyArray<readonly [string, string, string]> = [
+export const IMPORTS: ReadonlyArray<readonly [string, string, string]> = [
   ['env', 'proxy_log', '(param i32 i32 i32) (result i32)'],
   ['env', 'proxy_get_log_level', '(param i32) (result i32)'],
   ['env', 'proxy_get_current_time_nanoseconds', '(param i32) (result i32)'],

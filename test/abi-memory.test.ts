@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WasmResult } from '../host/abi/enums.js';
+import { GuestKeyCache } from '../host/abi/key-cache.js';
 import { GuestMemory } from '../host/abi/memory.js';
+import { propertyKey } from '../host/abi/properties.js';
 import { OUT_LEN, OUT_PTR, OUT_X, Probe, ProbeBuilder, TestBody } from './abi-harness.js';
 
 const PAGE = 65536;
@@ -233,5 +235,29 @@ describe('host calls with out-of-range pointers and lengths', () => {
       [2, 'k'],
       [4, 'k'],
     ]);
+  });
+});
+
+describe('GuestKeyCache (names the host decodes once per address)', () => {
+  it('answers the derived key, and decodes afresh when the bytes at a cached address changed', () => {
+    const { memory, guest } = grownMemory();
+    const derived: string[] = [];
+    const cache = new GuestKeyCache((text) => {
+      derived.push(text);
+      return propertyKey(text);
+    });
+    const bytes = new Uint8Array(memory.buffer);
+    bytes.set(Buffer.from('request\0path'), 100);
+    assert.equal(guest.key(100, 12, cache), 'request.path');
+    assert.equal(guest.key(100, 12, cache), 'request.path');
+    assert.deepEqual(derived, ['request\0path'], 'the second read is the cached one');
+    bytes.set(Buffer.from('request\0host'), 100);
+    assert.equal(guest.key(100, 12, cache), 'request.host');
+    assert.equal(guest.key(100, 7, cache), 'request', 'same address, other length');
+    assert.equal(guest.key(PAGE - 4, 8, cache), null, 'out of range');
+    const long = 'x'.repeat(200);
+    bytes.set(Buffer.from(long), 1000);
+    assert.equal(guest.key(1000, 200, cache), long);
+    assert.equal(guest.key(0, 0, cache), '');
   });
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { LogLevel, StreamType, WasmResult } from '../host/abi/enums.js';
 import { HeaderMap } from '../host/abi/header-map.js';
 import { encodePairs } from '../host/abi/pairs.js';
 import { decodeBool, decodeInt64, decodeString, encodeBool, encodeInt64, encodeString, encodeUint64, propertyKey } from '../host/abi/properties.js';
-import { FilterModule, FilterTrap, ModuleError, VmStartError, WasmVm } from '../host/abi/vm.js';
+import { FilterModule, FilterTrap, ModuleError, ROOT_DONE_TIMEOUT_MS, VmStartError, WasmVm } from '../host/abi/vm.js';
 import { OUT_LEN, OUT_PTR, OUT_X, Probe, ProbeBuilder, TestBody, TestStream, TestVmHost, wat } from './abi-harness.js';
 
 const out = `(i32.const ${OUT_PTR}) (i32.const ${OUT_LEN})`;
@@ -269,7 +270,9 @@ describe('properties', () => {
   const get = (path: string): string => callAndLog(`(call $proxy_get_property ${w.str(path)} ${out})`);
   const cases = {
     nul_path: get('request\0path'),
-    dotted_path: get('request.headers.x-a'),
+    dotted_path: get('request\0headers\0x-a'),
+    dotted_host_path: get('request.path'),
+    dotted_own_path: get('weft.cluster.svc.endpoints'),
     root_id: get('plugin_root_id'),
     plugin_name: get('plugin_name'),
     vm_id: get('plugin_vm_id'),
@@ -277,6 +280,7 @@ describe('properties', () => {
     unknown: get('no\0such'),
     set: `(call $proxy_set_property ${w.str('weft\0upstream\0cluster')} ${w.str('svc')})`,
     set_read_only: `(call $proxy_set_property ${w.str('plugin_name')} ${w.str('x')})`,
+    set_dotted_host_path: `(call $proxy_set_property ${w.str('request.path')} ${w.str('/x')})`,
   };
 
   it('normalises paths, answers plugin_* itself, then the stream, then the host', async () => {
@@ -294,15 +298,27 @@ describe('properties', () => {
     assert.deepEqual(host.messages(), ['/from/stream', 'one', 'probe-root', 'probe', 'vm-7', '10.0.0.1:80']);
     assert.deepEqual(stream.propertyKeysAsked.slice(0, 2), ['request.path', 'request.headers.x-a']);
     assert.equal(probe.run('unknown'), WasmResult.NotFound);
+    // Envoy reads "request.path" (dots, no NUL) as one unknown name; Weft's own keys may be dotted.
+    assert.equal(probe.run('dotted_host_path'), WasmResult.NotFound);
+    assert.equal(probe.run('dotted_own_path'), WasmResult.Ok);
     assert.equal(probe.run('set'), WasmResult.Ok);
     assert.equal(decodeString(stream.properties.get('weft.upstream.cluster')!), 'svc');
-    assert.equal(probe.run('set_read_only'), WasmResult.BadArgument);
+    // A host-owned path: Ok (the Rust SDK panics on anything else) and nothing changes.
+    assert.equal(probe.run('set_read_only'), WasmResult.Ok);
+    assert.equal(probe.run('root_id'), WasmResult.Ok);
+    assert.equal(probe.run('plugin_name'), WasmResult.Ok);
+    assert.equal(host.messages().at(-1), 'probe');
+    assert.equal(probe.run('set_dotted_host_path'), WasmResult.Ok);
+    assert.equal(stream.properties.has('request.path.'), false);
+    assert.equal(decodeString(stream.properties.get('request.path')!), '/from/stream');
   });
 
   it('keys and value encoders', () => {
     assert.equal(propertyKey('request\0path'), 'request.path');
     assert.equal(propertyKey('request\0headers\0x-a'), 'request.headers.x-a');
-    assert.equal(propertyKey('request.path'), 'request.path');
+    assert.equal(propertyKey('request.path'), undefined);
+    assert.equal(propertyKey('weft.upstream.cluster'), 'weft.upstream.cluster');
+    assert.equal(propertyKey('plugin_name'), 'plugin_name');
     assert.equal(propertyKey('request\0path\0'), 'request.path');
     assert.equal(Buffer.from(encodeInt64(-2n)).toString('hex'), 'feffffffffffffff');
     assert.equal(Buffer.from(encodeInt64(258)).toString('hex'), '0201000000000000');
@@ -420,6 +436,42 @@ describe('contexts', () => {
     assert.throws(() => vm.onRequestHeaders(Probe.STREAM_ID, 0, false), (e: Error) => e instanceof FilterTrap && /destroyed/.test(e.message));
     vm.destroy(); // idempotent
     assert.equal(host.messages().length, 3);
+  });
+});
+
+describe('root proxy_done', () => {
+  // Spec (proxy_on_done): "false if the host should wait for proxy_done"; the root finishes its
+  // work (here: an http_call) and calls proxy_done, and only then is it deleted.
+  const w = new ProbeBuilder();
+  const cases = {
+    call_out: `(call $proxy_http_call ${w.str('auth-service')} ${w.bytes(encodePairs([':method', 'GET', ':path', '/', ':authority', 'a']))} (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const ${OUT_X}))`,
+  };
+  const fields = `
+    (func (export "proxy_on_done") (param $ctx i32) (result i32) (i32.eqz (i32.eq (local.get $ctx) (i32.const 1))))
+    (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+      (if (i32.eqz (call $proxy_done)) (then (drop (call $proxy_log (i32.const 2) ${w.str('proxy_done ok')})))))
+    (func (export "proxy_on_delete") (param $ctx i32)
+      (if (i32.eq (local.get $ctx) (i32.const 1)) (then (drop (call $proxy_log (i32.const 2) ${w.str('root deleted')})))))`;
+
+  it('a root that answers false from on_done is deleted when it calls proxy_done later', async () => {
+    const probe = await Probe.start(w, { cases, fields });
+    assert.equal(probe.run('call_out'), WasmResult.Ok);
+    probe.vm.destroy();
+    assert.deepEqual(probe.host.messages(), [], 'waiting for proxy_done');
+    probe.host.httpCalls[0]!.done({ headers: [[':status', '200']], body: new Uint8Array(0), trailers: [] });
+    assert.deepEqual(probe.host.messages(), ['proxy_done ok', 'root deleted']);
+    assert.throws(() => probe.vm.onRequestHeaders(Probe.STREAM_ID, 0, false), /destroyed/);
+  });
+
+  it('the wait is bounded: past ROOT_DONE_TIMEOUT_MS the VM ends without on_delete', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const probe = await Probe.start(w, { cases, fields });
+    assert.equal(probe.run('call_out'), WasmResult.Ok);
+    probe.vm.destroy();
+    t.mock.timers.tick(ROOT_DONE_TIMEOUT_MS);
+    assert.match(probe.host.messages(LogLevel.Warn)[0]!, /did not call proxy_done within 5000 ms/);
+    probe.host.httpCalls[0]!.done({ headers: [[':status', '200']], body: new Uint8Array(0), trailers: [] });
+    assert.deepEqual(probe.host.messages(), [], 'no guest code runs once the VM has ended');
   });
 });
 
@@ -621,7 +673,7 @@ describe('traps', () => {
     out_of_bounds: '(i32.load (i32.const -4))',
     proc_exit: '(block (result i32) (call $proc_exit (i32.const 3)) (i32.const 0))',
     abort: `(block (result i32) (call $abort (i32.const ${message}) (i32.const ${file}) (i32.const 12) (i32.const 5)) (i32.const 0))`,
-    host_error: `(call $proxy_get_property ${w.str('request.path')} ${out})`,
+    host_error: `(call $proxy_get_property ${w.str('request\0path')} ${out})`,
     recurse: '(call $recurse)',
     tick: `(call $proxy_set_tick_period_milliseconds (i32.const 10))`,
   };
@@ -717,5 +769,41 @@ describe('imports from other SDKs', () => {
     for (const name of ['env.proxy_future_call', 'env.__cxa_thing', 'wasi_snapshot_preview1.path_symlink', 'wasi_unstable.sock_accept']) {
       assert.ok(warnings.some((line) => line.includes(name)), name);
     }
+  });
+});
+
+describe('declared phases (weft_phases)', () => {
+  const everyCallback = (phases: string): string => `(module
+    (memory (export "memory") 1)
+    (func (export "proxy_abi_version_0_2_1"))
+    (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 1024))
+    (func (export "proxy_on_context_create") (param i32 i32))
+    (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+    (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32) (i32.const 0))
+    (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) (i32.const 0))
+    (func (export "proxy_on_response_body") (param i32 i32 i32) (result i32) (i32.const 0))
+    (func (export "proxy_on_log") (param i32))
+    (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+    (func (export "proxy_on_delete") (param i32))
+    ${phases})`;
+  const capabilities = (vm: WasmVm) => {
+    const { requestHeaders, requestBody, responseHeaders, responseBody, log, done, delete: remove } = vm.has;
+    return { requestHeaders, requestBody, responseHeaders, responseBody, log, done, delete: remove };
+  };
+
+  it('a module without the export is called for every callback it exports (Rust, Go, C++ SDK builds)', async () => {
+    const vm = await WasmVm.create(await moduleFrom(everyCallback('')), new TestVmHost(), NO_CONFIG);
+    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: true, responseHeaders: true, responseBody: true, log: true, done: true, delete: true });
+  });
+
+  it('a module that declares request headers and log is reported without the others; delete stays', async () => {
+    const vm = await WasmVm.create(await moduleFrom(everyCallback('(func (export "weft_phases") (param i32) (result i32) (i32.const 65))')), new TestVmHost(), NO_CONFIG);
+    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: false, responseHeaders: false, responseBody: false, log: true, done: false, delete: true });
+  });
+
+  it('the SDK answers RootContext.phases(): the no-op filter declares its two header callbacks', async () => {
+    const bytes = readFileSync(new URL('../../test/filters/noop/build/noop.wasm', import.meta.url));
+    const vm = await WasmVm.create(await FilterModule.compile(bytes), new TestVmHost(), NO_CONFIG);
+    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: false, responseHeaders: true, responseBody: false, log: false, done: false, delete: true });
   });
 });

@@ -94,7 +94,7 @@ store: { kind: file, path: ./weft-state.json }
         tracing: { exporter: 'off', endpoint: 'http://localhost:4318/v1/traces', service_name: 'weft', sample_ratio: 1 },
         access_log: 'stdout',
         log_level: 'info',
-        limits: { max_request_headers_kb: 60, max_buffered_body_bytes: 1048576, drain_timeout_ms: 10000 },
+        limits: { max_request_headers_kb: 60, max_buffered_body_bytes: 1048576, max_http_call_response_bytes: 1048576, drain_timeout_ms: 10000 },
         http: { normalize_path: true, merge_slashes: true, escaped_slashes: 'reject', xff_trusted_hops: 0, identity_headers: ['x-consumer', 'x-weft-*'] },
       },
     });
@@ -118,7 +118,7 @@ store: { kind: file, path: ./weft-state.json }
     assert.deepEqual(manifest.store, { kind: 'file', path: path.join(dir, 'weft-state.json') });
     assert.equal(manifest.access_log, 'stdout');
     assert.equal(manifest.log_level, 'info');
-    assert.deepEqual(manifest.limits, { max_request_headers_kb: 60, max_buffered_body_bytes: 1048576, drain_timeout_ms: 10000 });
+    assert.deepEqual(manifest.limits, { max_request_headers_kb: 60, max_buffered_body_bytes: 1048576, max_http_call_response_bytes: 1048576, drain_timeout_ms: 10000 });
   });
 
   test('JSON is accepted', async () => {

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { eventually } from './helpers/eventually.js';
 import { header, request, type HttpResponse, type RequestOptions } from './helpers/http.js';
 import { freePort } from './helpers/ports.js';
 import { fixtureModule } from './helpers/repo.js';
@@ -220,13 +221,35 @@ describe('kitchen-sink: every host function from a real filter', () => {
     assert.equal(echoed.PATH, '/KS/RESP-BODY');
   });
 
-  it('local: send_local_response 418 with a header and a body; the upstream is not reached', async () => {
+  it('local: send_local_response 418 with a header and a body; the upstream is not reached; details reach the access log', async () => {
     const seen = upstream.requests.length;
-    const response = await run('local');
+    const response = await run('local', { path: '/ks/local-details' });
     assert.equal(response.status, 418);
     assert.equal(header(response, 'x-local'), 'yes');
     assert.equal(response.body, 'teapot');
     assert.equal(upstream.requests.length, seen);
+    // Envoy logs send_local_response's details as the response code details.
+    const accessLine = (path: string) => eventually(async () => weft.accessLog().find((line) => line.path === path), (line) => line !== undefined, `the access line of ${path}`);
+    assert.equal((await accessLine('/ks/local-details'))!.details, 'kitchen_sink_teapot');
+    await run('resp-headers', { path: '/ks/via-upstream' });
+    assert.equal((await accessLine('/ks/via-upstream'))!.details, 'via_upstream');
+  });
+
+  it('end-stream: ContinueAndEndStream on the request headers sends the request upstream without its body (Envoy: header only)', async () => {
+    const seen = upstream.requests.length;
+    const response = await run('end-stream', { method: 'POST', body: 'x'.repeat(100_000) });
+    assert.equal(response.status, 200);
+    const echoed = JSON.parse(response.body);
+    assert.equal(echoed.body, '');
+    assert.equal(echoed.headers['content-length'], '0');
+    assert.equal(upstream.requests.length, seen + 1);
+  });
+
+  it('resp-end-stream: ContinueAndEndStream on the response headers answers with the headers only', async () => {
+    const response = await run('resp-end-stream');
+    assert.equal(response.status, 200);
+    assert.equal(response.body, '');
+    assert.equal(header(response, 'content-length'), '0');
   });
 
   it('status: a failed http_call reaches the callback; get_status says why; bad calls => BadArgument', async () => {

@@ -115,6 +115,7 @@ describe('logs', () => {
     request_id: 'r-1',
     route: 'api',
     reason: 'upstream connect error (ECONNREFUSED)',
+    details: 'via_upstream',
   };
 
   test('the logger writes JSON lines at its level', () => {
@@ -154,6 +155,7 @@ describe('logs', () => {
       request_id: 'r-1',
       route: 'api',
       reason: 'upstream connect error (ECONNREFUSED)',
+      details: 'via_upstream',
     });
     assert.equal(JSON.parse(lines[1]!).upstream, null);
   });

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest, createServer as createHttpsServer, type RequestOptions, type Server } from 'node:https';
+import { Agent, request as httpsRequest, createServer as createHttpsServer, type RequestOptions, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
@@ -65,6 +65,35 @@ describe('TLS listener', () => {
     assert.equal(props.headers['x-prop-connection.mtls'], 'hex:00');
     assert.equal(props.headers['x-prop-request.scheme'], 'https');
     assert.equal(props.headers['x-prop-source.principal'], 'missing');
+  });
+
+  test('plain TLS: source.address is ip:port of the peer, source.port, destination.address, connection.id per connection (Envoy forms)', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: read(ca.cert) });
+    const names = 'source.address,source.port,destination.address,connection.id';
+    const ask = () =>
+      new Promise<{ headers: Record<string, unknown>; clientPort: number }>((resolve, reject) => {
+        const req = httpsRequest(`https://127.0.0.1:${plain.port}/props`, { agent, headers: { 'x-get-prop': names } }, (res) => {
+          const clientPort = res.socket.localPort!;
+          res.resume();
+          res.on('end', () => resolve({ headers: res.headers, clientPort }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const int = (hex: unknown) => Number(Buffer.from(String(hex).slice(4), 'hex').readBigUInt64LE(0));
+    try {
+      const first = await ask();
+      const second = await ask();
+      assert.equal(second.clientPort, first.clientPort, 'one keep-alive connection');
+      assert.equal(first.headers['x-prop-source.address'], `127.0.0.1:${first.clientPort}`);
+      assert.equal(int(first.headers['x-prop-source.port']), first.clientPort);
+      assert.equal(first.headers['x-prop-destination.address'], `127.0.0.1:${plain.port}`);
+      assert.equal(second.headers['x-prop-connection.id'], first.headers['x-prop-connection.id']);
+      const other = await httpsGet(`https://127.0.0.1:${plain.port}/props`, { ca: read(ca.cert), headers: { 'x-get-prop': names } });
+      assert.notEqual(other.headers['x-prop-connection.id'], first.headers['x-prop-connection.id']);
+    } finally {
+      agent.destroy();
+    }
   });
 
   test("mTLS: a client certificate from the CA is accepted and its identity reaches filters", async () => {

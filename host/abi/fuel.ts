@@ -45,11 +45,17 @@ import { Instruction, readInstruction } from './wasm-code.js';
 
 /** The exported fuel counter (i64): units left in the current call; below zero = exhausted. */
 export const FUEL_EXPORT = '__weft_fuel';
+/**
+ * The exported function (f64) -> () that sets the fuel counter: the host sets the budget before
+ * every call into the guest, and a call is ~10x cheaper than writing an i64 global from JS
+ * (which goes through a BigInt, ~40 ns).
+ */
+export const SET_FUEL_EXPORT = '__weft_set_fuel';
 /** The exported memory limit (i32), in 64 KiB pages, that memory.grow of memory 0 may not pass. */
 export const MEMORY_LIMIT_EXPORT = '__weft_memory_limit_pages';
 /** The exported count (i32) of memory.grow calls the limit refused, so a trap after one can say so. */
 export const MEMORY_REFUSALS_EXPORT = '__weft_memory_refusals';
-const RESERVED_EXPORTS = [FUEL_EXPORT, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT];
+const RESERVED_EXPORTS = [FUEL_EXPORT, SET_FUEL_EXPORT, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT];
 
 /**
  * Fuel per guest call when the manifest gives none: ~100 ms of a tight loop in V8's baseline
@@ -111,6 +117,11 @@ export function instrumentModule(bytes: Uint8Array, initialFuel: number = DEFAUL
   }
 }
 
+/** __weft_set_fuel(budget f64): no locals; local.get 0, i64.trunc_f64_u, global.set fuel, end. */
+function setFuelBody(fuelGlobal: number): number[] {
+  return [0x00, 0x20, 0x00, 0xb1, 0x24, ...encodeU32(fuelGlobal), 0x0b];
+}
+
 /** Custom sections that point at code offsets, which the pass moves; they are dropped. */
 function pointsIntoCode(name: string): boolean {
   return name.startsWith('.debug_') || name.startsWith('reloc.') || name.startsWith('metadata.code.') || name === 'sourceMappingURL' || name === 'linking';
@@ -118,8 +129,10 @@ function pointsIntoCode(name: string): boolean {
 
 const I32 = 0x7f;
 const I64 = 0x7e;
+const F64 = 0x7c;
 const FUNC_TYPE = 0x60;
 const EXPORT_GLOBAL = 0x03;
+const EXPORT_FUNCTION = 0x00;
 
 class Instrumenter {
   private readonly sections: Section[];
@@ -148,16 +161,22 @@ class Instrumenter {
     const growType = this.typeCount;
 
     const code = this.find(SectionId.Code);
-    const rewrittenCode = code === undefined ? undefined : this.rewriteCode(code, fuelGlobal, [limitGlobal, refusalsGlobal], growFunction);
-    const addGrow = rewrittenCode?.addGrow ?? false;
+    const rewrittenCode =
+      code === undefined
+        ? { payload: concatBytes([encodeU32(1), encodeU32(setFuelBody(fuelGlobal).length), setFuelBody(fuelGlobal)]), addGrow: false }
+        : this.rewriteCode(code, fuelGlobal, [limitGlobal, refusalsGlobal], growFunction);
+    const addGrow = rewrittenCode.addGrow;
     if (addGrow && this.memory64) throw new InstrumentError('64-bit memories are not supported');
+    // The fuel setter comes after the grow function (when there is one), its type after grow's.
+    const setFuelFunction = growFunction + (addGrow ? 1 : 0);
+    const setFuelType = growType + (addGrow ? 1 : 0);
 
     const replaced = new Map<number, Uint8Array>();
-    if (addGrow) {
-      replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, 1, [FUNC_TYPE, 1, I32, 1, I32]));
-      replaced.set(SectionId.Function, this.appendToVector(SectionId.Function, 1, encodeU32(growType)));
-    }
-    if (rewrittenCode !== undefined) replaced.set(SectionId.Code, rewrittenCode.payload);
+    const growTypeEntry = addGrow ? [FUNC_TYPE, 1, I32, 1, I32] : [];
+    const growFunctionEntry = addGrow ? [...encodeU32(growType)] : [];
+    replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, addGrow ? 2 : 1, [...growTypeEntry, FUNC_TYPE, 1, F64, 0]));
+    replaced.set(SectionId.Function, this.appendToVector(SectionId.Function, addGrow ? 2 : 1, [...growFunctionEntry, ...encodeU32(setFuelType)]));
+    replaced.set(SectionId.Code, rewrittenCode.payload);
     replaced.set(
       SectionId.Global,
       this.appendToVector(SectionId.Global, 3, [
@@ -168,8 +187,9 @@ class Instrumenter {
     );
     replaced.set(
       SectionId.Export,
-      this.appendToVector(SectionId.Export, 3, [
+      this.appendToVector(SectionId.Export, 4, [
         ...[...encodeName(FUEL_EXPORT), EXPORT_GLOBAL, ...encodeU32(fuelGlobal)],
+        ...[...encodeName(SET_FUEL_EXPORT), EXPORT_FUNCTION, ...encodeU32(setFuelFunction)],
         ...[...encodeName(MEMORY_LIMIT_EXPORT), EXPORT_GLOBAL, ...encodeU32(limitGlobal)],
         ...[...encodeName(MEMORY_REFUSALS_EXPORT), EXPORT_GLOBAL, ...encodeU32(refusalsGlobal)],
       ]),
@@ -242,7 +262,7 @@ class Instrumenter {
     return concatBytes([encodeU32(count + added), this.bytes.subarray(r.pos, section.end), entries]);
   }
 
-  /** Every function body with its fuel checks (and memory.grow calls), plus the grow function when needed. */
+  /** Every function body with its fuel checks (and memory.grow calls), plus the grow function when needed, then the fuel setter. */
   private rewriteCode(section: Section, fuelGlobal: number, growGlobals: [limit: number, refusals: number], growFunction: number): { payload: Uint8Array; addGrow: boolean } {
     const r = new ByteReader(this.bytes, section.start, section.end);
     const count = r.u32();
@@ -263,7 +283,9 @@ class Instrumenter {
       const grow = growBody(encodeU32(growGlobals[0]), encodeU32(growGlobals[1]));
       chunks.push(encodeU32(grow.length), grow);
     }
-    return { payload: concatBytes([encodeU32(count + (addGrow ? 1 : 0)), ...chunks]), addGrow };
+    const setFuel = setFuelBody(fuelGlobal);
+    chunks.push(encodeU32(setFuel.length), setFuel);
+    return { payload: concatBytes([encodeU32(count + (addGrow ? 2 : 1)), ...chunks]), addGrow };
   }
 
   private rewriteBody(start: number, end: number, fuel: number[], callGrow: number[]): { bytes: Uint8Array; grows: number } {

@@ -24,12 +24,16 @@ export interface HttpContextHost {
   body(buffer: number): BodyBuffer | undefined;
   /** A property by its canonical dotted key (see abi/properties.ts); undefined = NotFound. */
   getProperty(key: string): Uint8Array | undefined;
-  /** Store a property; filters read it back with getProperty. */
+  /** Store a property; filters read it back with getProperty. `value` is a copy the stream may keep. */
   setProperty(key: string, value: Uint8Array): WasmResult;
   /** Answer the client directly; applied after the current callback returns. */
   sendLocalResponse(status: number, details: string, body: Uint8Array, headers: Array<[string, string]>, grpcStatus: number): WasmResult;
-  /** Resume a paused direction; applied after the current callback returns. */
-  continueStream(stream: StreamType): WasmResult;
+  /**
+   * Resume a paused direction; applied after the current callback returns. `caller` is the VM
+   * host of the filter asking: a continue resumes only a pause that filter made (Envoy: each
+   * filter continues its own iteration).
+   */
+  continueStream(stream: StreamType, caller?: VmHost): WasmResult;
   /** Reset the stream; applied after the current callback returns. */
   closeStream(stream: StreamType): WasmResult;
 }
@@ -99,9 +103,10 @@ export interface VmHost {
   getProperty(key: string): Uint8Array | undefined;
   /**
    * Send an http_call. BadArgument when the cluster is unknown or a pseudo-header is
-   * missing. The host calls `done` exactly once, later, never synchronously.
+   * missing. The host calls `done` once, later, never synchronously; a failed call gets null
+   * and, optionally, why (what proxy_get_status tells the callback; "reset" when none).
    */
-  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null) => void): WasmResult;
+  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult;
   /** Tick period for this VM's root context; 0 turns ticks off. */
   setTickPeriod(ms: number, onTick: () => void): void;
   /** Weft extensions reachable through proxy_call_foreign_function; undefined = NotFound. */

@@ -13,6 +13,7 @@ import type { HeaderMap } from './header-map.js';
 import type { HttpContextHost } from './host-api.js';
 import type { HostFunctions } from './imports.js';
 import { breaksHeaderLine, isHeaderName } from '../net/http-syntax.js';
+import { GuestKeyCache } from './key-cache.js';
 import { decodePairs } from './pairs.js';
 import { propertyKey } from './properties.js';
 import type { AbiState } from './state.js';
@@ -37,6 +38,9 @@ const MAX_ABORT_TEXT = 64 * 1024;
 export function envFunctions(state: AbiState): HostFunctions {
   const memory = state.memory;
   const host = state.host;
+  /** Property paths as canonical keys, and header names, decoded once per address (key-cache.ts). */
+  const propertyKeys = new GuestKeyCache(propertyKey);
+  const headerNames = new GuestKeyCache(sameText);
 
   /** Maps readable from the active context: 0-3 from its stream, 6/7 during an http_call callback. */
   function readableMap(type: number): HeaderMap | undefined {
@@ -54,7 +58,7 @@ export function envFunctions(state: AbiState): HostFunctions {
   /** proxy_add_header_map_value (append) and proxy_replace_header_map_value (set): one set of checks. */
   function setHeaderValue(type: number, keyPtr: number, keyLen: number, valuePtr: number, valueLen: number, replace: boolean): WasmResult {
     if (type >>> 0 > MAX_MAP_TYPE) return WasmResult.BadArgument;
-    const key = memory.string(keyPtr, keyLen);
+    const key = memory.key(keyPtr, keyLen, headerNames);
     const value = memory.string(valuePtr, valueLen);
     if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
     const map = writableMap(type);
@@ -102,7 +106,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     if (stream === undefined) return outsideStream(call);
     return apply(stream, type);
   }
-  const resume = (stream: HttpContextHost, type: StreamType): WasmResult => stream.continueStream(type);
+  const resume = (stream: HttpContextHost, type: StreamType): WasmResult => stream.continueStream(type, host);
   const reset = (stream: HttpContextHost, type: StreamType): WasmResult => stream.closeStream(type);
 
   function outsideStream(call: string): WasmResult {
@@ -210,7 +214,7 @@ export function envFunctions(state: AbiState): HostFunctions {
 
     proxy_get_header_map_value(type: number, keyPtr: number, keyLen: number, ptrOut: number, lenOut: number): WasmResult {
       if (type >>> 0 > MAX_MAP_TYPE) return WasmResult.BadArgument;
-      const key = memory.string(keyPtr, keyLen);
+      const key = memory.key(keyPtr, keyLen, headerNames);
       if (key === null) return WasmResult.InvalidMemoryAccess;
       const value = readableMap(type)?.get(key);
       if (value === undefined) return WasmResult.NotFound;
@@ -306,9 +310,15 @@ export function envFunctions(state: AbiState): HostFunctions {
       }
       const token = state.takeToken();
       const callbacks = state.callbacks;
+      let answered = false;
       const result = host.httpCall(
         { cluster, headers: headerEntries, body, trailers: toEntries(trailers), timeoutMs: timeoutMs >>> 0 },
-        (response) => callbacks.httpCallResponse(token, response),
+        (response, failure) => {
+          // The completion callback runs once per token, whatever the host does (SDKs forget a token once answered).
+          if (answered) return;
+          answered = true;
+          callbacks.httpCallResponse(token, response, failure);
+        },
       );
       if (result !== WasmResult.Ok) return result;
       memory.writeU32(tokenPtr, token);
@@ -398,18 +408,18 @@ export function envFunctions(state: AbiState): HostFunctions {
     // ---- properties ----------------------------------------------------------------------------
 
     proxy_get_property(pathPtr: number, pathLen: number, ptrOut: number, lenOut: number): WasmResult {
-      const path = memory.string(pathPtr, pathLen);
-      if (path === null) return WasmResult.InvalidMemoryAccess;
-      const value = state.property(propertyKey(path));
+      const key = memory.key(pathPtr, pathLen, propertyKeys);
+      if (key === null) return WasmResult.InvalidMemoryAccess;
+      const value = key === undefined ? undefined : state.property(key);
       if (value === undefined) return WasmResult.NotFound;
       return memory.returnBytes(ptrOut, lenOut, value);
     },
 
     proxy_set_property(pathPtr: number, pathLen: number, valuePtr: number, valueLen: number): WasmResult {
-      const path = memory.string(pathPtr, pathLen);
+      const key = memory.key(pathPtr, pathLen, propertyKeys);
       const value = memory.copy(valuePtr, valueLen);
-      if (path === null || value === null) return WasmResult.InvalidMemoryAccess;
-      return state.setProperty(propertyKey(path), value);
+      if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
+      return key === undefined ? WasmResult.Ok : state.setProperty(key, value); // a host attribute: unchanged
     },
 
     // ---- contexts and foreign functions --------------------------------------------------------
@@ -477,6 +487,10 @@ export function envFunctions(state: AbiState): HostFunctions {
       return left === right ? 1 : 0;
     },
   };
+}
+
+function sameText(text: string): string {
+  return text;
 }
 
 function unimplemented(): WasmResult {

@@ -8,6 +8,7 @@
 // is checked on every access; no caller ever holds a view across a guest call.
 
 import { WasmResult } from './enums.js';
+import type { GuestKeyCache } from './key-cache.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -62,6 +63,15 @@ export class GuestMemory {
     const bytes = this.refresh();
     if (end > bytes.length) return null;
     return start === end ? '' : bytes.toString('utf8', start, end);
+  }
+
+  /** The text at (ptr, len) as `cache` derives it (decoded once per address and bytes); null when out of range. */
+  key<T>(ptr: number, len: number, cache: GuestKeyCache<T>): T | null {
+    const start = ptr >>> 0;
+    const end = start + (len >>> 0);
+    const bytes = this.refresh();
+    if (end > bytes.length) return null;
+    return cache.key(bytes, start, end);
   }
 
   /** The u32 at ptr, or -1 when out of range. */

@@ -7,13 +7,23 @@
 // Values are bytes, encoded as Envoy encodes them: strings raw UTF-8, integers 8 bytes
 // little-endian, booleans 1 byte, timestamps and durations int64 nanoseconds little-endian.
 
-/** Canonical dotted key for a property path: NUL separators become dots, trailing NULs are dropped. */
-export function propertyKey(path: string): string {
+/**
+ * Canonical dotted key for a property path: NUL separators become dots, trailing NULs are
+ * dropped. undefined for a one-segment path that names a host attribute with dots
+ * ("request.path"): Envoy reads that as one unknown name (NotFound), and so does Weft; a dotted
+ * path of Weft's own or a filter's keys ("weft.upstream.cluster") is taken as it is.
+ */
+export function propertyKey(path: string): string | undefined {
   let end = path.length;
   while (end > 0 && path.charCodeAt(end - 1) === 0) end--;
   const trimmed = end === path.length ? path : path.slice(0, end);
-  return trimmed.indexOf('\0') < 0 ? trimmed : trimmed.replaceAll('\0', '.');
+  if (trimmed.indexOf('\0') >= 0) return trimmed.replaceAll('\0', '.');
+  const dot = trimmed.indexOf('.');
+  return dot > 0 && ATTRIBUTE_ROOTS.has(trimmed.slice(0, dot)) ? undefined : trimmed;
 }
+
+/** Envoy's attribute roots: their paths must come as segments. */
+const ATTRIBUTE_ROOTS = new Set(['request', 'response', 'source', 'destination', 'connection', 'upstream', 'xds', 'metadata', 'filter_state']);
 
 export function encodeString(value: string): Uint8Array {
   return Buffer.from(value, 'utf8');

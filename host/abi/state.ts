@@ -13,7 +13,7 @@ import { encodeString } from './properties.js';
 export interface GuestCallbacks {
   tick(): void;
   queueReady(queueId: number): void;
-  httpCallResponse(token: number, response: HttpCallResponse | null): void;
+  httpCallResponse(token: number, response: HttpCallResponse | null, failure?: string): void;
 }
 
 export class AbiState {
@@ -89,7 +89,7 @@ export class AbiState {
   }
 
   setProperty(key: string, value: Uint8Array): WasmResult {
-    if (this.vmProperties.has(key)) return WasmResult.BadArgument; // plugin_name & co. are read-only
+    if (this.vmProperties.has(key)) return WasmResult.Ok; // plugin_name & co. stay as they are (see HttpStream.setProperty)
     const stream = this.activeStream;
     if (stream !== undefined) return stream.setProperty(key, value);
     this.rootProperties.set(key, value);

@@ -9,7 +9,7 @@
 // drives itself (tick, http_call response, queue ready), the VmHost hears of it via reportTrap.
 
 import { createHash } from 'node:crypto';
-import type { AbiVersion } from './enums.js';
+import type { AbiVersion, LogLevel } from './enums.js';
 import { WasmResult } from './enums.js';
 import { HeaderMap } from './header-map.js';
 import type { HttpCallResponse, HttpContextHost, VmHost } from './host-api.js';
@@ -18,6 +18,7 @@ import {
   DEFAULT_MAX_MEMORY_MB,
   FUEL_EXPORT,
   InstrumentError,
+  SET_FUEL_EXPORT,
   instrumentModule,
   MEMORY_LIMIT_EXPORT,
   MEMORY_REFUSALS_EXPORT,
@@ -144,7 +145,26 @@ async function compileError(bytes: Uint8Array, error: unknown): Promise<ModuleEr
   return new ModuleError(`compiles, but not once instrumented for fuel and memory limits (${reason(error)}); this is a bug in Weft`);
 }
 
-/** Which optional exports the guest has; the chain skips phases a filter does not implement. */
+/**
+ * The HTTP callbacks a module may say it implements, as bits of the u32 its `weft_phases(root)`
+ * export answers once configured (Weft's AssemblyScript SDK exports it from RootContext.phases()).
+ * The SDK exports every proxy_on_* callback whatever the filter overrides, so without the answer
+ * the host would call them all; with it, the VM reports the others as absent and the chain skips
+ * them. A module without the export (a Rust, Go or C++ SDK build) is called for everything it exports.
+ */
+export const PHASES_EXPORT = 'weft_phases';
+export const enum DeclaredPhase {
+  RequestHeaders = 1,
+  RequestBody = 2,
+  RequestTrailers = 4,
+  ResponseHeaders = 8,
+  ResponseBody = 16,
+  ResponseTrailers = 32,
+  Log = 64,
+  Done = 128,
+}
+
+/** Which optional exports the guest has (and, per VM, declared); the chain skips the phases a filter does not implement. */
 export interface VmCapabilities {
   readonly requestHeaders: boolean;
   readonly requestBody: boolean;
@@ -201,12 +221,17 @@ export class WasmVm {
   private readonly state: AbiState;
   private readonly imports: WebAssembly.Imports;
   private fns: GuestExports = {};
+  /** The module's exports narrowed by the phases the guest declared (weft_phases), once it is configured. */
+  private capabilities: VmCapabilities;
   private destroyed = false;
+  /** Set while a root that answered false from proxy_on_done may still call proxy_done (the deadline). */
+  private finishing: NodeJS.Timeout | undefined;
   /** The instrumented module's fuel counter; undefined for a module compiled without containment. */
   private fuel: WebAssembly.Global | undefined;
+  /** Sets the fuel counter (a call is cheaper than writing the i64 global from JS). */
+  private setFuel: ((budget: number) => void) | undefined;
   private memoryRefusals: WebAssembly.Global | undefined;
   private readonly fuelBudget: number;
-  private readonly fuelBudgetValue: bigint;
   private readonly maxMemoryMb: number;
   /** Guest calls in progress: the budget is set by the outermost one only (a nested allocator call shares it). */
   private depth = 0;
@@ -219,11 +244,11 @@ export class WasmVm {
     this.state = new AbiState(host, ROOT_CONTEXT_ID, options.vmConfig, options.pluginConfig, {
       tick: () => this.deliverTick(),
       queueReady: (queueId) => queueMicrotask(() => this.deliverQueueReady(queueId)),
-      httpCallResponse: (token, response) => this.deliverHttpCallResponse(token, response),
+      httpCallResponse: (token, response, failure) => this.deliverHttpCallResponse(token, response, failure),
     });
-    this.fuelBudget = options.fuel ?? DEFAULT_FUEL;
-    this.fuelBudgetValue = BigInt(this.fuelBudget);
+    this.fuelBudget = Math.min(options.fuel ?? DEFAULT_FUEL, Number.MAX_SAFE_INTEGER); // exact as the f64 __weft_set_fuel takes
     this.maxMemoryMb = options.maxMemoryMb ?? DEFAULT_MAX_MEMORY_MB;
+    this.capabilities = module.exports;
     const log = host.log.bind(host);
     this.imports = buildImportObject(module.module, envFunctions(this.state), wasiFunctions(this.state.memory, log), log);
   }
@@ -258,9 +283,9 @@ export class WasmVm {
     return vm;
   }
 
-  /** Which optional exports the guest has (its module's). */
+  /** Which optional callbacks the guest has: its module's exports, less the phases it declared it does not implement. */
   get has(): VmCapabilities {
-    return this.module.exports;
+    return this.capabilities;
   }
 
   // ---- stream contexts (driven by the chain; traps throw FilterTrap) ---------------------------
@@ -312,13 +337,13 @@ export class WasmVm {
 
   /** proxy_on_log. Skipped on a broken or destroyed VM (nothing left to log from). */
   onLog(id: number): void {
-    const fn = this.fns.log;
+    const fn = this.capabilities.log ? this.fns.log : undefined;
     if (fn !== undefined && this.live()) this.call('proxy_on_log', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
   }
 
   /** proxy_on_done for a stream; its answer is ignored (Envoy HTTP: on_delete follows regardless). */
   onDone(id: number): void {
-    const fn = this.fns.done;
+    const fn = this.capabilities.done ? this.fns.done : undefined;
     if (fn !== undefined && this.live()) this.call('proxy_on_done', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
   }
 
@@ -350,31 +375,49 @@ export class WasmVm {
 
   /**
    * Ends the VM: ticks off, then the root's proxy_on_done and, when it answered true (or called
-   * proxy_done meanwhile), proxy_on_delete. No guest code runs afterwards; late http_call
-   * responses and queue notifications are dropped.
+   * proxy_done meanwhile), proxy_on_delete. A root that answers false still has work (spec: it
+   * calls proxy_done when finished): its http_call responses and queue notifications are still
+   * delivered, and proxy_done from one of them runs proxy_on_delete; after ROOT_DONE_TIMEOUT_MS
+   * the VM ends without it. No guest code runs once the VM has ended.
    */
   destroy(): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.finishing !== undefined) return;
     const state = this.state;
     if (state.tickPeriod > 0) this.host.setTickPeriod(0, state.callbacks.tick);
-    if (this.live()) {
-      let phase = 'proxy_on_done';
-      try {
-        state.rootDonePending = true;
-        const done = this.fns.done === undefined ? 1 : this.call(phase, this.fns.done, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
-        const remove = this.fns.delete;
-        if (remove !== undefined && (done !== 0 || state.rootDoneCalled)) {
-          phase = 'proxy_on_delete';
-          this.call(phase, remove, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
-        }
-      } catch (trap) {
-        this.host.reportTrap(trap as Error, phase);
-      } finally {
-        state.rootDonePending = false;
-      }
+    if (!this.live()) return this.end();
+    state.rootDonePending = true;
+    let done: number;
+    try {
+      done = this.fns.done === undefined ? 1 : this.call('proxy_on_done', this.fns.done, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
+    } catch (trap) {
+      this.host.reportTrap(trap as Error, 'proxy_on_done');
+      return this.end();
     }
+    if (done !== 0 || state.rootDoneCalled) return this.deleteRoot();
+    this.finishing = setTimeout(() => {
+      this.host.log(WARN, `the root context answered false from proxy_on_done and did not call proxy_done within ${ROOT_DONE_TIMEOUT_MS} ms; ending the VM without proxy_on_delete`);
+      this.end();
+    }, ROOT_DONE_TIMEOUT_MS);
+    this.finishing.unref();
+  }
+
+  /** The root finished: proxy_on_delete, then the end. */
+  private deleteRoot(): void {
+    const remove = this.fns.delete;
+    try {
+      if (remove !== undefined && this.live()) this.call('proxy_on_delete', remove, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
+    } catch (trap) {
+      this.host.reportTrap(trap as Error, 'proxy_on_delete');
+    }
+    this.end();
+  }
+
+  private end(): void {
+    clearTimeout(this.finishing);
+    this.finishing = undefined;
+    this.state.rootDonePending = false;
     this.destroyed = true;
-    state.streams.clear();
+    this.state.streams.clear();
   }
 
   // ---- boot ------------------------------------------------------------------------------------
@@ -428,6 +471,8 @@ export class WasmVm {
       if (f.configure !== undefined && this.call('proxy_on_configure', f.configure, ROOT_CONTEXT_ID, undefined, config.pluginConfig.length, 0, 0, 0) === 0) {
         throw new VmStartError('proxy_on_configure returned false', { phase: 'proxy_on_configure' });
       }
+      const phases = fn(PHASES_EXPORT);
+      if (phases !== undefined) this.capabilities = declaredCapabilities(this.module.exports, this.call(PHASES_EXPORT, phases, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0));
     } catch (error) {
       // A VM that did not start never runs again: drop its tick and anything in flight.
       if (this.state.tickPeriod > 0) this.host.setTickPeriod(0, this.state.callbacks.tick);
@@ -443,6 +488,7 @@ export class WasmVm {
     (exports[MEMORY_LIMIT_EXPORT] as WebAssembly.Global).value = capPages;
     this.memoryRefusals = exports[MEMORY_REFUSALS_EXPORT] as WebAssembly.Global;
     this.fuel = exports[FUEL_EXPORT] as WebAssembly.Global;
+    this.setFuel = exports[SET_FUEL_EXPORT] as (budget: number) => void;
     const size = this.state.memory.byteLength;
     if (size > capPages * WASM_PAGE_BYTES) {
       throw new VmStartError(`its memory starts at ${(size / MIB).toFixed(1)} MiB, over its max_memory_mb of ${this.maxMemoryMb}`, { phase: 'instantiate' });
@@ -473,7 +519,7 @@ export class WasmVm {
     const savedStream = state.activeStream;
     state.activeId = id;
     state.activeStream = stream;
-    if (this.depth++ === 0 && this.fuel !== undefined) this.fuel.value = this.fuelBudgetValue;
+    if (this.depth++ === 0 && this.setFuel !== undefined) this.setFuel(this.fuelBudget);
     try {
       return (fn(id, a, b, c, d) as number) >>> 0;
     } catch (error) {
@@ -517,7 +563,11 @@ export class WasmVm {
       this.call(phase, fn, ROOT_CONTEXT_ID, undefined, a, b, c, d);
     } catch (trap) {
       this.host.reportTrap(trap as Error, phase);
+      if (this.finishing !== undefined) this.end();
+      return;
     }
+    // A finishing root that called proxy_done in this callback is done now.
+    if (this.finishing !== undefined && this.state.rootDoneCalled) this.deleteRoot();
   }
 
   private deliverTick(): void {
@@ -531,13 +581,13 @@ export class WasmVm {
   }
 
   /** proxy_on_http_call_response(root, token, headers, body, trailers) with maps 6/7 and buffer 4 readable. */
-  private deliverHttpCallResponse(token: number, response: HttpCallResponse | null): void {
+  private deliverHttpCallResponse(token: number, response: HttpCallResponse | null, failure = 'reset'): void {
     const fn = this.fns.httpCallResponse;
     if (fn === undefined || !this.live()) return;
     const state = this.state;
     if (response === null) {
       state.statusCode = CALL_FAILED_STATUS;
-      state.statusMessage = 'reset';
+      state.statusMessage = failure;
       try {
         this.rootCall('proxy_on_http_call_response', fn, token, 0, 0, 0);
       } finally {
@@ -562,6 +612,26 @@ export class WasmVm {
 }
 
 const MIB = 1024 * 1024;
+
+/** How long a root context that answered false from proxy_on_done may take to call proxy_done. */
+export const ROOT_DONE_TIMEOUT_MS = 5000;
+const WARN = 3 as LogLevel;
+/** The exports a module has, less the stream callbacks its `weft_phases` answer leaves out. */
+function declaredCapabilities(exported: VmCapabilities, declared: number): VmCapabilities {
+  const says = (phase: DeclaredPhase): boolean => (declared & phase) !== 0;
+  return {
+    requestHeaders: exported.requestHeaders && says(DeclaredPhase.RequestHeaders),
+    requestBody: exported.requestBody && says(DeclaredPhase.RequestBody),
+    requestTrailers: exported.requestTrailers && says(DeclaredPhase.RequestTrailers),
+    responseHeaders: exported.responseHeaders && says(DeclaredPhase.ResponseHeaders),
+    responseBody: exported.responseBody && says(DeclaredPhase.ResponseBody),
+    responseTrailers: exported.responseTrailers && says(DeclaredPhase.ResponseTrailers),
+    log: exported.log && says(DeclaredPhase.Log),
+    done: exported.done && says(DeclaredPhase.Done),
+    // Context create and delete always run: the guest keeps per-request state between them.
+    delete: exported.delete,
+  };
+}
 
 /** proxy_get_status during the callback of a failed http_call. */
 const CALL_FAILED_STATUS = WasmResult.BrokenConnection;

@@ -14,7 +14,7 @@ import type { ChainServices, PhaseObserver } from './services.js';
 import { DEFAULT_TRAP_COOLDOWN, TrapCooldown } from './trap-cooldown.js';
 
 /** The phases a filter's time is measured by, as label values of the phase histogram. */
-export const PHASES = ['request_headers', 'request_body', 'response_headers', 'response_body', 'log'] as const;
+export const PHASES = ['request_headers', 'request_body', 'response_headers', 'response_body', 'log', 'request_trailers', 'response_trailers'] as const;
 export type PhaseName = (typeof PHASES)[number];
 
 /** What a slot needs of a filter's spec; the manifest's FilterSpec and the registry's chain entries both fit. */
@@ -130,7 +130,7 @@ export class FilterSlot implements VmHost {
     return this.services.hostProperty(key);
   }
 
-  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null) => void): WasmResult {
+  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult {
     return this.services.httpCall(request, done);
   }
 

@@ -6,7 +6,7 @@
 // The proxy owns the sockets; it drives this object and is driven back through StreamOwner.
 
 import { FilterHeadersStatus, FilterDataStatus, StreamType, WasmResult } from '../abi/enums.js';
-import type { BodyBuffer, HttpContextHost } from '../abi/host-api.js';
+import type { BodyBuffer, HttpContextHost, VmHost } from '../abi/host-api.js';
 import { HeaderMap, indexOfName } from '../abi/header-map.js';
 import type { WasmVm } from '../abi/vm.js';
 import type { Chain } from './chain.js';
@@ -23,6 +23,10 @@ export interface StreamOwner {
   responseHeadersReady(endOfStream: boolean): void;
   /** Response body bytes that passed every filter, in order. */
   responseBodyReady(data: Uint8Array, endOfStream: boolean): void;
+  /** Request trailers passed every filter: they end the request. */
+  requestTrailersReady(trailers: HeaderMap): void;
+  /** Response trailers passed every filter: they end the response. */
+  responseTrailersReady(trailers: HeaderMap): void;
   /** A filter answered locally: drop any upstream request, the local response follows through the response phases. */
   answeredLocally(): void;
   /** The chain cannot go on (a filter failed, a body over its bound): answer with this error. */
@@ -31,12 +35,21 @@ export interface StreamOwner {
   resetByFilter(): void;
   /** Facts about the connection and request for properties. */
   readonly info: RequestInfo;
+  /** Body bytes received from the client so far (request.size without content-length). */
+  readonly bytesReceived: number;
+  /** Body bytes sent to the client so far (response.size). */
+  readonly bytesSent: number;
 }
 
 export interface RequestInfo {
   readonly remoteAddress: string;
+  /** The peer's port, where the transport tells it (not uWebSockets.js). */
+  readonly remotePort?: number | undefined;
+  /** The address the connection arrived on (uWebSockets.js: the listen address). */
   readonly localAddress: string;
   readonly localPort: number;
+  /** Shared by every request of one connection, where the transport tells connections apart (not uWebSockets.js). */
+  readonly connectionId?: number;
   readonly scheme: string;
   readonly startTimeMs: number;
   /** Set on a TLS listener: the connection's TLS facts and the client's certificate identity. */
@@ -59,11 +72,14 @@ export interface PeerIdentity {
   readonly sha256: string;
 }
 
+/** Values index FilterSlot.phaseTimers (PHASES there; 4 is log). */
 const enum Phase {
-  RequestHeaders,
-  RequestBody,
-  ResponseHeaders,
-  ResponseBody,
+  RequestHeaders = 0,
+  RequestBody = 1,
+  ResponseHeaders = 2,
+  ResponseBody = 3,
+  RequestTrailers = 5,
+  ResponseTrailers = 6,
 }
 
 /** callFilter's answer when the filter failed and the chain must not go on. */
@@ -86,6 +102,15 @@ interface LocalResponse {
   status: number;
   body: Uint8Array;
   headers: Array<[string, string]>;
+  /** 0..16, or -1 for none. */
+  grpcStatus: number;
+}
+
+/** Where a paused direction resumes: the phase and the filter that paused it. */
+interface Pause {
+  readonly phase: Phase;
+  readonly at: number;
+  readonly endOfStream: boolean;
 }
 
 /** A body chunk as one filter sees it in one callback; filters may rewrite it. */
@@ -111,16 +136,42 @@ class BodyView implements BodyBuffer {
   }
 }
 
+/** The bytes a paused filter holds, read and rewritten in place (held[at]). */
+class HeldBody implements BodyBuffer {
+  constructor(
+    private readonly held: Array<Uint8Array | undefined>,
+    private readonly at: number,
+  ) {}
+
+  bytes(): Uint8Array {
+    return this.held[this.at] ?? EMPTY;
+  }
+
+  set(start: number, size: number, data: Uint8Array): WasmResult {
+    const view = new BodyView(this.bytes());
+    const result = view.set(start, size, data);
+    this.held[this.at] = view.data;
+    return result;
+  }
+}
+
 export class HttpStream implements HttpContextHost {
   readonly id = allocateStreamId();
   responseHeaders: HeaderMap | undefined;
+  /** Trailers (maps 1 and 3), once they arrived; they end their direction. */
+  requestTrailers: HeaderMap | undefined;
+  responseTrailers: HeaderMap | undefined;
   upstreamAddress: string | undefined;
   finalStatus = 0;
   finalFlags: string | undefined;
   /** Set when a filter failed: the flag for the access log (WF). */
   failedFilter: string | undefined;
+  /** Envoy's response.code_details: via_upstream, or the details a filter gave its local response. */
+  codeDetails: string | undefined;
 
   private readonly slots: readonly FilterSlot[];
+  /** Whether this stream's filter callbacks are timed for the phase histogram (one stream in TIMING_SAMPLE_EVERY). */
+  private readonly timed: boolean;
   /** The VM each filter runs this stream in; null once a fail_open filter failed (skipped). */
   private readonly vms: Array<WasmVm | null>;
   /** How many filters saw the request; the response phases run over these, last first. */
@@ -137,13 +188,16 @@ export class HttpStream implements HttpContextHost {
   /** Index of the filter in a callback, or -1. Actions it asks for are applied after it returns. */
   private calling = -1;
   private pendingLocal: LocalResponse | undefined;
-  private pendingContinue = false;
+  /** proxy_continue_stream calls made during the callback, per direction. */
+  private continueRequest = false;
+  private continueResponse = false;
   private pendingClose = false;
+  /** A filter asked for a local response (the first call wins; Envoy's rule). */
+  private localRequested = false;
 
-  /** Where a paused stream resumes: the phase and the filter that paused it. */
-  private pausedPhase: Phase | -1 = -1;
-  private pausedAt = -1;
-  private pausedEndOfStream = false;
+  /** Each direction pauses on its own (a request body may still be held while the response flows). */
+  private pausedRequest: Pause | undefined;
+  private pausedResponse: Pause | undefined;
   /** Request phases finished (the upstream may be opened); response headers phase finished. */
   private requestHeadersDone = false;
   private responseHeadersDone = false;
@@ -152,7 +206,13 @@ export class HttpStream implements HttpContextHost {
   private waitingRequestEnd = false;
   private waitingResponseData: Uint8Array[] | undefined;
   private waitingResponseEnd = false;
+  /** Trailers that arrived while the headers phase of their direction was still running (or paused). */
+  private waitingRequestTrailers = false;
+  private waitingResponseTrailers = false;
   private localResponseStarted = false;
+  /** A filter ended a direction in its headers phase (ContinueAndEndStream): later body bytes are dropped. */
+  private requestEndedByFilter = false;
+  private responseEndedByFilter = false;
   private finished = false;
 
   constructor(
@@ -163,6 +223,7 @@ export class HttpStream implements HttpContextHost {
   ) {
     chain.acquire();
     this.slots = chain.slots;
+    this.timed = chain.sampleTiming();
     this.bufferLimit = maxBufferedBodyBytes;
     const count = this.slots.length;
     this.vms = new Array(count);
@@ -195,7 +256,7 @@ export class HttpStream implements HttpContextHost {
 
   /** Request body from the client. */
   pushRequestData(data: Uint8Array, endOfStream: boolean): void {
-    if (this.finished) return;
+    if (this.finished || this.requestEndedByFilter) return;
     if (!this.requestHeadersDone) {
       (this.waitingRequestData ??= []).push(data);
       this.waitingRequestEnd ||= endOfStream;
@@ -209,12 +270,17 @@ export class HttpStream implements HttpContextHost {
   pushResponseHeaders(headers: HeaderMap, endOfStream: boolean): void {
     if (this.finished || this.localResponseStarted) return;
     this.responseHeaders = headers;
+    this.codeDetails = 'via_upstream';
     this.runResponseHeaders(this.reached - 1, endOfStream);
   }
 
-  /** Upstream response body. */
+  /** Upstream response body; dropped once a local response replaced the upstream's. */
   pushResponseData(data: Uint8Array, endOfStream: boolean): void {
-    if (this.finished) return;
+    if (this.finished || this.localResponseStarted || this.responseEndedByFilter) return;
+    this.acceptResponseData(data, endOfStream);
+  }
+
+  private acceptResponseData(data: Uint8Array, endOfStream: boolean): void {
     if (!this.responseHeadersDone) {
       (this.waitingResponseData ??= []).push(data);
       this.waitingResponseEnd ||= endOfStream;
@@ -222,6 +288,22 @@ export class HttpStream implements HttpContextHost {
       return;
     }
     this.runBody(Phase.ResponseBody, this.reached - 1, data, endOfStream);
+  }
+
+  /** The client's request trailers: the end of the request (its last body chunk came without end of stream). */
+  pushRequestTrailers(trailers: HeaderMap): void {
+    if (this.finished || this.requestEndedByFilter) return;
+    this.requestTrailers = trailers;
+    if (!this.requestHeadersDone) this.waitingRequestTrailers = true;
+    else this.runTrailers(true, 0);
+  }
+
+  /** The upstream's response trailers: the end of the response. */
+  pushResponseTrailers(trailers: HeaderMap): void {
+    if (this.finished || this.localResponseStarted || this.responseEndedByFilter) return;
+    this.responseTrailers = trailers;
+    if (!this.responseHeadersDone) this.waitingResponseTrailers = true;
+    else this.runTrailers(false, this.reached - 1);
   }
 
   /** The endpoint the request went to (upstream.address). */
@@ -245,9 +327,13 @@ export class HttpStream implements HttpContextHost {
       const slot = this.slots[i]!;
       this.calling = i;
       try {
-        const start = performance.now();
-        vm.onLog(this.id);
-        slot.phaseTimers[4]!.observe((performance.now() - start) / 1000);
+        if (this.timed) {
+          const start = performance.now();
+          vm.onLog(this.id);
+          slot.phaseTimers[4]!.observe((performance.now() - start) / 1000);
+        } else {
+          vm.onLog(this.id);
+        }
         vm.onDone(this.id);
         vm.onDelete(this.id);
       } catch (error) {
@@ -266,16 +352,53 @@ export class HttpStream implements HttpContextHost {
   // ---- HttpContextHost: what filters call --------------------------------------------------
 
   headerMap(map: number): HeaderMap | undefined {
-    if (map === 0) return this.requestHeaders;
-    if (map === 2) return this.responseHeaders;
-    return undefined; // trailers are not carried by this host (see README: trailers)
+    switch (map) {
+      case 0:
+        return this.requestHeaders;
+      case 1:
+        return this.requestTrailers ?? this.trailersForLastBody(true);
+      case 2:
+        return this.responseHeaders;
+      case 3:
+        return this.responseTrailers ?? this.trailersForLastBody(false);
+      default:
+        return undefined;
+    }
   }
 
   body(buffer: number): BodyBuffer | undefined {
     const phase = this.callingPhase;
     if (buffer === 0 && phase === Phase.RequestBody) return this.currentBody;
     if (buffer === 1 && phase === Phase.ResponseBody) return this.currentBody;
+    // From a callback outside the stream (http_call response, with set_effective_context): the
+    // body the paused filter holds, as Envoy hands a paused filter its buffered body
+    // (ext-authz with the body: buffer it, call out, read or replace it, continue).
+    if (this.calling < 0 && (buffer === 0 || buffer === 1)) return this.heldBody(buffer === 0);
     return undefined;
+  }
+
+  /**
+   * Envoy's addDecodedTrailers / addEncodedTrailers: in the body callback that ends a message
+   * without trailers, the trailer map exists (empty) and what the filter puts there follows the
+   * body; the filters after it see the body without end of stream, then the trailers.
+   */
+  private trailersForLastBody(request: boolean): HeaderMap | undefined {
+    if (this.calling < 0 || !this.callingEndOfStream || this.callingPhase !== (request ? Phase.RequestBody : Phase.ResponseBody)) return undefined;
+    const map = new HeaderMap();
+    if (request) {
+      this.requestTrailers = map;
+      this.requestTrailersAddedBy = this.calling;
+    } else {
+      this.responseTrailers = map;
+      this.responseTrailersAddedBy = this.calling;
+    }
+    return map;
+  }
+
+  private heldBody(request: boolean): BodyBuffer | undefined {
+    const pause = request ? this.pausedRequest : this.pausedResponse;
+    if (pause === undefined || pause.phase !== (request ? Phase.RequestBody : Phase.ResponseBody)) return undefined;
+    return new HeldBody(request ? this.heldRequest : this.heldResponse, pause.at);
   }
 
   getProperty(key: string): Uint8Array | undefined {
@@ -284,9 +407,11 @@ export class HttpStream implements HttpContextHost {
 
   setProperty(key: string, value: Uint8Array): WasmResult {
     // What the host knows about the request and the connection is not the filters' to change:
-    // a filter must not be able to claim another caller's mTLS identity or address.
-    if (isHostFact(key)) return WasmResult.BadArgument;
-    (this.properties ??= new Map()).set(key, value.slice());
+    // a filter must not be able to claim another caller's mTLS identity or address. The call
+    // still answers Ok, as Envoy's does (it keeps such a value apart from its attributes), and
+    // because the Rust SDK panics on any other answer.
+    if (isHostFact(key)) return WasmResult.Ok;
+    (this.properties ??= new Map()).set(key, value); // the host call's copy, ours to keep
     return WasmResult.Ok;
   }
 
@@ -296,27 +421,44 @@ export class HttpStream implements HttpContextHost {
     return value === undefined ? undefined : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
   }
 
-  sendLocalResponse(status: number, _details: string, body: Uint8Array, headers: Array<[string, string]>, _grpcStatus: number): WasmResult {
-    if (this.responseHeadersDone || this.localResponseStarted) return WasmResult.BadArgument; // too late: headers are out
-    if (status < 200 || status > 599) return WasmResult.BadArgument;
-    const local = { status, body: body.slice(), headers };
+  /**
+   * As Envoy's proxy-wasm context does: the first call wins (a second gets BadArgument); once
+   * response headers went to the client the call answers Ok and resets the stream, the only
+   * signal left; any three-digit status is taken as it is.
+   */
+  sendLocalResponse(status: number, details: string, body: Uint8Array, headers: Array<[string, string]>, grpcStatus: number): WasmResult {
+    if (status < 100 || status > 999 || this.localRequested) return WasmResult.BadArgument;
+    this.localRequested = true;
+    this.codeDetails = details;
+    if (this.responseHeadersDone) {
+      if (this.calling >= 0) this.pendingClose = true;
+      else queueMicrotask(() => this.resetNow());
+      return WasmResult.Ok;
+    }
+    const local = { status, body: body.slice(), headers, grpcStatus };
     if (this.calling >= 0) this.pendingLocal = local;
     else queueMicrotask(() => this.applyLocalResponse(local, this.reached - 1));
     return WasmResult.Ok;
   }
 
-  continueStream(stream: StreamType): WasmResult {
+  continueStream(stream: StreamType, caller?: VmHost): WasmResult {
     if (stream !== StreamType.HttpRequest && stream !== StreamType.HttpResponse) return WasmResult.Unimplemented;
-    if (this.calling >= 0) this.pendingContinue = true;
-    else queueMicrotask(() => this.resume());
+    const request = stream === StreamType.HttpRequest;
+    if (this.calling < 0) this.resumeLater(request, caller);
+    else if (request) this.continueRequest = true;
+    else this.continueResponse = true;
     return WasmResult.Ok;
   }
 
   closeStream(stream: StreamType): WasmResult {
     if (stream !== StreamType.HttpRequest && stream !== StreamType.HttpResponse) return WasmResult.Unimplemented;
     if (this.calling >= 0) this.pendingClose = true;
-    else queueMicrotask(() => this.owner.resetByFilter());
+    else queueMicrotask(() => this.resetNow());
     return WasmResult.Ok;
+  }
+
+  private resetNow(): void {
+    if (!this.finished) this.owner.resetByFilter();
   }
 
   /** For stream-properties.ts. */
@@ -324,31 +466,55 @@ export class HttpStream implements HttpContextHost {
     return this.owner.info;
   }
 
+  get bytesReceived(): number {
+    return this.owner.bytesReceived;
+  }
+
+  get bytesSent(): number {
+    return this.owner.bytesSent;
+  }
+
   // ---- phases ----------------------------------------------------------------------------------
 
   private callingPhase: Phase | -1 = -1;
+  private callingEndOfStream = false;
+  /** The filter whose last body callback gave the message trailers (trailersForLastBody), or -1. */
+  private requestTrailersAddedBy = -1;
+  private responseTrailersAddedBy = -1;
 
   private runRequestHeaders(from: number, endOfStream: boolean): void {
-    const count = this.requestHeaders.size;
     for (let i = from; i < this.vms.length; i++) {
       this.reached = i + 1;
       const vm = this.vms[i];
       if (vm === null || !vm!.has.requestHeaders) continue;
-      const status = this.callFilter(i, Phase.RequestHeaders, count, endOfStream);
+      // Counted per filter: the one before may have added or removed headers.
+      const status = this.callFilter(i, Phase.RequestHeaders, this.requestHeaders.size, endOfStream);
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
-      if (this.applyPending(i)) return;
-      if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
+      if (this.applyPending(i, Phase.RequestHeaders)) return;
+      if (status === FilterHeadersStatus.ContinueAndEndStream && !endOfStream) {
+        endOfStream = true;
+        this.requestEndedByFilter = true;
+        this.waitingRequestData = undefined;
+        endsWithHeaders(this.requestHeaders);
+      } else if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
         this.pause(Phase.RequestHeaders, i, endOfStream);
         return;
       }
+      this.takeContinue(true);
     }
     this.requestHeadersDone = true;
     this.owner.requestHeadersReady(endOfStream);
+    // The proxy may have ended the exchange right there (no endpoint: 503): nothing more runs.
+    if (this.finished) return;
     const waiting = this.waitingRequestData;
     if (waiting !== undefined) {
       this.waitingRequestData = undefined;
       this.runBody(Phase.RequestBody, 0, concatAll(waiting), this.waitingRequestEnd);
+    }
+    if (this.waitingRequestTrailers && !this.finished) {
+      this.waitingRequestTrailers = false;
+      this.runTrailers(true, 0);
     }
   }
 
@@ -360,19 +526,68 @@ export class HttpStream implements HttpContextHost {
       const status = this.callFilter(i, Phase.ResponseHeaders, headers.size, endOfStream);
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
-      if (this.applyPending(i)) return;
-      if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
+      if (this.applyPending(i, Phase.ResponseHeaders)) return;
+      if (status === FilterHeadersStatus.ContinueAndEndStream && !endOfStream) {
+        endOfStream = true;
+        this.responseEndedByFilter = true;
+        this.waitingResponseData = undefined;
+        endsWithHeaders(headers);
+      } else if (status !== FilterHeadersStatus.Continue && status !== FilterHeadersStatus.ContinueAndEndStream) {
         this.pause(Phase.ResponseHeaders, i, endOfStream);
         return;
       }
+      this.takeContinue(false);
     }
     this.responseHeadersDone = true;
     this.owner.responseHeadersReady(endOfStream);
+    if (this.finished) return;
     const waiting = this.waitingResponseData;
     if (waiting !== undefined) {
       this.waitingResponseData = undefined;
       this.runBody(Phase.ResponseBody, this.reached - 1, concatAll(waiting), this.waitingResponseEnd);
     }
+    if (this.waitingResponseTrailers && !this.finished) {
+      this.waitingResponseTrailers = false;
+      this.runTrailers(false, this.reached - 1);
+    }
+  }
+
+  /**
+   * Runs the trailers of one direction through the filters, from filter `from` (request:
+   * upwards; response: downwards). As in Envoy, a filter that holds body bytes (it buffered,
+   * waiting for an end of stream the body never carried) hands them on once its trailers
+   * callback lets the trailers pass; a filter that stops pauses the trailers. `resumed`: filter
+   * `from` paused them and has continued (its callback is not called again).
+   */
+  private runTrailers(request: boolean, from: number, resumed = false): void {
+    const trailers = request ? this.requestTrailers! : this.responseTrailers!;
+    const phase = request ? Phase.RequestTrailers : Phase.ResponseTrailers;
+    const held = request ? this.heldRequest : this.heldResponse;
+    const step = request ? 1 : -1;
+    const end = request ? this.vms.length : -1;
+    for (let i = from; i !== end; i += step) {
+      const vm = this.vms[i];
+      if (vm === null) continue;
+      if (!(resumed && i === from) && (request ? vm!.has.requestTrailers : vm!.has.responseTrailers)) {
+        const status = this.callFilter(i, phase, trailers.size, true);
+        if (status === STOPPED) return;
+        if (status === SKIPPED) continue;
+        if (this.applyPending(i, phase)) return;
+        if (status !== FilterHeadersStatus.Continue) {
+          this.pause(phase, i, true);
+          return;
+        }
+        this.takeContinue(request);
+      }
+      const bytes = held[i];
+      if (bytes !== undefined) {
+        held[i] = undefined;
+        this.runBody(request ? Phase.RequestBody : Phase.ResponseBody, i + step, bytes, false);
+        if (this.finished) return;
+      }
+    }
+    if (request) this.owner.requestTrailersReady(trailers);
+    else this.owner.responseTrailersReady(trailers);
   }
 
   /**
@@ -392,12 +607,21 @@ export class HttpStream implements HttpContextHost {
       const view = new BodyView(before === undefined ? data : concat(before, data));
       held[i] = undefined;
       this.currentBody = view;
-      const status = this.callFilter(i, phase, view.data.length, endOfStream);
+      // After a filter gave the message trailers, the body no longer ends it.
+      const last = endOfStream && (request ? this.requestTrailersAddedBy : this.responseTrailersAddedBy) < 0;
+      const status = this.callFilter(i, phase, view.data.length, last);
       this.currentBody = undefined;
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
       data = view.data;
-      if (this.applyPending(i)) return;
+      if (this.applyPending(i, phase)) return;
+      if (status === FilterDataStatus.StopIterationNoBuffer) {
+        // Envoy: the filter keeps what it wants itself; the host holds nothing and the next
+        // chunk arrives alone. At the end of the stream the filter must continue it.
+        if (last) this.pause(phase, i, true);
+        else this.holdUntilMore(request, endOfStream);
+        return;
+      }
       if (status !== FilterDataStatus.Continue) {
         if (data.length > this.bufferLimit) {
           this.tooLarge(phase);
@@ -405,22 +629,44 @@ export class HttpStream implements HttpContextHost {
         }
         held[i] = data;
         // At the end of the stream nothing more will arrive to re-call the filter: it must continue it.
-        if (endOfStream) this.pause(phase, i, true);
+        if (last) this.pause(phase, i, true);
+        else this.holdUntilMore(request, endOfStream);
         return;
       }
+      this.takeContinue(request);
     }
-    if (request) this.owner.requestBodyReady(data, endOfStream);
-    else this.owner.responseBodyReady(data, endOfStream);
+    const addedBy = request ? this.requestTrailersAddedBy : this.responseTrailersAddedBy;
+    if (request) this.owner.requestBodyReady(data, endOfStream && addedBy < 0);
+    else this.owner.responseBodyReady(data, endOfStream && addedBy < 0);
+    if (endOfStream) this.runAddedTrailers(request);
+  }
+
+  /** A filter holds body bytes and waits for more: the next chunk, or the trailers a filter added. */
+  private holdUntilMore(request: boolean, endOfStream: boolean): void {
+    this.takeContinue(request);
+    if (endOfStream) this.runAddedTrailers(request);
+  }
+
+  /** The trailers a last body callback gave the message follow it, from the filter after the one that added them. */
+  private runAddedTrailers(request: boolean): void {
+    const addedBy = request ? this.requestTrailersAddedBy : this.responseTrailersAddedBy;
+    if (addedBy < 0) return;
+    if (request) this.requestTrailersAddedBy = -1;
+    else this.responseTrailersAddedBy = -1;
+    this.runTrailers(request, addedBy + (request ? 1 : -1));
   }
 
   /** Calls one filter phase; a trap becomes the filter's on_error policy. */
   private callFilter(i: number, phase: Phase, size: number, endOfStream: boolean): number {
+    // After on_delete no callback may reach the context (SDKs panic on an unknown context id).
+    if (this.finished) return STOPPED;
     const vm = this.vms[i]!;
     const slot = this.slots[i]!;
     if (vm.broken) return this.filterFailed(i, phase, new Error('its VM trapped in another request'));
     this.calling = i;
     this.callingPhase = phase;
-    const start = performance.now();
+    this.callingEndOfStream = endOfStream;
+    const start = this.timed ? performance.now() : 0;
     let status: number;
     try {
       switch (phase) {
@@ -436,13 +682,19 @@ export class HttpStream implements HttpContextHost {
         case Phase.ResponseBody:
           status = vm.onResponseBody(this.id, size, endOfStream);
           break;
+        case Phase.RequestTrailers:
+          status = vm.onRequestTrailers(this.id, size);
+          break;
+        case Phase.ResponseTrailers:
+          status = vm.onResponseTrailers(this.id, size);
+          break;
       }
     } catch (error) {
       this.calling = -1;
       this.callingPhase = -1;
       return this.filterFailed(i, phase, error);
     }
-    slot.phaseTimers[phase]!.observe((performance.now() - start) / 1000);
+    if (this.timed) slot.phaseTimers[phase]!.observe((performance.now() - start) / 1000);
     this.calling = -1;
     this.callingPhase = -1;
     return status;
@@ -453,7 +705,7 @@ export class HttpStream implements HttpContextHost {
     slot.recordTrap(PHASE_NAMES[phase], error);
     this.vms[i] = null;
     this.pendingLocal = undefined;
-    this.pendingContinue = false;
+    this.continueRequest = this.continueResponse = false;
     this.pendingClose = false;
     if (slot.failOpen) return SKIPPED;
     this.failedFilter = slot.pluginName;
@@ -461,51 +713,84 @@ export class HttpStream implements HttpContextHost {
     return STOPPED;
   }
 
-  /** Applies what filter `i` asked for during its callback. True when the current phase must stop. */
-  private applyPending(i: number): boolean {
+  /**
+   * Applies what filter `i` asked for during its callback in `phase`. True when the phase must
+   * stop. A continue for the phase's own direction is left for the caller (pause() takes it; a
+   * filter that returned Continue spends it); a continue for the other direction resumes that
+   * one if it is paused, and is a no-op otherwise (Envoy: continueDecoding/continueEncoding on a
+   * direction that is not stopped does nothing).
+   */
+  private applyPending(i: number, phase: Phase): boolean {
+    const request = isRequestPhase(phase);
+    if (request ? this.continueResponse : this.continueRequest) {
+      if (request) this.continueResponse = false;
+      else this.continueRequest = false;
+      this.resumeLater(!request, this.slots[i]);
+    }
     if (this.pendingClose) {
       this.pendingClose = false;
+      this.continueRequest = this.continueResponse = false;
       this.owner.resetByFilter();
       return true;
     }
     const local = this.pendingLocal;
     if (local !== undefined) {
       this.pendingLocal = undefined;
-      this.pendingContinue = false;
+      this.continueRequest = this.continueResponse = false;
       this.applyLocalResponse(local, i);
       return true;
     }
     return false;
   }
 
-  private pause(phase: Phase, at: number, endOfStream: boolean): void {
-    if (this.pendingContinue) {
-      // The filter stopped and continued in the same callback: nothing to wait for.
-      this.pendingContinue = false;
-      this.pausedPhase = phase;
-      this.pausedAt = at;
-      this.pausedEndOfStream = endOfStream;
-      queueMicrotask(() => this.resume());
-      return;
-    }
-    this.pausedPhase = phase;
-    this.pausedAt = at;
-    this.pausedEndOfStream = endOfStream;
+  /** Takes the continue the last callback made for a direction: pause() acts on it, a filter that went on spends it. */
+  private takeContinue(request: boolean): boolean {
+    const asked = request ? this.continueRequest : this.continueResponse;
+    if (request) this.continueRequest = false;
+    else this.continueResponse = false;
+    return asked;
   }
 
-  /** proxy_continue_stream: carry on after the filter that paused. */
-  private resume(): void {
-    const phase = this.pausedPhase;
-    if (phase === -1 || this.finished) return;
-    const at = this.pausedAt;
-    const endOfStream = this.pausedEndOfStream;
-    this.pausedPhase = -1;
+  private pause(phase: Phase, at: number, endOfStream: boolean): void {
+    const request = isRequestPhase(phase);
+    const pause: Pause = { phase, at, endOfStream };
+    if (request) this.pausedRequest = pause;
+    else this.pausedResponse = pause;
+    // The filter stopped and continued in the same callback: resume once it has returned.
+    if (this.takeContinue(request)) this.resumeLater(request);
+  }
+
+  /**
+   * proxy_continue_stream for a direction, applied after the current call returns: resumes the
+   * pause that is there now, and nothing if that direction is not paused (or paused again anew),
+   * or paused by another filter than `caller` (one filter cannot release another's hold).
+   */
+  private resumeLater(request: boolean, caller?: VmHost): void {
+    const pause = request ? this.pausedRequest : this.pausedResponse;
+    if (pause === undefined || (caller !== undefined && this.slots[pause.at] !== caller)) return;
+    queueMicrotask(() => {
+      if ((request ? this.pausedRequest : this.pausedResponse) === pause) this.resume(pause);
+    });
+  }
+
+  /** Carries on after the filter that paused. */
+  private resume(pause: Pause): void {
+    if (isRequestPhase(pause.phase)) this.pausedRequest = undefined;
+    else this.pausedResponse = undefined;
+    if (this.finished) return;
+    const { phase, at, endOfStream } = pause;
     switch (phase) {
       case Phase.RequestHeaders:
         this.runRequestHeaders(at + 1, endOfStream);
         break;
       case Phase.ResponseHeaders:
         this.runResponseHeaders(at - 1, endOfStream);
+        break;
+      case Phase.RequestTrailers:
+        this.runTrailers(true, at, true);
+        break;
+      case Phase.ResponseTrailers:
+        this.runTrailers(false, at, true);
         break;
       case Phase.RequestBody:
       case Phase.ResponseBody: {
@@ -525,18 +810,28 @@ export class HttpStream implements HttpContextHost {
   private applyLocalResponse(local: LocalResponse, from: number): void {
     if (this.finished || this.responseHeadersDone) return;
     this.localResponseStarted = true;
-    this.pausedPhase = -1;
+    // Whatever either direction held is the upstream exchange's, which this response replaces.
+    this.pausedRequest = this.pausedResponse = undefined;
     this.waitingRequestData = undefined;
+    this.waitingResponseData = undefined;
+    this.waitingResponseTrailers = false;
+    this.responseTrailers = undefined;
+    this.responseTrailersAddedBy = -1;
+    this.heldRequest.fill(undefined);
+    this.heldResponse.fill(undefined);
     this.owner.answeredLocally();
-    const flat: string[] = [':status', String(local.status)];
+    const grpc = isGrpc(this.requestHeaders.get('content-type'));
+    const flat = grpc ? grpcReplyHeaders(local) : [':status', String(local.status)];
     for (const [name, value] of local.headers) flat.push(name.toLowerCase(), value);
-    if (local.body.length > 0 && indexOfName(flat, 'content-type') < 0) flat.push('content-type', 'text/plain');
-    flat.push('content-length', String(local.body.length));
+    // A gRPC reply is trailers-only: its body text travels as grpc-message.
+    const body = grpc ? EMPTY : local.body;
+    if (body.length > 0 && indexOfName(flat, 'content-type') < 0) flat.push('content-type', 'text/plain');
+    flat.push('content-length', String(body.length));
     this.responseHeaders = new HeaderMap(flat);
     this.reached = from + 1;
-    const endOfStream = local.body.length === 0;
+    const endOfStream = body.length === 0;
     this.runResponseHeaders(from, endOfStream);
-    if (!endOfStream) this.pushResponseData(local.body, true);
+    if (!endOfStream && !this.finished) this.acceptResponseData(body, true);
   }
 
   private tooLarge(phase: Phase): void {
@@ -548,7 +843,66 @@ export class HttpStream implements HttpContextHost {
   }
 }
 
-const PHASE_NAMES = ['request_headers', 'request_body', 'response_headers', 'response_body'];
+const PHASE_NAMES = ['request_headers', 'request_body', 'response_headers', 'response_body', 'log', 'request_trailers', 'response_trailers'];
+
+/**
+ * ContinueAndEndStream (Envoy: "a header only request/response"): the message now ends with its
+ * headers, so the length they announce is 0.
+ */
+function endsWithHeaders(headers: HeaderMap): void {
+  if (headers.get('content-length') === undefined && headers.get('transfer-encoding') === undefined) return;
+  headers.remove('transfer-encoding');
+  headers.replace('content-length', '0');
+}
+
+function isRequestPhase(phase: Phase): boolean {
+  return phase === Phase.RequestHeaders || phase === Phase.RequestBody || phase === Phase.RequestTrailers;
+}
+
+/** A gRPC request (application/grpc, +proto, ...): local replies to it are gRPC replies, as in Envoy. */
+function isGrpc(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.startsWith('application/grpc');
+}
+
+/**
+ * Envoy's local reply to a gRPC request: HTTP 200, trailers-only, grpc-status from the filter or
+ * mapped from the HTTP status (Grpc::Utility::httpToGrpcStatus), the body as grpc-message.
+ */
+function grpcReplyHeaders(local: LocalResponse): string[] {
+  const status = local.grpcStatus >= 0 ? local.grpcStatus : httpToGrpcStatus(local.status);
+  const flat = [':status', '200', 'content-type', 'application/grpc', 'grpc-status', String(status)];
+  if (local.body.length > 0) flat.push('grpc-message', percentEncode(local.body));
+  return flat;
+}
+
+/** gRPC's grpc-message encoding: bytes outside printable ASCII, and '%', as %XX. */
+function percentEncode(bytes: Uint8Array): string {
+  let out = '';
+  for (const byte of bytes) {
+    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+function httpToGrpcStatus(status: number): number {
+  switch (status) {
+    case 400:
+      return 13; // Internal
+    case 401:
+      return 16; // Unauthenticated
+    case 403:
+      return 7; // PermissionDenied
+    case 404:
+      return 12; // Unimplemented
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // Unavailable
+    default:
+      return 2; // Unknown
+  }
+}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (a.length === 0) return b;

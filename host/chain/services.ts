@@ -27,5 +27,5 @@ export interface ChainServices {
   filterLog(filter: string, level: LogLevel, message: string): void;
   /** Properties served by the host itself, e.g. `weft.cluster.<name>.endpoints`. */
   hostProperty(key: string): Uint8Array | undefined;
-  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null) => void): WasmResult;
+  httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult;
 }

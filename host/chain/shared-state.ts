@@ -13,7 +13,6 @@ interface Entry {
 export class InMemorySharedData implements SharedData {
   /** vm_id -> key -> entry. Filters with the same vm_id see the same keys. */
   private readonly spaces = new Map<string, Map<string, Entry>>();
-  private nextCas = 1;
 
   get(vmId: string, key: string): Entry | undefined {
     return this.spaces.get(vmId)?.get(key);
@@ -27,10 +26,19 @@ export class InMemorySharedData implements SharedData {
     }
     const current = space.get(key);
     if (cas !== 0 && (current === undefined || current.cas !== cas)) return WasmResult.CasMismatch;
-    // One counter for all keys: a cas value is never reused, so a stale one can never match again.
-    space.set(key, { value: value.slice(), cas: this.nextCas++ });
+    space.set(key, { value: value.slice(), cas: nextCas(current?.cas ?? 0) });
     return WasmResult.Ok;
   }
+}
+
+/**
+ * The cas a key gets on its next write. Per key, as the guest sees it: a u32 (it is written to
+ * a u32 out-pointer) that is never 0, since 0 asks proxy_set_shared_data for an unconditional
+ * write. It wraps from 2^32-1 to 1, so a stale cas matches again only after 2^32 writes of
+ * that one key.
+ */
+export function nextCas(cas: number): number {
+  return cas >= 0xffff_ffff ? 1 : cas + 1;
 }
 
 interface Queue {

@@ -2,11 +2,15 @@
 // (request.*, source.*, destination.*, response.*, connection.*), computed on demand: most
 // requests read none of them, so nothing is prepared up front.
 
-import { encodeBool, encodeInt64, encodeString, encodeTimestamp } from '../abi/properties.js';
+import type { HeaderMap } from '../abi/header-map.js';
+import { encodeBool, encodeInt64, encodeString, encodeTimestamp, encodeUint64 } from '../abi/properties.js';
 import type { HttpStream } from './http-stream.js';
 
 /** What the properties are computed from: a proxied stream, or the test kit's stand-in for one. */
-export type StreamFacts = Pick<HttpStream, 'requestHeaders' | 'requestInfo' | 'responseHeaders' | 'finalStatus' | 'finalFlags' | 'upstreamAddress'>;
+export type StreamFacts = Pick<
+  HttpStream,
+  'requestHeaders' | 'requestInfo' | 'responseHeaders' | 'headerMap' | 'finalStatus' | 'finalFlags' | 'upstreamAddress' | 'codeDetails' | 'bytesReceived' | 'bytesSent'
+>;
 
 /** Property namespaces the host answers and filters cannot set (Envoy's attributes are read-only too). */
 const HOST_FACTS = ['request.', 'response.', 'source.', 'destination.', 'connection.', 'upstream.', 'plugin_'];
@@ -51,12 +55,28 @@ export function streamProperty(stream: StreamFacts, key: string): Uint8Array | u
       return encodeTimestamp(BigInt(Math.round(info.startTimeMs * 1e6)));
     case 'request.duration':
       return encodeTimestamp(BigInt(Math.round((Date.now() - info.startTimeMs) * 1e6)));
+    case 'request.headers':
+      return headers.serialized();
+    case 'request.size': {
+      // Envoy: the body's size, content-length when the request has one.
+      const length = headers.get('content-length');
+      return encodeInt64(length === undefined ? stream.bytesReceived : Number(length));
+    }
+    case 'request.total_size': {
+      const length = headers.get('content-length');
+      return encodeInt64(headerBytes(headers) + (length === undefined ? stream.bytesReceived : Number(length)));
+    }
     case 'source.address':
-      return encodeString(info.remoteAddress);
+      // Envoy's form, ip:port; where the transport does not tell the port (uWS), the IP alone.
+      return encodeString(info.remotePort === undefined ? info.remoteAddress : hostPort(info.remoteAddress, info.remotePort));
+    case 'source.port':
+      return info.remotePort === undefined ? undefined : encodeInt64(info.remotePort);
     case 'destination.address':
-      return encodeString(`${info.localAddress}:${info.localPort}`);
+      return encodeString(hostPort(info.localAddress, info.localPort));
     case 'destination.port':
       return encodeInt64(BigInt(info.localPort));
+    case 'connection.id':
+      return info.connectionId === undefined ? undefined : encodeUint64(info.connectionId);
     case 'connection.mtls':
       return encodeBool(info.tls?.mtls ?? false);
     case 'connection.tls_version':
@@ -80,12 +100,41 @@ export function streamProperty(stream: StreamFacts, key: string): Uint8Array | u
     }
     case 'response.flags':
       return text(stream.finalFlags);
+    case 'response.code_details':
+      return text(stream.codeDetails);
+    case 'response.headers':
+      return stream.responseHeaders?.serialized();
+    case 'response.trailers':
+      return stream.headerMap(3)?.serialized();
+    case 'response.size':
+      return encodeInt64(stream.bytesSent);
+    case 'response.total_size': {
+      const response = stream.responseHeaders;
+      return encodeInt64((response === undefined ? 0 : headerBytes(response)) + stream.bytesSent);
+    }
+    case 'response.grpc_status': {
+      // A trailers-only gRPC reply carries it in the headers; otherwise the trailers do.
+      const status = stream.responseHeaders?.get('grpc-status') ?? stream.headerMap(3)?.get('grpc-status');
+      return status === undefined || !/^\d+$/.test(status) ? undefined : encodeInt64(Number(status));
+    }
     case 'upstream.address':
       return text(stream.upstreamAddress);
   }
   if (key.startsWith('request.headers.')) return text(headers.get(key.slice(16)));
   if (key.startsWith('response.headers.')) return text(stream.responseHeaders?.get(key.slice(17)));
   return undefined;
+}
+
+/** Envoy's approximate header size (HeaderMap::byteSize): names and values, pseudo-headers included. */
+function headerBytes(map: HeaderMap): number {
+  let total = 0;
+  for (const item of map.flat) total += item.length;
+  return total;
+}
+
+/** ip:port, the IPv6 form bracketed as Envoy prints it. */
+function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function text(value: string | undefined): Uint8Array | undefined {

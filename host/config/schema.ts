@@ -218,6 +218,8 @@ export type LogLevelName = (typeof LOG_LEVELS)[number];
 export interface Limits {
   max_request_headers_kb: number;
   max_buffered_body_bytes: number;
+  /** Largest response body an http_call hands a filter; a larger one fails the call. */
+  max_http_call_response_bytes: number;
   drain_timeout_ms: number;
 }
 
@@ -551,6 +553,7 @@ const limits = z.strictObject({
     z.number({ error: unlessMissing((input) => `must be an integer from 1 to 256, not ${describeValue(input)}`) }).int().min(1).max(256, { error: (issue) => `must be an integer from 1 to 256, not ${describeValue(issue.input)}` }),
   ).default(60),
   max_buffered_body_bytes: integer(1).default(1024 * 1024),
+  max_http_call_response_bytes: integer(1).default(1024 * 1024),
   drain_timeout_ms: integer(0).default(10_000),
 });
 

@@ -22,6 +22,11 @@ export interface ClientResponse {
   resume(): void;
   /** Cut the connection (a response that cannot be completed honestly). */
   close(): unknown;
+  /**
+   * Trailers for a chunked response, written by the end() that follows. Absent on uWS, which
+   * has no way to write them (README: Trailers).
+   */
+  writeTrailers?(flat: readonly string[]): void;
 }
 
 export class NodeClientResponse implements ClientResponse {
@@ -97,6 +102,13 @@ export class NodeClientResponse implements ClientResponse {
       if (!handler(this.offset)) this.onWritable(handler);
     });
     return this;
+  }
+
+  writeTrailers(flat: readonly string[]): void {
+    const trailers: Array<[string, string]> = [];
+    for (let i = 0; i < flat.length; i += 2) trailers.push([flat[i]!, flat[i + 1]!]);
+    this.sendHead();
+    this.res.addTrailers(trailers);
   }
 
   pause(): void {

@@ -7,14 +7,13 @@
 // or more when the route retries). Bodies stream with back-pressure both ways: a full upload
 // pauses the client socket, a slow client pauses the upstream.
 
-import { STATUS_CODES } from 'node:http';
 import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
 import type { Admission, OverloadRefusal } from '../overload/cluster-guard.js';
 import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
-import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
+import { isFraming, responseHeaderFlat, statusLine, trailerFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import type { Refusal } from './request-intake.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
@@ -38,8 +37,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private statusCode = 0;
   /** Body length the client was promised (content-length), or -1 to stream it chunked. */
   private responseLength = -1;
-  private bytesSent = 0;
-  private bytesReceived = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
   /** A response chunk uWS could not take yet, and the write offset it started at. */
   private pendingChunk: Uint8Array | undefined;
   private pendingOffset = 0;
@@ -112,8 +111,18 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   // ---- client events (uWS) ------------------------------------------------------------------
 
-  /** Request body bytes from the client; the transport hands over memory the exchange may keep. */
-  onClientData(data: Uint8Array, isLast: boolean): void {
+  /**
+   * Request body bytes from the client; the transport hands over memory the exchange may keep.
+   * With the last bytes come the request's trailers where the transport reads them (node's
+   * listeners: name, value, ...; uWS does not expose them).
+   */
+  onClientData(data: Uint8Array, isLast: boolean, trailers?: readonly string[]): void {
+    if (isLast && trailers !== undefined && trailers.length > 0 && this.stream !== undefined) {
+      // The trailers end the request: the last bytes go on without an end of stream.
+      if (data.length > 0) this.onClientData(data, false);
+      this.stream.pushRequestTrailers(new HeaderMap(trailerFlat(trailers)));
+      return;
+    }
     this.bytesReceived += data.length;
     if (this.stream !== undefined && (this.stream.inspectsRequestBody || this.policy === undefined)) {
       this.stream.pushRequestData(data, isLast);
@@ -154,6 +163,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   }
 
   requestBodyReady(data: Uint8Array, endOfStream: boolean): void {
+    // A filter ended the request with its headers (ContinueAndEndStream): the client's body is dropped.
+    if (this.requestComplete && this.policy !== undefined) return;
     if (endOfStream) this.requestComplete = true;
     if (this.replay !== undefined && data.length > 0) {
       this.replayBytes += data.length;
@@ -181,6 +192,16 @@ export class Exchange implements StreamOwner, AttemptOwner {
   responseBodyReady(data: Uint8Array, endOfStream: boolean): void {
     if (this.clientAborted || this.responseEnded) return;
     this.writeBody(data, endOfStream);
+  }
+
+  /** undici cannot send request trailers over HTTP/1.1: the filters saw them; the upstream gets the body's end. */
+  requestTrailersReady(): void {
+    this.requestBodyReady(EMPTY, true);
+  }
+
+  responseTrailersReady(trailers: HeaderMap): void {
+    if (this.clientAborted || this.responseEnded) return;
+    this.writeBody(EMPTY, true, trailers);
   }
 
   answeredLocally(): void {
@@ -218,7 +239,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       // A retry sends again what the first attempt already sent.
       if (this.attemptsMade > 1) for (const chunk of this.replay!) upload.push(chunk);
       if (this.requestComplete) upload.push(null);
-      else this.resumeClient();
+      // The rest of the body flows now; when a filter ended the request early it is read and dropped.
+      this.resumeClient();
     }
     const upstreamHeaders = upstreamRequestHeaders(headers.flat, this.info);
     this.attemptTrace = this.trace?.startAttempt(endpoint.address, this.attemptsMade, upstreamHeaders);
@@ -309,11 +331,15 @@ export class Exchange implements StreamOwner, AttemptOwner {
     return this.pendingChunk === undefined;
   }
 
-  attemptComplete(attempt: UpstreamAttempt): void {
+  attemptComplete(attempt: UpstreamAttempt, rawTrailers: ReadonlyArray<Buffer | string>): void {
     if (attempt !== this.attempt) return;
     this.endAttemptTrace();
-    if (this.stream !== undefined) this.stream.pushResponseData(EMPTY, true);
-    else this.responseBodyReady(EMPTY, true);
+    const trailers = rawTrailers.length === 0 ? undefined : new HeaderMap(trailerFlat(rawTrailers));
+    if (this.stream !== undefined) {
+      if (trailers === undefined) this.stream.pushResponseData(EMPTY, true);
+      else this.stream.pushResponseTrailers(trailers);
+    } else if (trailers === undefined) this.responseBodyReady(EMPTY, true);
+    else this.responseTrailersReady(trailers);
   }
 
   attemptError(attempt: UpstreamAttempt, error: Error): void {
@@ -375,7 +401,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const res = this.res;
     const status = this.statusCode;
     const flat = headers.flat;
-    res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
+    res.writeStatus(statusLine(status));
     for (let i = 0; i < flat.length; i += 2) {
       const name = flat[i]!;
       if (name.charCodeAt(0) === 58 /* ':' */ || isFraming(name)) continue;
@@ -384,7 +410,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (this.proxy.draining) res.writeHeader('connection', 'close');
   }
 
-  private writeBody(data: Uint8Array, endOfStream: boolean): void {
+  private writeBody(data: Uint8Array, endOfStream: boolean, trailers?: HeaderMap): void {
     const res = this.res;
     if (this.responseLength >= 0) {
       const remaining = this.responseLength - this.bytesSent;
@@ -422,6 +448,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       if (data.length > 0 && !res.write(data)) this.waitWritable(undefined, 0);
       if (endOfStream) {
         this.responseEnded = true;
+        // HTTP/1.1 carries trailers only on a chunked body, which this one is.
+        if (trailers !== undefined) res.writeTrailers?.(trailers.flat);
         res.end();
       }
     });
@@ -469,7 +497,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.bytesSent = body.length;
     const res = this.res;
     res.cork(() => {
-      res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
+      res.writeStatus(statusLine(status));
       res.writeHeader('content-type', 'text/plain');
       if (retryAfterS > 0) res.writeHeader('retry-after', String(retryAfterS));
       if (this.proxy.draining) res.writeHeader('connection', 'close');
@@ -547,6 +575,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
       requestId: this.requestHeaders.get('x-request-id'),
       route: this.stream?.propertyText('weft.route.name'),
       reason: this.errorReason,
+      details: this.stream === undefined ? (this.upstreamResponseHeaders === undefined ? undefined : 'via_upstream') : this.stream.codeDetails,
     };
     this.trace?.end(finished, finished.route);
     this.proxy.requestFinished(finished);

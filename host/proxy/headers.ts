@@ -1,5 +1,8 @@
 // Header rules at the proxy's two edges: which headers are hop-by-hop (never forwarded),
-// the x-forwarded-* headers, and the conversion between undici's raw arrays and header maps.
+// the x-forwarded-* headers, the status line, and the conversion between undici's raw arrays
+// and header maps.
+
+import { STATUS_CODES } from 'node:http';
 
 /** RFC 9110 §7.6.1 connection-specific headers, plus the non-standard proxy-connection. */
 const HOP_BY_HOP = new Set([
@@ -16,6 +19,15 @@ const HOP_BY_HOP = new Set([
 
 /** Headers uWebSockets.js writes itself when it frames the body; writing them too would duplicate them. */
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'date']);
+
+/** Status lines by code, made once each: a response writes one, and building it is a concatenation. */
+const STATUS_LINES: string[] = [];
+
+/** `200 OK`: the status line uWS writes after `HTTP/1.1 `. */
+export function statusLine(status: number): string {
+  if (status < 100 || status > 999) return `${status} `;
+  return (STATUS_LINES[status] ??= `${status} ${STATUS_CODES[status] ?? ''}`);
+}
 
 export function isHopByHop(name: string): boolean {
   return HOP_BY_HOP.has(name);
@@ -84,6 +96,13 @@ export function upstreamRequestHeaders(flat: readonly string[], facts: Forwardin
   out.push('x-forwarded-for', forwardedFor ?? facts.remoteAddress);
   out.push('x-forwarded-proto', facts.scheme);
   if (authority !== '') out.push('x-forwarded-host', authority);
+  return out;
+}
+
+/** Raw trailers (undici's Buffers, or node's rawTrailers) as a header map's flat array, names lowercased. */
+export function trailerFlat(raw: ReadonlyArray<Buffer | string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push(raw[i]!.toString('latin1').toLowerCase(), raw[i + 1]!.toString('latin1'));
   return out;
 }
 

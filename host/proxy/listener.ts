@@ -109,7 +109,8 @@ export class ProxyListener implements ProxyContext {
     const admitted = this.intake.admit(flat, request.info.remoteAddress);
     if ('status' in admitted) return new Exchange(res, this, undefined, request.method, flat, request.hasBody, request.info, admitted);
     if (indexOfName(flat, 'x-request-id', 8) < 0) flat.push('x-request-id', randomUUID());
-    const info = admitted.clientAddress === request.info.remoteAddress ? request.info : { ...request.info, remoteAddress: admitted.clientAddress };
+    // A client address the trusted proxies reported comes without a port: the peer's is not its.
+    const info = admitted.clientAddress === request.info.remoteAddress ? request.info : { ...request.info, remoteAddress: admitted.clientAddress, remotePort: undefined };
     const chain = this.options.chainFor(flat[5]!, admitted.path);
     return new Exchange(res, this, chain, request.method, flat, request.hasBody, info);
   }

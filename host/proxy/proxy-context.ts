@@ -28,6 +28,8 @@ export interface FinishedRequest {
   route: string | undefined;
   /** Why the host answered with an error itself (the error body's text); undefined otherwise. */
   reason: string | undefined;
+  /** response.code_details: via_upstream, or a filter's local response details. */
+  details: string | undefined;
 }
 
 export interface ProxyContext {

@@ -12,6 +12,7 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { PeerIdentity, TlsConnectionInfo } from '../chain/http-stream.js';
 import type { ListenerTlsSpec } from '../config/schema.js';
 import { assertAddressFree } from '../net/address.js';
+import { connectionFacts } from '../net/connection-facts.js';
 import { watchFiles } from '../net/watch-files.js';
 import type { Logger } from '../telemetry/logger.js';
 import { NodeClientResponse } from './client-response.js';
@@ -115,9 +116,7 @@ export class TlsTransport implements Transport {
       flat,
       hasBody,
       info: {
-        remoteAddress: unmapIPv4(socket.remoteAddress ?? ''),
-        localAddress: this.host,
-        localPort: this.port,
+        ...connectionFacts(socket),
         scheme: 'https',
         startTimeMs: Date.now(),
         tls: this.tlsInfo(socket),
@@ -128,7 +127,7 @@ export class TlsTransport implements Transport {
     });
     if (hasBody) {
       req.on('data', (chunk: Buffer) => exchange.onClientData(chunk, false));
-      req.once('end', () => exchange.onClientData(EMPTY, true));
+      req.once('end', () => exchange.onClientData(EMPTY, true, req.rawTrailers));
     }
     exchange.start();
   }
@@ -166,8 +165,4 @@ export function peerIdentity(certificate: X509Certificate): PeerIdentity {
     subject: certificate.subject.split('\n').reverse().join(','),
     sha256: certificate.fingerprint256.replaceAll(':', '').toLowerCase(),
   };
-}
-
-function unmapIPv4(address: string): string {
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

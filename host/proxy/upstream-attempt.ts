@@ -9,6 +9,8 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from './clusters.js';
 
+const NO_TRAILERS: readonly string[] = [];
+
 /** Request body handed to undici; when undici reads, the paused client socket resumes. */
 export class UploadStream extends Readable {
   constructor(private readonly onDemand: () => void) {
@@ -47,7 +49,8 @@ export class UpstreamTimeoutError extends Error {
 export interface AttemptOwner {
   attemptHeaders(attempt: UpstreamAttempt, statusCode: number, rawHeaders: Buffer[]): boolean;
   attemptData(attempt: UpstreamAttempt, chunk: Buffer): boolean;
-  attemptComplete(attempt: UpstreamAttempt): void;
+  /** The response ended; `trailers` are its raw trailers (name, value, ...), empty when it had none. */
+  attemptComplete(attempt: UpstreamAttempt, trailers: ReadonlyArray<Buffer | string>): void;
   attemptError(attempt: UpstreamAttempt, error: Error): void;
 }
 
@@ -148,10 +151,11 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     return more;
   }
 
-  onComplete(): void {
+  /** undici types the trailers as strings; on this legacy handler they come raw (Buffers): trailerFlat takes both. */
+  onComplete(trailers: string[] | null): void {
     this.stopTimer();
     this.release();
-    this.owner.attemptComplete(this);
+    this.owner.attemptComplete(this, trailers ?? NO_TRAILERS);
   }
 
   onError(error: Error): void {

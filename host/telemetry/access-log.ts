@@ -27,6 +27,11 @@ export interface AccessLogEntry {
   route: string | null;
   /** Why the host answered with an error itself (the error body's text, e.g. `upstream request timeout`); null otherwise. */
   reason: string | null;
+  /**
+   * Envoy's response code details: `via_upstream`, or the details a filter gave its local
+   * response (proxy_send_local_response); null when the host answered itself.
+   */
+  details: string | null;
 }
 
 export interface AccessLog {
@@ -48,7 +53,8 @@ export function createAccessLog(mode: AccessLogMode, logger: Logger): AccessLog 
       destination.write(
         `{"level":${INFO},"time":${Date.now()},"msg":"access","method":${JSON.stringify(entry.method)},"path":${JSON.stringify(entry.path)},` +
           `"status":${entry.status},"duration_ms":${Math.round(entry.duration_ms * 1000) / 1000},"upstream":${entry.upstream === null ? 'null' : JSON.stringify(entry.upstream)},` +
-          `"flags":${JSON.stringify(entry.flags)},"bytes_sent":${entry.bytes_sent},"bytes_received":${entry.bytes_received},"request_id":${JSON.stringify(entry.request_id)},"route":${entry.route === null ? 'null' : JSON.stringify(entry.route)},"reason":${entry.reason === null ? 'null' : JSON.stringify(entry.reason)}}\n`,
+          `"flags":${JSON.stringify(entry.flags)},"bytes_sent":${entry.bytes_sent},"bytes_received":${entry.bytes_received},"request_id":${JSON.stringify(entry.request_id)},"route":${entry.route === null ? 'null' : JSON.stringify(entry.route)},"reason":${entry.reason === null ? 'null' : JSON.stringify(entry.reason)},` +
+          `"details":${entry.details === null ? 'null' : JSON.stringify(entry.details)}}\n`,
       );
     },
   };

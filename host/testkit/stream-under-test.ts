@@ -47,7 +47,7 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   readonly finalStatus = 0;
   readonly finalFlags = undefined;
   readonly upstreamAddress = undefined;
-  /** Local responses in the order sent; the proxy acts on the first. */
+  /** The local response the filter sent (a second call is refused, as in the proxy): at most one. */
   readonly localResponses: LocalResponse[] = [];
   /** Directions the filter resumed with proxy_continue_stream, in order. */
   readonly resumed: Array<'request' | 'response'> = [];
@@ -166,6 +166,26 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
     return value === undefined ? undefined : Buffer.from(value).toString('utf8');
   }
 
+  // ---- StreamFacts: what request and response properties are computed from ---------------------
+
+  get codeDetails(): string | undefined {
+    return this.localResponses[0]?.details;
+  }
+
+  get bytesReceived(): number {
+    return this.bodyBytes(Direction.Request);
+  }
+
+  get bytesSent(): number {
+    return this.bodyBytes(Direction.Response);
+  }
+
+  private bodyBytes(direction: Direction): number {
+    let total = 0;
+    for (const chunk of this.passed[direction]!) total += chunk.length;
+    return total;
+  }
+
   // ---- HttpContextHost: what the ABI layer calls -----------------------------------------------
 
   headerMap(map: number): HeaderMap | undefined {
@@ -191,13 +211,15 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   }
 
   setProperty(key: string, value: Uint8Array): WasmResult {
-    if (isHostFact(key)) return WasmResult.BadArgument; // as the proxy: a filter cannot rewrite what the host knows
+    // As the proxy (and Envoy): a write to what the host knows answers Ok and changes nothing.
+    if (isHostFact(key)) return WasmResult.Ok;
     this.properties.set(key, value.slice());
     return WasmResult.Ok;
   }
 
   sendLocalResponse(status: number, details: string, body: Uint8Array, headers: Array<[string, string]>, grpcStatus: number): WasmResult {
-    if (status < 200 || status > 599) return WasmResult.BadArgument; // the proxy refuses these too
+    // As the proxy: any three-digit status, and the first call wins.
+    if (status < 100 || status > 999 || this.localResponses.length > 0) return WasmResult.BadArgument;
     const bodyBytes = Buffer.from(body);
     const pairs = headers.map(([name, value]): [string, string] => [name, value]);
     this.localResponses.push({

@@ -6,7 +6,7 @@ import * as hostcalls from "./hostcalls";
 import { HttpCallResponse } from "./httpcall";
 import { JsonParser, JsonValue } from "./json";
 import {
-  BufferType, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, Header, LogLevel, WasmResult,
+  BufferType, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, Header, LogLevel, Phases, WasmResult,
 } from "./types";
 
 /** Called with the context that sent the http_call (the request's HttpContext, or the root). */
@@ -87,6 +87,16 @@ export class RootContext extends Context {
 
   /** A foreign function called this VM; its arguments are in BufferType.CallData. */
   onForeignFunction(functionId: u32, argumentsSize: u32): void {}
+
+  /**
+   * The HttpContext callbacks this filter overrides, e.g. `Phases.RequestHeaders | Phases.Log`;
+   * asked once, after onConfigure (so it may depend on the configuration). The host calls no
+   * other: leave out one you override and it is never called. The default, Phases.All, has every
+   * callback called, as a filter built with another SDK is.
+   */
+  phases(): u32 {
+    return Phases.All;
+  }
 
   /** A new request: return the HttpContext that handles it, or null to let it pass untouched. */
   createHttpContext(contextId: u32): HttpContext | null {

@@ -11,6 +11,19 @@ export type RootContextFactory = (contextId: u32) => RootContext;
 const factories = new Map<string, RootContextFactory>();
 const roots = new Map<u32, RootContext>();
 const streams = new Map<u32, HttpContext>();
+/** The stream context of the last callback: a request's callbacks mostly come in a row, so most find it here. */
+let lastStreamId: u32 = 0;
+let lastStream: HttpContext | null = null;
+
+/** The HttpContext of `contextId`, or null (no such stream, or createHttpContext returned null). */
+function streamOf(contextId: u32): HttpContext | null {
+  if (contextId == lastStreamId && lastStream !== null) return lastStream;
+  if (!streams.has(contextId)) return null;
+  const stream = streams.get(contextId);
+  lastStreamId = contextId;
+  lastStream = stream;
+  return stream;
+}
 
 /**
  * Declares the filter's root context, at the top level of the filter's entry file.
@@ -44,6 +57,7 @@ export function onContextCreate(contextId: u32, parentId: u32): void {
   }
   const stream = rootOf(parentId).createHttpContext(contextId);
   if (stream !== null) streams.set(contextId, stream);
+  if (contextId == lastStreamId) lastStream = null; // an id used again: never answer the old context
 }
 
 export function onVmStart(rootId: u32, vmConfigurationSize: u32): bool {
@@ -52,6 +66,10 @@ export function onVmStart(rootId: u32, vmConfigurationSize: u32): bool {
 
 export function onConfigure(rootId: u32, pluginConfigurationSize: u32): bool {
   return rootOf(rootId).onConfigure(pluginConfigurationSize);
+}
+
+export function phases(rootId: u32): u32 {
+  return rootOf(rootId).phases();
 }
 
 export function onTick(rootId: u32): void {
@@ -69,33 +87,33 @@ export function onForeignFunction(rootId: u32, functionId: u32, argumentsSize: u
 // Requests without an HttpContext (createHttpContext returned null) pass through.
 
 export function onRequestHeaders(contextId: u32, headerCount: u32, endOfStream: bool): FilterHeadersStatus {
-  if (!streams.has(contextId)) return FilterHeadersStatus.Continue;
-  return streams.get(contextId).onRequestHeaders(headerCount, endOfStream);
+  const stream = streamOf(contextId);
+  return stream === null ? FilterHeadersStatus.Continue : stream.onRequestHeaders(headerCount, endOfStream);
 }
 
 export function onRequestBody(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
-  if (!streams.has(contextId)) return FilterDataStatus.Continue;
-  return streams.get(contextId).onRequestBody(bodySize, endOfStream);
+  const stream = streamOf(contextId);
+  return stream === null ? FilterDataStatus.Continue : stream.onRequestBody(bodySize, endOfStream);
 }
 
 export function onRequestTrailers(contextId: u32, trailerCount: u32): FilterTrailersStatus {
-  if (!streams.has(contextId)) return FilterTrailersStatus.Continue;
-  return streams.get(contextId).onRequestTrailers(trailerCount);
+  const stream = streamOf(contextId);
+  return stream === null ? FilterTrailersStatus.Continue : stream.onRequestTrailers(trailerCount);
 }
 
 export function onResponseHeaders(contextId: u32, headerCount: u32, endOfStream: bool): FilterHeadersStatus {
-  if (!streams.has(contextId)) return FilterHeadersStatus.Continue;
-  return streams.get(contextId).onResponseHeaders(headerCount, endOfStream);
+  const stream = streamOf(contextId);
+  return stream === null ? FilterHeadersStatus.Continue : stream.onResponseHeaders(headerCount, endOfStream);
 }
 
 export function onResponseBody(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
-  if (!streams.has(contextId)) return FilterDataStatus.Continue;
-  return streams.get(contextId).onResponseBody(bodySize, endOfStream);
+  const stream = streamOf(contextId);
+  return stream === null ? FilterDataStatus.Continue : stream.onResponseBody(bodySize, endOfStream);
 }
 
 export function onResponseTrailers(contextId: u32, trailerCount: u32): FilterTrailersStatus {
-  if (!streams.has(contextId)) return FilterTrailersStatus.Continue;
-  return streams.get(contextId).onResponseTrailers(trailerCount);
+  const stream = streamOf(contextId);
+  return stream === null ? FilterTrailersStatus.Continue : stream.onResponseTrailers(trailerCount);
 }
 
 /** An http_call answer: back to the context that sent it, made current again first. */
@@ -122,20 +140,24 @@ export function onHttpCallResponse(rootId: u32, token: u32, headerCount: u32, bo
 }
 
 export function onLog(contextId: u32): void {
-  if (streams.has(contextId)) streams.get(contextId).onLog();
+  const stream = streamOf(contextId);
+  if (stream !== null) stream.onLog();
   else if (roots.has(contextId)) roots.get(contextId).onLog();
 }
 
 export function onDone(contextId: u32): bool {
-  if (streams.has(contextId)) return streams.get(contextId).onDone();
+  const stream = streamOf(contextId);
+  if (stream !== null) return stream.onDone();
   if (roots.has(contextId)) return roots.get(contextId).onDone();
   return true;
 }
 
 export function onDelete(contextId: u32): void {
-  if (streams.has(contextId)) {
-    streams.get(contextId).onDelete();
+  const stream = streamOf(contextId);
+  if (stream !== null) {
+    stream.onDelete();
     streams.delete(contextId);
+    lastStream = null;
   } else if (roots.has(contextId)) {
     roots.get(contextId).onDelete();
     roots.delete(contextId);

@@ -7,3 +7,11 @@ import { WasmResult, wasmResultName } from "./types";
 export function expectOk(status: WasmResult, what: string): void {
   if (status != WasmResult.Ok) throw new Error(what + " failed: " + wasmResultName(status));
 }
+
+/**
+ * expectOk for the hot paths: call it only once the status is known to be bad, so the
+ * message (often built by concatenation) costs nothing when the call succeeded.
+ */
+export function hostCallFailed(status: WasmResult, what: string): void {
+  throw new Error(what + " failed: " + wasmResultName(status));
+}

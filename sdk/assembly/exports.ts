@@ -4,6 +4,7 @@
 
 import * as dispatcher from "./dispatcher";
 import { allocateForHost } from "./memory";
+import { enterCallback, leaveCallback } from "./collector";
 import "./abort";
 
 /** Marker: this module speaks ABI 0.2.1. Never called. */
@@ -18,67 +19,116 @@ export function malloc(size: usize): usize {
 }
 
 export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {
+  enterCallback();
   dispatcher.onContextCreate(contextId, parentContextId);
+  leaveCallback();
 }
 
 export function proxy_on_vm_start(rootContextId: u32, vmConfigurationSize: u32): u32 {
-  return dispatcher.onVmStart(rootContextId, vmConfigurationSize) ? 1 : 0;
+  enterCallback();
+  const result: u32 = dispatcher.onVmStart(rootContextId, vmConfigurationSize) ? 1 : 0;
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_configure(rootContextId: u32, pluginConfigurationSize: u32): u32 {
-  return dispatcher.onConfigure(rootContextId, pluginConfigurationSize) ? 1 : 0;
+  enterCallback();
+  const result: u32 = dispatcher.onConfigure(rootContextId, pluginConfigurationSize) ? 1 : 0;
+  leaveCallback();
+  return result;
+}
+
+/** Weft's extension: the HttpContext callbacks the filter implements (RootContext.phases()), asked once configured. */
+export function weft_phases(rootContextId: u32): u32 {
+  enterCallback();
+  const result: u32 = dispatcher.phases(rootContextId);
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_tick(rootContextId: u32): void {
+  enterCallback();
   dispatcher.onTick(rootContextId);
+  leaveCallback();
 }
 
 export function proxy_on_queue_ready(rootContextId: u32, queueId: u32): void {
+  enterCallback();
   dispatcher.onQueueReady(rootContextId, queueId);
+  leaveCallback();
 }
 
 export function proxy_on_foreign_function(rootContextId: u32, functionId: u32, argumentsSize: u32): void {
+  enterCallback();
   dispatcher.onForeignFunction(rootContextId, functionId, argumentsSize);
+  leaveCallback();
 }
 
 export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOfStream: u32): u32 {
-  return dispatcher.onRequestHeaders(contextId, headerCount, endOfStream != 0);
+  enterCallback();
+  const result: u32 = dispatcher.onRequestHeaders(contextId, headerCount, endOfStream != 0);
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: u32): u32 {
-  return dispatcher.onRequestBody(contextId, bodySize, endOfStream != 0);
+  enterCallback();
+  const result: u32 = dispatcher.onRequestBody(contextId, bodySize, endOfStream != 0);
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_request_trailers(contextId: u32, trailerCount: u32): u32 {
-  return dispatcher.onRequestTrailers(contextId, trailerCount);
+  enterCallback();
+  const result: u32 = dispatcher.onRequestTrailers(contextId, trailerCount);
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_response_headers(contextId: u32, headerCount: u32, endOfStream: u32): u32 {
-  return dispatcher.onResponseHeaders(contextId, headerCount, endOfStream != 0);
+  enterCallback();
+  const result: u32 = dispatcher.onResponseHeaders(contextId, headerCount, endOfStream != 0);
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_response_body(contextId: u32, bodySize: u32, endOfStream: u32): u32 {
-  return dispatcher.onResponseBody(contextId, bodySize, endOfStream != 0);
+  enterCallback();
+  const result: u32 = dispatcher.onResponseBody(contextId, bodySize, endOfStream != 0);
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_response_trailers(contextId: u32, trailerCount: u32): u32 {
-  return dispatcher.onResponseTrailers(contextId, trailerCount);
+  enterCallback();
+  const result: u32 = dispatcher.onResponseTrailers(contextId, trailerCount);
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_http_call_response(
   rootContextId: u32, token: u32, headerCount: u32, bodySize: u32, trailerCount: u32,
 ): void {
+  enterCallback();
   dispatcher.onHttpCallResponse(rootContextId, token, headerCount, bodySize, trailerCount);
+  leaveCallback();
 }
 
 export function proxy_on_log(contextId: u32): void {
+  enterCallback();
   dispatcher.onLog(contextId);
+  leaveCallback();
 }
 
 export function proxy_on_done(contextId: u32): u32 {
-  return dispatcher.onDone(contextId) ? 1 : 0;
+  enterCallback();
+  const result: u32 = dispatcher.onDone(contextId) ? 1 : 0;
+  leaveCallback();
+  return result;
 }
 
 export function proxy_on_delete(contextId: u32): void {
+  enterCallback();
   dispatcher.onDelete(contextId);
+  leaveCallback();
 }

@@ -3,7 +3,8 @@
 // entries like any other.
 
 import * as hostcalls from "./hostcalls";
-import { expectOk } from "./errors";
+import { expectOk, hostCallFailed } from "./errors";
+import { takeString } from "./memory";
 import { Header, MapType, WasmResult } from "./types";
 
 export class HeaderMap {
@@ -15,10 +16,10 @@ export class HeaderMap {
 
   /** First value of `name`, or null when the header is absent. */
   get(name: string): string | null {
-    const result = hostcalls.getHeaderMapValue(this.mapType, name);
-    if (result.status == WasmResult.NotFound) return null;
-    expectOk(result.status, "proxy_get_header_map_value(" + name + ")");
-    return result.value;
+    const status = hostcalls.fetchHeaderMapValue(this.mapType, name);
+    if (status == WasmResult.NotFound) return null;
+    if (status != WasmResult.Ok) hostCallFailed(status, "proxy_get_header_map_value(" + name + ")");
+    return takeString();
   }
 
   /** Adds a value (a repeated header keeps its other values). */

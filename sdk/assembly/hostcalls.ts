@@ -5,7 +5,7 @@
 import * as imports from "./imports";
 import { deserializePairs, serializePairs } from "./pairs";
 import {
-  OUT_LEN, OUT_PTR, OUT_U32, OUT_U64, lenOf, ptrOf, releaseOut, resetOut, takeBytes, takeString, utf8,
+  OUT_LEN, OUT_PTR, OUT_U32, OUT_U64, lenOf, ptrOf, releaseOut, resetOut, takeBytes, takeString, utf8, utf8Name,
 } from "./memory";
 import { BufferType, Header, LogLevel, MapType, MetricType, StreamType, WasmResult } from "./types";
 
@@ -43,9 +43,38 @@ export class StatusResult {
   }
 }
 
-/** Property paths go over the wire as their segments joined by one NUL byte. */
+/** A property path and its encoding; holding the segments keeps their addresses from being reused. */
+class EncodedPath {
+  constructor(readonly segments: Array<string>, readonly bytes: ArrayBuffer) {}
+
+  matches(path: Array<string>): bool {
+    const segments = this.segments;
+    if (segments.length != path.length) return false;
+    for (let i = 0; i < segments.length; i++) {
+      if (changetype<usize>(unchecked(segments[i])) != changetype<usize>(unchecked(path[i]))) return false;
+    }
+    return true;
+  }
+}
+
+const PATH_SLOTS = 32; // a power of two
+/** Recently encoded paths, by their segments' addresses (strings are immutable: same objects, same bytes). */
+const encodedPaths = new StaticArray<EncodedPath | null>(PATH_SLOTS);
+
+/**
+ * Property paths go over the wire as their segments joined by one NUL byte. A path made of the
+ * same segment strings as a recent one (const TRACE_ID = ["weft", "trace", "trace_id"], or
+ * ["weft", "cluster", name, "endpoints"] with a configured name) reuses that encoding.
+ */
 export function encodePropertyPath(path: Array<string>): ArrayBuffer {
-  return utf8(path.join("\0"));
+  let hash: usize = path.length;
+  for (let i = 0; i < path.length; i++) hash = hash * 31 + (changetype<usize>(unchecked(path[i])) >> 4);
+  const slot = <i32>(hash & (PATH_SLOTS - 1));
+  const cached = unchecked(encodedPaths[slot]);
+  if (cached !== null && cached.matches(path)) return cached.bytes;
+  const bytes = String.UTF8.encode(path.join("\0"));
+  unchecked((encodedPaths[slot] = new EncodedPath(path.slice(0), bytes)));
+  return bytes;
 }
 
 // ---- logging and time -------------------------------------------------------------------
@@ -118,30 +147,38 @@ export function setHeaderMapPairs(mapType: MapType, pairs: Array<Header>): WasmR
 
 /** First value of `key`; NotFound when absent. */
 export function getHeaderMapValue(mapType: MapType, key: string): Result<string> {
-  const keyBytes = utf8(key);
-  resetOut();
-  const status = <WasmResult>imports.proxy_get_header_map_value(
-    <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, OUT_PTR, OUT_LEN);
+  const status = fetchHeaderMapValue(mapType, key);
   if (status != WasmResult.Ok) return new Result<string>(status, "");
   return new Result<string>(status, takeString());
 }
 
+/**
+ * proxy_get_header_map_value without a Result: the status; when Ok the value waits in the
+ * out-slots for takeString()/takeBytes() (which free it). For the SDK's allocation-free paths.
+ */
+export function fetchHeaderMapValue(mapType: MapType, key: string): WasmResult {
+  const keyBytes = utf8Name(key);
+  resetOut();
+  return <WasmResult>imports.proxy_get_header_map_value(
+    <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, OUT_PTR, OUT_LEN);
+}
+
 export function addHeaderMapValue(mapType: MapType, key: string, value: string): WasmResult {
-  const keyBytes = utf8(key);
+  const keyBytes = utf8Name(key);
   const valueBytes = utf8(value);
   return <WasmResult>imports.proxy_add_header_map_value(
     <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, changetype<usize>(valueBytes), valueBytes.byteLength);
 }
 
 export function replaceHeaderMapValue(mapType: MapType, key: string, value: string): WasmResult {
-  const keyBytes = utf8(key);
+  const keyBytes = utf8Name(key);
   const valueBytes = utf8(value);
   return <WasmResult>imports.proxy_replace_header_map_value(
     <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, changetype<usize>(valueBytes), valueBytes.byteLength);
 }
 
 export function removeHeaderMapValue(mapType: MapType, key: string): WasmResult {
-  const keyBytes = utf8(key);
+  const keyBytes = utf8Name(key);
   return <WasmResult>imports.proxy_remove_header_map_value(<u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength);
 }
 
@@ -195,7 +232,7 @@ export function httpCall(
 // ---- shared data and queues -------------------------------------------------------------
 
 export function getSharedData(key: string): SharedDataResult {
-  const keyBytes = utf8(key);
+  const keyBytes = utf8Name(key);
   resetOut();
   const status = <WasmResult>imports.proxy_get_shared_data(
     changetype<usize>(keyBytes), keyBytes.byteLength, OUT_PTR, OUT_LEN, OUT_U32);
@@ -206,7 +243,7 @@ export function getSharedData(key: string): SharedDataResult {
 
 /** cas 0 writes unconditionally; otherwise the write fails with CasMismatch unless cas is current. */
 export function setSharedData(key: string, value: ArrayBuffer | null, cas: u32): WasmResult {
-  const keyBytes = utf8(key);
+  const keyBytes = utf8Name(key);
   return <WasmResult>imports.proxy_set_shared_data(
     changetype<usize>(keyBytes), keyBytes.byteLength, ptrOf(value), lenOf(value), cas);
 }
@@ -266,11 +303,16 @@ export function getMetric(metricId: u32): Result<u64> {
 // ---- properties -------------------------------------------------------------------------
 
 export function getProperty(path: Array<string>): Result<ArrayBuffer> {
-  const pathBytes = encodePropertyPath(path);
-  resetOut();
-  const status = <WasmResult>imports.proxy_get_property(changetype<usize>(pathBytes), pathBytes.byteLength, OUT_PTR, OUT_LEN);
+  const status = fetchProperty(path);
   if (status != WasmResult.Ok) return new Result<ArrayBuffer>(status, new ArrayBuffer(0));
   return new Result<ArrayBuffer>(status, takeBytes());
+}
+
+/** proxy_get_property without a Result: the status; when Ok the value waits in the out-slots (see fetchHeaderMapValue). */
+export function fetchProperty(path: Array<string>): WasmResult {
+  const pathBytes = encodePropertyPath(path);
+  resetOut();
+  return <WasmResult>imports.proxy_get_property(changetype<usize>(pathBytes), pathBytes.byteLength, OUT_PTR, OUT_LEN);
 }
 
 export function setProperty(path: Array<string>, value: ArrayBuffer | null): WasmResult {

@@ -5,14 +5,14 @@
 
 export {
   BufferType, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, GrpcStatus, Header, LogLevel,
-  MapType, MetricType, StreamType, WasmResult, wasmResultName,
+  MapType, MetricType, Phases, StreamType, WasmResult, wasmResultName,
 } from "./types";
 export { Context, HttpCallCallback, HttpContext, RootContext } from "./context";
 export { RootContextFactory, registerRootContext } from "./dispatcher";
 export { HttpCallResponse } from "./httpcall";
 export { HeaderMap, requestHeaders, requestTrailers, responseHeaders, responseTrailers } from "./headers";
 export { Body, requestBody, responseBody } from "./body";
-export { getProperty, getPropertyInt, getPropertyString, setProperty, setPropertyString } from "./properties";
+export { getProperty, getPropertyInt, getPropertyString, getSourceIp, setProperty, setPropertyString } from "./properties";
 export {
   closeRequest, closeResponse, continueRequest, continueResponse, sendLocalResponse, sendLocalResponseBytes,
 } from "./stream";

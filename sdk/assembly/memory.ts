@@ -52,10 +52,42 @@ export function takeString(): string {
   return s;
 }
 
-/** UTF-8 bytes of a string, as the host expects every string argument. */
+/** A name and its UTF-8 bytes; holding the string keeps its address from being reused. */
+class EncodedName {
+  constructor(readonly name: string, readonly bytes: ArrayBuffer) {}
+}
+
+const NAME_SLOTS = 64; // a power of two
+/** Recently encoded names by address: a string is immutable, so the same object has the same bytes. */
+const encodedNames = new StaticArray<EncodedName | null>(NAME_SLOTS);
+
+/** UTF-8 bytes of a string, as the host expects every string argument (values, messages). */
 @inline
 export function utf8(s: string): ArrayBuffer {
   return String.UTF8.encode(s);
+}
+
+/**
+ * UTF-8 bytes of a name (a header name, a shared-data key): the literals and configured names a
+ * filter passes again and again are encoded once and their bytes reused, so the call allocates
+ * nothing and the host, which caches what it decodes by address, reads them once too.
+ */
+export function utf8Name(s: string): ArrayBuffer {
+  const ptr = changetype<usize>(s);
+  const slot = <i32>((ptr >> 4) & (NAME_SLOTS - 1)); // objects are 16-byte aligned
+  const cached = unchecked(encodedNames[slot]);
+  if (cached !== null && changetype<usize>(cached.name) == ptr) return cached.bytes;
+  const bytes = String.UTF8.encode(s);
+  unchecked((encodedNames[slot] = new EncodedName(s, bytes)));
+  return bytes;
+}
+
+/** The i64 in the host's block (OUT_PTR, OUT_LEN), or `fallback` unless it is exactly 8 bytes; frees it. */
+export function takeI64(fallback: i64): i64 {
+  const ptr = <usize>load<u32>(OUT_PTR);
+  const value = load<u32>(OUT_LEN) == 8 ? load<i64>(ptr) : fallback;
+  releaseOut();
+  return value;
 }
 
 @inline

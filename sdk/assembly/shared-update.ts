@@ -13,7 +13,7 @@
 // only the last run counts).
 
 import * as hostcalls from "./hostcalls";
-import { expectOk } from "./errors";
+import { hostCallFailed } from "./errors";
 import { WasmResult } from "./types";
 
 export abstract class SharedUpdate {
@@ -39,12 +39,12 @@ export function updateSharedData(key: string, update: SharedUpdate, maxAttempts:
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const current = hostcalls.getSharedData(key);
     const exists = current.status == WasmResult.Ok;
-    if (!exists && current.status != WasmResult.NotFound) expectOk(current.status, "proxy_get_shared_data(" + key + ")");
+    if (!exists && current.status != WasmResult.NotFound) hostCallFailed(current.status, "proxy_get_shared_data(" + key + ")");
     const next = update.apply(exists ? current.value : null);
     if (next === null) return UpdateOutcome.Unchanged;
     const written = hostcalls.setSharedData(key, next, exists ? current.cas : 0);
     if (written == WasmResult.Ok) return UpdateOutcome.Written;
-    if (written != WasmResult.CasMismatch) expectOk(written, "proxy_set_shared_data(" + key + ")");
+    if (written != WasmResult.CasMismatch) hostCallFailed(written, "proxy_set_shared_data(" + key + ")");
   }
   return UpdateOutcome.Contended;
 }

@@ -2,7 +2,7 @@
 // and named queues. Both live in the host, so they outlive a VM and a hot swap.
 
 import * as hostcalls from "./hostcalls";
-import { expectOk } from "./errors";
+import { expectOk, hostCallFailed } from "./errors";
 import { WasmResult } from "./types";
 
 /** A shared-data value and its version: pass `cas` back to setSharedData to update safely. */
@@ -22,7 +22,7 @@ export class SharedValue {
 export function getSharedData(key: string): SharedValue | null {
   const result = hostcalls.getSharedData(key);
   if (result.status == WasmResult.NotFound) return null;
-  expectOk(result.status, "proxy_get_shared_data(" + key + ")");
+  if (result.status != WasmResult.Ok) hostCallFailed(result.status, "proxy_get_shared_data(" + key + ")");
   return new SharedValue(result.value, result.cas);
 }
 

@@ -120,3 +120,22 @@ export function wasmResultName(result: WasmResult): string {
     default: return "WasmResult(" + result.toString() + ")";
   }
 }
+
+/**
+ * The HttpContext callbacks a filter implements, or-ed together, as RootContext.phases()
+ * answers them. The host calls only these (and always context create and delete): a filter
+ * that reads no bodies is not called for every body chunk. Phases.All is the default.
+ */
+export namespace Phases {
+  export const RequestHeaders: u32 = 1;
+  export const RequestBody: u32 = 2;
+  export const RequestTrailers: u32 = 4;
+  export const ResponseHeaders: u32 = 8;
+  export const ResponseBody: u32 = 16;
+  export const ResponseTrailers: u32 = 32;
+  /** onLog. */
+  export const Log: u32 = 64;
+  /** onDone of an HttpContext (the root's onDone is always called). */
+  export const Done: u32 = 128;
+  export const All: u32 = 255;
+}

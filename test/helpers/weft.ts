@@ -24,6 +24,7 @@ export interface AccessLine {
   bytes_sent: number;
   /** The text of an error the host answered itself; null otherwise. */
   reason: string | null;
+  details: string | null;
 }
 
 const weftBin = join(repoRoot, 'bin', 'weft.js');

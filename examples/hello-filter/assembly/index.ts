@@ -9,7 +9,7 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, Header, HttpContext, RootContext, logInfo, registerRootContext, requestHeaders,
+  FilterHeadersStatus, Header, HttpContext, Phases, RootContext, logInfo, registerRootContext, requestHeaders,
   responseHeaders, sendLocalResponse,
 } from "../../../sdk/assembly";
 
@@ -23,6 +23,11 @@ class HelloRoot extends RootContext {
     this.greeting = config.getString("greeting", "hello");
     logInfo("hello-filter configured with greeting '" + this.greeting + "'");
     return true;
+  }
+
+  // The callbacks Hello overrides: the proxy calls only these (optional; without it, all of them).
+  phases(): u32 {
+    return Phases.RequestHeaders | Phases.ResponseHeaders;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {

@@ -3,7 +3,7 @@
 
 export * from "../../../sdk/assembly/exports";
 
-import { HttpContext, RootContext, logError, logInfo, registerRootContext } from "../../../sdk/assembly";
+import { HttpContext, Phases, RootContext, logError, logInfo, registerRootContext } from "../../../sdk/assembly";
 import { AuthConfig } from "./config";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
 import { AuthStream } from "./stream";
@@ -24,6 +24,10 @@ class AuthRoot extends RootContext {
     logInfo("auth: " + config.methods.size.toString() + " method(s) (" + config.methods.keys().join(", ") + "), "
       + config.rules.length.toString() + " rule(s)");
     return true;
+  }
+
+  phases(): u32 {
+    return Phases.RequestHeaders;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {

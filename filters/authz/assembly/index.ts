@@ -8,7 +8,7 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  Counter, FilterHeadersStatus, Header, HttpContext, RootContext, getPropertyString, logError, logInfo, logWarn,
+  Counter, FilterHeadersStatus, Header, HttpContext, Phases, RootContext, getPropertyString, logError, logInfo, logWarn,
   registerRootContext, sendLocalResponse, setPropertyString,
 } from "../../../sdk/assembly";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
@@ -46,6 +46,10 @@ class AuthzRoot extends RootContext {
         (config.dryRun ? ", dry run (denials are logged, not enforced)" : ""),
     );
     return true;
+  }
+
+  phases(): u32 {
+    return Phases.RequestHeaders;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {

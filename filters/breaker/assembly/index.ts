@@ -15,7 +15,7 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  Counter, FilterHeadersStatus, HttpContext, RootContext, getCurrentTimeNanoseconds, getProperty, getPropertyInt,
+  Counter, FilterHeadersStatus, HttpContext, Phases, RootContext, getCurrentTimeNanoseconds, getProperty, getPropertyInt,
   getPropertyString, getSharedData, logDebug, logError, logInfo, logWarn, registerRootContext, sendLocalResponse,
   setPropertyString,
 } from "../../../sdk/assembly";
@@ -59,6 +59,10 @@ class BreakerRoot extends RootContext {
         d.maxRequests.toString() + (config.overrides.size > 0 ? "; overrides for " + config.overrides.keys().join(", ") : ""),
     );
     return true;
+  }
+
+  phases(): u32 {
+    return Phases.RequestHeaders | Phases.Log;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {

@@ -6,7 +6,7 @@
 import {
   ClusterEndpoint, Random, cookieValue, ejectionDeadline, ejectionKey, hash64,
 } from "../../../sdk/assembly/cluster";
-import { getPropertyString, requestHeaders } from "../../../sdk/assembly";
+import { getSourceIp, requestHeaders } from "../../../sdk/assembly";
 import { MAX_RING_ENDPOINTS, Ring } from "./ring";
 
 export const POLICY_ROUND_ROBIN: i32 = 0;
@@ -210,7 +210,7 @@ export class Balancer {
 
   private hashKey(): string | null {
     const config = this.config;
-    if (config.hashOn == HASH_ON_SOURCE_ADDRESS) return getPropertyString(["source", "address"]);
+    if (config.hashOn == HASH_ON_SOURCE_ADDRESS) return getSourceIp();
     if (config.hashOn == HASH_ON_HEADER) return requestHeaders.get(config.hashName);
     const cookies = requestHeaders.get("cookie");
     return cookies === null ? null : cookieValue(cookies, config.hashName);

@@ -7,8 +7,8 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, Header, HttpContext, RootContext, getCurrentTimeNanoseconds, getProperty, getPropertyString, logError,
-  logInfo, registerRootContext, sendLocalResponse, setProperty, setPropertyString,
+  FilterHeadersStatus, Header, HttpContext, Phases, RootContext, getCurrentTimeNanoseconds, getProperty, getPropertyString,
+  logError, logInfo, registerRootContext, sendLocalResponse, setProperty, setPropertyString,
 } from "../../../sdk/assembly";
 import { Random, getClusterEndpoints, getClusterNames } from "../../../sdk/assembly/cluster";
 import { Balancer } from "./balancer";
@@ -46,6 +46,10 @@ class LbRoot extends RootContext {
     const balancer = new Balancer(cluster, this.config.policyFor(cluster));
     this.balancers.set(cluster, balancer);
     return balancer;
+  }
+
+  phases(): u32 {
+    return Phases.RequestHeaders;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {

@@ -1,6 +1,6 @@
 // The ratelimit configuration: a list of rules, each a token bucket per key. See ../README.md.
 
-import { JsonKind, JsonValue, getPropertyString, requestHeaders } from "../../../sdk/assembly";
+import { JsonKind, JsonValue, getPropertyString, getSourceIp, requestHeaders } from "../../../sdk/assembly";
 import { ConfigReader, describe } from "../../../sdk/assembly/config-reader";
 
 const NS_PER_SECOND: f64 = 1e9;
@@ -42,7 +42,7 @@ export class Rule {
   /** The bucket the current request draws from, or null when the request has no such key. */
   keyOfRequest(): string | null {
     switch (this.keyKind) {
-      case KeyKind.SourceAddress: return getPropertyString(["source", "address"]);
+      case KeyKind.SourceAddress: return getSourceIp();
       case KeyKind.Header: return requestHeaders.get(this.headerName);
       case KeyKind.Route: return getPropertyString(["weft", "route", "name"]);
       default: return "";

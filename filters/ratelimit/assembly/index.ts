@@ -5,7 +5,7 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  Counter, FilterHeadersStatus, Header, HttpContext, RootContext, getCurrentTimeNanoseconds, logError, logInfo,
+  Counter, FilterHeadersStatus, Header, HttpContext, Phases, RootContext, getCurrentTimeNanoseconds, logError, logInfo,
   logWarn, registerRootContext, requestHeaders, responseHeaders, sendLocalResponse, setPropertyString,
 } from "../../../sdk/assembly";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
@@ -38,6 +38,11 @@ class RateLimitRoot extends RootContext {
       logInfo("ratelimit: rule " + rule.name + ": " + rule.rate.toString() + " per " + rule.per + ", burst " + rule.burst.toString());
     }
     return true;
+  }
+
+  phases(): u32 {
+    // The response headers phase only writes the ratelimit-* headers: not called when they are off.
+    return this.config.responseHeaders ? Phases.RequestHeaders | Phases.ResponseHeaders : Phases.RequestHeaders;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {

@@ -6,7 +6,7 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, Header, HttpContext, RootContext, logError, logInfo, registerRootContext,
+  FilterHeadersStatus, Header, HttpContext, Phases, RootContext, logError, logInfo, registerRootContext,
   requestHeaders, sendLocalResponse, setProperty, setPropertyString,
 } from "../../../sdk/assembly";
 import { Random, getClusterNames } from "../../../sdk/assembly/cluster";
@@ -36,6 +36,10 @@ class RouterRoot extends RootContext {
     const count = this.routes.length;
     logInfo("router: " + count.toString() + (count == 1 ? " route" : " routes"));
     return true;
+  }
+
+  phases(): u32 {
+    return Phases.RequestHeaders;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {

@@ -7,7 +7,7 @@
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, HttpContext, RootContext, getPropertyInt, getPropertyString, logError, registerRootContext,
+  FilterHeadersStatus, HttpContext, Phases, RootContext, getPropertyInt, getPropertyString, logError, registerRootContext,
   requestHeaders, responseHeaders, setPropertyString,
 } from "../../../sdk/assembly";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
@@ -45,6 +45,13 @@ class TelemetryRoot extends RootContext {
     this.config = config;
     this.metrics = config.metrics ? new RequestMetrics() : null;
     return true;
+  }
+
+  phases(): u32 {
+    let phases = Phases.RequestHeaders;
+    if (this.config.responseHeader.length > 0) phases |= Phases.ResponseHeaders;
+    if (this.metrics !== null) phases |= Phases.Log;
+    return phases;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {

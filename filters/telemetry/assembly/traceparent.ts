@@ -5,7 +5,6 @@
 // after a "-" (they are dropped, since we write version 00), all-zero ids are invalid.
 
 const HEADER_LENGTH = 55;
-const HEX_DIGITS = "0123456789abcdef";
 
 /** The fields of a valid traceparent, ids as lowercase hex. */
 export class TraceParent {
@@ -37,20 +36,39 @@ export function parseTraceParent(value: string | null): TraceParent | null {
   return new TraceParent(traceId, parentId, <u8>hexByte(text, 53));
 }
 
-/** `00-<trace id>-<span id>-<flags>`: the version this filter writes. */
+/** `00-<trace id>-<span id>-<flags>`: the version this filter writes, built in one allocation. */
 export function formatTraceParent(traceId: string, spanId: string, flags: u8): string {
-  return "00-" + traceId + "-" + spanId + "-" + hexOfByte(flags);
-}
-
-/** Lowercase hex of `length` bytes at `ptr`. */
-export function hexOf(ptr: usize, length: i32): string {
-  let out = "";
-  for (let i = 0; i < length; i++) out += hexOfByte(load<u8>(ptr + <usize>i));
+  const out = changetype<string>(__new(HEADER_LENGTH << 1, idof<string>()));
+  const at = changetype<usize>(out);
+  store<u16>(at, 0x30); // "00-"
+  store<u16>(at + 2, 0x30);
+  store<u16>(at + 4, 0x2d);
+  memory.copy(at + 6, changetype<usize>(traceId), 32 << 1);
+  store<u16>(at + 70, 0x2d);
+  memory.copy(at + 72, changetype<usize>(spanId), 16 << 1);
+  store<u16>(at + 104, 0x2d);
+  storeHexByte(at + 106, flags);
   return out;
 }
 
-function hexOfByte(byte: u8): string {
-  return HEX_DIGITS.charAt(byte >> 4) + HEX_DIGITS.charAt(byte & 0x0f);
+/** Lowercase hex of `length` bytes at `ptr`, built in one allocation (this runs twice per request). */
+export function hexOf(ptr: usize, length: i32): string {
+  const out = changetype<string>(__new(<usize>length << 2, idof<string>()));
+  const at = changetype<usize>(out);
+  for (let i = 0; i < length; i++) storeHexByte(at + (<usize>i << 2), load<u8>(ptr + <usize>i));
+  return out;
+}
+
+/** Two UTF-16 hex digits of `byte` at `at`. */
+@inline
+function storeHexByte(at: usize, byte: u8): void {
+  store<u16>(at, hexDigit(byte >> 4));
+  store<u16>(at + 2, hexDigit(byte & 0x0f));
+}
+
+@inline
+function hexDigit(nibble: u8): u16 {
+  return nibble < 10 ? 0x30 + <u16>nibble : 0x57 + <u16>nibble;
 }
 
 /** Lowercase hex digits only, in [start, end). Upper case is invalid per the spec. */

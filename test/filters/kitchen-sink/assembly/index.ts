@@ -55,7 +55,8 @@ class KitchenSink extends HttpContext {
     this.testCase = selected === null ? "" : selected;
     const c = this.testCase;
     // Cases that let the request through and act later.
-    if (c == "body" || c == "resp-headers" || c == "resp-body" || c == "trailers") return FilterHeadersStatus.Continue;
+    if (c == "body" || c == "resp-headers" || c == "resp-body" || c == "trailers" || c == "resp-end-stream") return FilterHeadersStatus.Continue;
+    if (c == "end-stream") return FilterHeadersStatus.ContinueAndEndStream;
     if (c == "status") return this.startFailingCall();
 
     let result: JsonValue;
@@ -73,7 +74,7 @@ class KitchenSink extends HttpContext {
     else if (c == "tick-count") result = tickCountCase();
     else if (c == "bad-pointers") result = badPointersCase();
     else if (c == "local") {
-      sendLocalResponse(418, "teapot", [new Header("x-local", "yes")]);
+      sendLocalResponse(418, "teapot", [new Header("x-local", "yes")], "kitchen_sink_teapot");
       return FilterHeadersStatus.StopIteration;
     } else {
       sendLocalResponse(400, "unknown x-case '" + c + "'\n");
@@ -91,6 +92,7 @@ class KitchenSink extends HttpContext {
   }
 
   onResponseHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+    if (this.testCase == "resp-end-stream") return FilterHeadersStatus.ContinueAndEndStream;
     if (this.testCase != "resp-headers") return FilterHeadersStatus.Continue;
     const status = responseHeaders.get(":status");
     responseHeaders.add("x-ks-added", "yes");

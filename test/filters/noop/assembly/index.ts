@@ -1,11 +1,26 @@
-// noop: a context per request whose callbacks all answer Continue, so it measures what the
-// SDK's dispatch costs a filter that does nothing.
+// noop: a context per request whose header callbacks answer Continue and do nothing else, and
+// which declares them (RootContext.phases), as a filter that only looks at headers would: it
+// measures what the host and the SDK's dispatch cost such a filter.
 export * from "../../../../sdk/assembly/exports";
-import { HttpContext, RootContext, registerRootContext } from "../../../../sdk/assembly";
+import { FilterHeadersStatus, HttpContext, Phases, RootContext, registerRootContext } from "../../../../sdk/assembly";
+
+class Noop extends HttpContext {
+  onRequestHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+    return FilterHeadersStatus.Continue;
+  }
+
+  onResponseHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+    return FilterHeadersStatus.Continue;
+  }
+}
 
 class NoopRoot extends RootContext {
+  phases(): u32 {
+    return Phases.RequestHeaders | Phases.ResponseHeaders;
+  }
+
   createHttpContext(contextId: u32): HttpContext | null {
-    return new HttpContext(contextId, this);
+    return new Noop(contextId, this);
   }
 }
 

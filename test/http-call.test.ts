@@ -1,0 +1,75 @@
+// proxy_http_call on the host side (host/proxy/http-call.ts) against a real upstream, and the
+// ABI's promise that a call's completion callback runs once.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WasmResult } from '../host/abi/enums.js';
+import type { HttpCallRequest, HttpCallResponse } from '../host/abi/host-api.js';
+import { Clusters } from '../host/proxy/clusters.js';
+import { makeHttpCall } from '../host/proxy/http-call.js';
+import { callAnswer, streamRig, testFilter } from './helpers/stream-harness.js';
+import { EchoUpstream } from './helpers/upstream.js';
+
+describe('http_call to a cluster', () => {
+  let upstream: EchoUpstream;
+  let clusters: Clusters;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+    clusters = new Clusters([{ name: 'echo', endpoints: [{ host: '127.0.0.1', port: upstream.port, weight: 1 }], connect_timeout_ms: 1000, timeout_ms: 5000 }]);
+  });
+  after(async () => {
+    await clusters?.close();
+    await upstream?.stop();
+  });
+
+  const call = (maxResponseBytes: number, extra: Partial<HttpCallRequest> = {}) =>
+    new Promise<{ result: WasmResult; response?: HttpCallResponse | null; failure?: string | undefined }>((resolve) => {
+      const request: HttpCallRequest = {
+        cluster: 'echo',
+        headers: [[':method', 'POST'], [':path', '/callout'], [':authority', 'echo']],
+        body: new TextEncoder().encode('ping'),
+        trailers: [],
+        timeoutMs: 2000,
+        ...extra,
+      };
+      const result = makeHttpCall(clusters, maxResponseBytes)(request, (response, failure) => resolve({ result, response, failure }));
+      if (result !== WasmResult.Ok) resolve({ result });
+    });
+
+  it('answers with the whole response within the limit', async () => {
+    const { result, response } = await call(64 * 1024);
+    assert.equal(result, WasmResult.Ok);
+    const echoed = JSON.parse(Buffer.from(response!.body).toString());
+    assert.equal(echoed.body, 'ping');
+    assert.equal(echoed.path, '/callout');
+  });
+
+  it('fails a call whose response body passes limits.max_http_call_response_bytes, saying why', async () => {
+    const { result, response, failure } = await call(16);
+    assert.equal(result, WasmResult.Ok);
+    assert.equal(response, null);
+    assert.equal(failure, 'response body larger than limits.max_http_call_response_bytes (16)');
+  });
+
+  it('refuses a call with trailers (undici cannot send them) instead of sending it without them', async () => {
+    const seen = upstream.requests.length;
+    const { result } = await call(1024, { trailers: [['x-checksum', 'abc']] });
+    assert.equal(result, WasmResult.BadArgument);
+    assert.equal(upstream.requests.length, seen);
+  });
+});
+
+describe('http_call completion', () => {
+  it('runs the callback once, even when the host answers twice', async () => {
+    const caller = testFilter('caller', (f) => ({
+      request_headers: '(call $call_out) (i32.const 1)',
+      http_call_response: `(call $say ${f.str('answered')})`,
+    }));
+    const rig = await streamRig([caller]);
+    rig.stream.start(true);
+    rig.calls[0]!.done(callAnswer(200));
+    rig.calls[0]!.done(null);
+    assert.deepEqual(rig.log, ['caller:http_call=0', 'caller:answered']);
+  });
+});
