@@ -276,7 +276,7 @@ describe('overload manager', () => {
     });
     try {
       const quiet = await request(weft.url);
-      assert.equal(quiet.status, 200);
+      assert.equal(quiet.status, 200, quiet.body);
       assert.equal(quiet.headers['connection'], undefined, 'keep-alive while nothing is overloaded');
 
       const burning = burnCpu(weft.url, 2500);

@@ -6,6 +6,9 @@ import {
   FilterHeadersStatus, HttpContext, RootContext, getCurrentTimeNanoseconds, registerRootContext, requestHeaders,
 } from "../../../../sdk/assembly";
 
+// A global the loop writes, so the optimizer cannot drop the loop.
+let spins: u64 = 0;
+
 class BurnerRoot extends RootContext {
   createHttpContext(contextId: u32): HttpContext | null {
     return new Burner(contextId, this);
@@ -17,7 +20,10 @@ class Burner extends HttpContext {
     const burn = requestHeaders.get("x-burn-ms");
     if (burn === null) return FilterHeadersStatus.Continue;
     const until = getCurrentTimeNanoseconds() + <u64>I32.parseInt(burn) * 1_000_000;
-    while (getCurrentTimeNanoseconds() < until) {}
+    // The clock is read every 10,000 spins: each read may allocate, and the runtime does not collect.
+    while (getCurrentTimeNanoseconds() < until) {
+      for (let i = 0; i < 10_000; i++) spins++;
+    }
     return FilterHeadersStatus.Continue;
   }
 }
