@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hotSwapConfigId, type HotSwapResult, type LoadSummary } from './hot-swap.js';
+import type { OverloadResult } from './overload.js';
 import type { MachineInfo } from './machine.js';
 import type { ChainMicroResult, MicroResult } from './micro-runner.js';
 import { spread, targetScenario, type RatioResult, type RunRecord, type Spread } from './stats.js';
@@ -58,6 +59,8 @@ export interface BenchResult {
   chainMicro?: ChainMicroResult;
   /** Hot swap under load; absent when `--scenarios` left it out. */
   hotSwap?: HotSwapResult;
+  /** Adaptive concurrency at 4× an upstream's capacity; absent when `--scenarios` left it out. */
+  overload?: OverloadResult;
   /** Parts of the issue's plan that cannot be measured yet, and what they wait for. */
   pending: { id: string; what: string; waitsFor: string }[];
 }
@@ -155,6 +158,7 @@ export function renderMarkdown(result: BenchResult, jsonFile: string): string {
 
   if (s.scenarios.length > 0) lines.push(...renderRatios(result.ratios));
   if (result.hotSwap) lines.push(...renderHotSwap(result.hotSwap), '');
+  if (result.overload) lines.push(...renderOverload(result.overload), '');
 
   lines.push('### ABI micro-benchmarks', '');
   if ('skipped' in result.micro) {
@@ -210,6 +214,29 @@ function renderRatios(ratios: RatioResult[]): string[] {
     lines.push(`| ${r.label} | ${r.scenario} | ${cells} | ${r.target ?? ''} |`);
   }
   lines.push('');
+  return lines;
+}
+
+function renderOverload(o: OverloadResult): string[] {
+  const s = o.settings;
+  const lines = ['### Overload: adaptive concurrency', ''];
+  lines.push(`- Upstream: ${s.upstream}. Weft: \`adaptive_concurrency: ${JSON.stringify(s.adaptiveConcurrency)}\`, Envoy's defaults otherwise; proxy on its own core.`);
+  lines.push(`- Load: the harness's closed-loop clients; ${s.loadedClients} (4× capacity) for ${s.loadedS} s, the first 4 s left out as settling; a refused client waits one service time. Then ${s.lightClients} clients for 3 s. Latencies are the proxy's (access log).`, '');
+  if (o.loaded === undefined || o.unloaded === undefined || o.light === undefined) {
+    lines.push(`Not measured: ${o.failures.join('; ')}`);
+    return lines;
+  }
+  const l = o.loaded;
+  lines.push('| figure | value |', '| --- | --- |');
+  lines.push(`| minRTT measured | ${o.minRttMs} ms |`);
+  lines.push(`| unloaded p50 / p99 | ${o.unloaded.p50Ms} / ${o.unloaded.p99Ms} ms |`);
+  lines.push(`| limit at 4× (median, min–max) | ${l.limit.median} (${l.limit.min}–${l.limit.max}); capacity 20 |`);
+  lines.push(`| admitted at 4×: req/s, p50 / p99 | ${l.admittedPerSec.toFixed(0)}, ${l.admittedP50Ms} / ${l.admittedP99Ms} ms |`);
+  lines.push(`| admitted p99 ÷ unloaded p50 | ${l.p99OverUnloaded.toFixed(2)} (target ≤ 2: ${l.met ? 'met' : '**not met**'}) |`);
+  lines.push(`| refused (503, flag AC) at 4×: req/s | ${l.refusedPerSec.toFixed(0)} |`);
+  lines.push(`| proxy time of a refusal: p50 / p99 / max | ${l.refusalMs.p50} / ${l.refusalMs.p99} / ${l.refusalMs.max} ms |`);
+  lines.push(`| light load after: refusals after 1 s, limit | ${o.light.refusedAfter1s}, ${o.light.limitAfter} |`);
+  if (o.failures.length) lines.push('', `Failures: ${o.failures.join('; ')}`);
   return lines;
 }
 

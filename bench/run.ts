@@ -10,6 +10,7 @@ import { configurations, type Configuration } from './configurations.js';
 import { hotSwapConfigId, hotSwapId, hotSwapSettings, runHotSwap, type HotSwapResult, type LoadedRun } from './hot-swap.js';
 import { machineInfo, versions } from './machine.js';
 import { runChainMicro, runMicroBenchmarks, type ChainMicroResult, type MicroResult } from './micro-runner.js';
+import { overloadId, overloadSettings, runOverload, type OverloadResult } from './overload.js';
 import { upstreamNginx } from './nginx.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { exitReport, killAllStarted, stop, type Pinned } from './processes.js';
@@ -43,8 +44,9 @@ async function main(): Promise<number> {
   const selected = select(configurations, options.only, 'configuration');
   const runnable = selected.filter((c) => !c.pending);
   // `--scenarios` picks wrk scenarios and, by its id, the hot swap part; none named runs them all.
-  const chosenScenarios = select(scenarios, options.scenarios, 'scenario', [hotSwapId]);
+  const chosenScenarios = select(scenarios, options.scenarios, 'scenario', [hotSwapId, overloadId]);
   const runsHotSwap = options.scenarios.length === 0 || options.scenarios.includes(hotSwapId);
+  const runsOverload = options.scenarios.length === 0 || options.scenarios.includes(overloadId);
   const date = new Date().toISOString();
   tempDir = mkdtempSync(path.join(os.tmpdir(), 'weft-bench-'));
   const upstreamPort = options.portBase;
@@ -53,12 +55,14 @@ async function main(): Promise<number> {
     const hs = hotSwapSettings(options);
     log(`then hot swap: ${hs.pairs} pair(s) of ${hs.runS} s runs (steady, swapping every second), then RSS after ${hs.baselineSwaps} and ${hs.swaps} swaps${hs.note ? ` (${hs.note})` : ''}`);
   }
+  if (runsOverload) log(`then overload: adaptive concurrency at 4x an upstream's capacity for ${overloadSettings(options).loadedS} s`);
 
   const runs: RunRecord[] = [];
   const failures: Failure[] = [];
   let micro: MicroResult;
   let chainMicro: ChainMicroResult;
   let hotSwap: HotSwapResult | undefined;
+  let overload: OverloadResult | undefined;
   let upstream: Pinned | undefined;
   try {
     upstream = await upstreamNginx(tempDir, upstreamPort, loadCore);
@@ -71,6 +75,7 @@ async function main(): Promise<number> {
       for (const config of order) await runConfiguration(ctx, config, round, configurations.indexOf(config));
     }
     if (runsHotSwap) hotSwap = await hotSwapPart(ctx);
+    if (runsOverload) overload = await overloadPart(ctx);
     micro = await microBenchmarks(options.microIterations);
     chainMicro = await chainMicroBenchmark();
   } finally {
@@ -106,6 +111,7 @@ async function main(): Promise<number> {
     micro,
     chainMicro,
     ...(hotSwap ? { hotSwap } : {}),
+    ...(overload ? { overload } : {}),
     pending: [
       ...selected.filter((c) => c.pending).map((c) => ({ id: c.id, what: c.description, waitsFor: c.pending! })),
       ...pendingScenarios,
@@ -117,8 +123,8 @@ async function main(): Promise<number> {
   log(`results: ${jsonFile}`);
   // Quick runs are too short to stand as the record; only full runs rewrite RESULTS.md.
   if (!options.quick) log(`results: ${writeResultsMarkdown(markdown, options.outDir)}`);
-  const failed = failures.length + (hotSwap?.failures.length ?? 0);
-  if (failed) log(`${failed} failure(s); see "Failures" and "Hot swap" above`);
+  const failed = failures.length + (hotSwap?.failures.length ?? 0) + (overload?.failures.length ?? 0);
+  if (failed) log(`${failed} failure(s); see "Failures", "Hot swap" and "Overload" above`);
   return failed ? 1 : 0;
 }
 
@@ -247,6 +253,19 @@ function hotSwapPart(ctx: Context): Promise<HotSwapResult> {
     measure: (run: LoadedRun) => measure(ctx, { ...run, configId: hotSwapConfigId, scenario: scenarios[0]! }),
     log,
   });
+}
+
+/** Overload (bench/overload.ts), on its own ports: the proxy at P+11, its admin API at P+31. */
+async function overloadPart(ctx: Context): Promise<OverloadResult> {
+  const { options } = ctx;
+  const folder = path.join(ctx.tempDir, overloadId);
+  mkdirSync(folder, { recursive: true });
+  try {
+    return await runOverload({ options, folder, port: options.portBase + 11, adminPort: options.portBase + 31, proxyCore, log });
+  } catch (error) {
+    log(`overload: FAILED ${(error as Error).message}`);
+    return { settings: overloadSettings(options), failures: [(error as Error).message] };
+  }
 }
 
 async function microBenchmarks(iterations: number): Promise<MicroResult> {

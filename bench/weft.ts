@@ -19,6 +19,10 @@ export interface WeftStart {
   core: number;
   /** A number of no-op filters, or the quickstart chain. */
   filters: number | 'quickstart';
+  /** Keys added to the `up` cluster (the overload part's adaptive_concurrency). */
+  cluster?: Record<string, unknown>;
+  /** Write the access log to the log file (default off, as the rounds measure without it). */
+  accessLog?: boolean;
 }
 
 const builtIn = (name: string) => path.join(repoRoot, 'filters', name, 'build', `${name}.wasm`);
@@ -54,10 +58,10 @@ export async function startWeft(start: WeftStart): Promise<Pinned> {
   const manifest = {
     listen: `127.0.0.1:${start.port}`,
     admin: { listen: `127.0.0.1:${start.adminPort}` },
-    clusters: [{ name: 'up', endpoints: [`127.0.0.1:${start.upstreamPort}`] }],
+    clusters: [{ name: 'up', endpoints: [`127.0.0.1:${start.upstreamPort}`], ...start.cluster }],
     default_cluster: 'up',
     filters,
-    access_log: 'off',
+    access_log: start.accessLog ? 'stdout' : 'off',
   };
   const manifestFile = path.join(start.folder, 'weft.yaml');
   writeFileSync(manifestFile, stringify(manifest));

@@ -22,6 +22,7 @@ import { clusterProperties } from './proxy/cluster-properties.js';
 import { Clusters, type UpstreamTlsFailed } from './proxy/clusters.js';
 import { makeHttpCall } from './proxy/http-call.js';
 import { ProxyListener } from './proxy/listener.js';
+import { OverloadProtection } from './overload/protection.js';
 import type { FinishedRequest } from './proxy/proxy-context.js';
 import { createAccessLog } from './telemetry/access-log.js';
 import type { Logger } from './telemetry/logger.js';
@@ -69,7 +70,8 @@ function filterLog(base: Logger): ChainServices['filterLog'] {
 }
 
 /** What every chain's filters share; one set for the proxy's life, so shared data survives swaps. */
-function chainServices(clusters: Clusters, manifest: Pick<Manifest, 'log_level' | 'limits'>, deps: WeftDeps, sharedData = new InMemorySharedData()): ChainServices {
+function chainServices(clusters: Clusters, manifest: Pick<Manifest, 'log_level' | 'limits'>, deps: WeftDeps, sharedData = new InMemorySharedData(), overload?: OverloadProtection): ChainServices {
+  const clusterProperty = clusterProperties(clusters);
   return {
     logLevel: ABI_LEVEL[manifest.log_level],
     sharedData,
@@ -78,7 +80,7 @@ function chainServices(clusters: Clusters, manifest: Pick<Manifest, 'log_level' 
     telemetry: deps.metrics,
     foreignFunctions: weftForeignFunctions,
     filterLog: filterLog(deps.logger),
-    hostProperty: clusterProperties(clusters),
+    hostProperty: overload?.configured ? (key) => clusterProperty(key) ?? overload.property(key) : clusterProperty,
     httpCall: makeHttpCall(clusters, manifest.limits.max_http_call_response_bytes),
   };
 }
@@ -157,6 +159,8 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   const tracing = manifest.tracing.exporter === 'off' ? undefined : (await import('./telemetry/tracing.js')).createTracing(manifest.tracing, logger);
   const clusters = new Clusters(manifest.clusters, upstreamTlsFailed(metrics, logger));
   clusters.watchCertificates(logger);
+  // Guards go on the clusters before anything can send to them; the listener comes later.
+  const overload = new OverloadProtection(manifest, clusters, metrics.registry, logger, { refuseConnections: (refuse) => listener.refuseConnections(refuse) });
   // Held here too so /stats can read the breaker's ejections.
   const sharedData = new InMemorySharedData();
   let store: Store;
@@ -170,7 +174,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   }
   try {
     services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger });
-    running = await startChains(manifest, store, chainServices(clusters, manifest, deps, sharedData), deps);
+    running = await startChains(manifest, store, chainServices(clusters, manifest, deps, sharedData, overload), deps);
   } catch (error) {
     services?.stop();
     await store.close();
@@ -184,6 +188,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     manifest.clusters.map((spec) => ({ name: spec.name, service: spec.discovery?.service })),
     (name, nowMs) => breakerEjections(sharedData, name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
   );
+  if (overload.configured) stats.overload = () => overload.report();
 
   const onFinished = (request: FinishedRequest): void => {
     const durationMs = Date.now() - request.startTimeMs;
@@ -221,8 +226,10 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     chainFor: (authority, path) => manager.chainFor(authority, path),
     onFinished,
     tracer: tracing?.tracer,
+    overload: overload.manager,
   });
   const release = async () => {
+    overload.stop();
     chains.stop();
     manager.stop();
     services.stop();
@@ -236,6 +243,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     await release();
     throw error;
   }
+  overload.start();
   const serving = chains.current();
   logger.info(
     {

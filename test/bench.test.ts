@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { BenchResult } from '../bench/report.js';
 import type { HotSwapResult } from '../bench/hot-swap.js';
+import type { OverloadResult } from '../bench/overload.js';
 import { repoRoot } from './helpers/repo.js';
 
 let outDir: string;
@@ -120,4 +121,18 @@ test('hot swap under load: loaded runs with and without swaps, time to the new v
   assert.match(markdown, /### Hot swap under load/);
   assert.match(markdown, /\| p99 while swapping every second ÷ steady p99 \(within each pair\) \| [\d.]+ \| .* \| ≤ 2 \| (yes|\*\*no\*\*) \|/);
   assert.match(markdown, /\| RSS after 1,000 swaps ÷ after 10 \| [\d.]+ \|/);
+});
+
+test('overload: adaptive concurrency at 4x an upstream\'s capacity produced every figure', () => {
+  const overload: OverloadResult | undefined = result.overload;
+  assert.ok(overload, `no overload result; the harness said:\n${exit.output}`);
+  assert.deepEqual(overload.failures, []);
+  const { loaded, unloaded, light } = overload;
+  assert.ok(loaded && unloaded && light, JSON.stringify(overload));
+  for (const n of [overload.minRttMs, unloaded.p50Ms, loaded.admittedPerSec, loaded.refusedPerSec, loaded.admittedP99Ms, loaded.limit.median, light.limitAfter]) {
+    assert.ok(typeof n === 'number' && Number.isFinite(n) && n > 0, JSON.stringify(overload));
+  }
+  assert.equal(typeof loaded.met, 'boolean');
+  assert.match(markdown, /### Overload: adaptive concurrency/);
+  assert.match(markdown, /\| admitted p99 ÷ unloaded p50 \| [\d.]+ \(target ≤ 2: (met|\*\*not met\*\*)\) \|/);
 });

@@ -276,3 +276,55 @@ limits: { drain_timeout_ms: 1.5 }
     assert.deepEqual(await loadManifest(missing, {}), { ok: false, errors: [`${missing}: no such file`] });
   });
 });
+
+describe('overload protection settings', () => {
+  test('adaptive_concurrency: {} is Envoy\'s defaults; circuit breakers and overload as given', async () => {
+    const result = await load(`${MINIMAL}    adaptive_concurrency: {}
+    circuit_breakers: { max_requests: 100 }
+overload:
+  shed_requests: { event_loop_delay_ms: 200 }
+`);
+    assert.equal(result.ok, true, JSON.stringify(result));
+    if (!result.ok) return;
+    const cluster = result.manifest.clusters[0]!;
+    assert.deepEqual(cluster.adaptive_concurrency, {
+      buffer_percent: 25,
+      min_concurrency: 3,
+      max_concurrency: 1000,
+      min_rtt_interval_ms: 60_000,
+      min_rtt_request_count: 50,
+      jitter_percent: 15,
+      update_interval_ms: 100,
+      sample_percentile: 50,
+    });
+    assert.deepEqual(cluster.circuit_breakers, { max_requests: 100 });
+    assert.deepEqual(result.manifest.overload, { refresh_interval_ms: 250, shed_requests: { event_loop_delay_ms: 200, share_percent: 50, retry_after_s: 1 } });
+    const plain = await load(MINIMAL);
+    assert.ok(plain.ok && !('overload' in plain.manifest) && !('adaptive_concurrency' in plain.manifest.clusters[0]!), 'absent stays absent');
+  });
+
+  test('mistakes are named', async () => {
+    assert.deepEqual(
+      await errorsOf(`${MINIMAL}    adaptive_concurrency: { min_concurrency: 50, max_concurrency: 10, sample_percentile: 0, routes: [] }
+    circuit_breakers: { max_requests: 0, max_conections: 5 }
+overload:
+  stop_keepalive: {}
+  shed_requests: { heap_used_mb: 100, share_percent: 150 }
+  drop_everything: { event_loop_delay_ms: 1 }
+`),
+      [
+        'clusters[0].circuit_breakers.max_requests: must be an integer >= 1, not 0',
+        'clusters[0].circuit_breakers.max_conections: unknown key',
+        'clusters[0].adaptive_concurrency.sample_percentile: must be a number above 0 and up to 100, not 0',
+        'clusters[0].adaptive_concurrency.routes: must name at least one route (leave routes out to limit every request)',
+        'clusters[0].adaptive_concurrency.min_concurrency: must not be above max_concurrency',
+        'overload.stop_keepalive: needs event_loop_delay_ms or heap_used_mb (or both): when to act',
+        'overload.shed_requests.share_percent: must be a number above 0 and up to 100, not 150',
+        'overload.drop_everything: unknown key',
+      ],
+    );
+    assert.deepEqual(await errorsOf(`${MINIMAL}    adaptive_concurrency: { min_concurrency: 50, max_concurrency: 10 }\n`), [
+      'clusters[0].adaptive_concurrency.min_concurrency: must not be above max_concurrency',
+    ]);
+  });
+});

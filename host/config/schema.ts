@@ -65,6 +65,55 @@ export interface ClusterSpec {
   discovery?: ServiceSubset;
   connect_timeout_ms: number;
   timeout_ms: number;
+  /** Envoy's circuit-breaker thresholds (host/overload/cluster-guard.ts); absent = none. */
+  circuit_breakers?: CircuitBreakerSpec;
+  /** Envoy's adaptive concurrency gradient controller (host/overload/gradient-controller.ts); absent = off. */
+  adaptive_concurrency?: AdaptiveConcurrencySpec;
+}
+
+/** Per-cluster thresholds; an absent one is no limit. */
+export interface CircuitBreakerSpec {
+  /** Connections to each endpoint (undici pools are per endpoint); default 128. */
+  max_connections?: number;
+  /** Requests waiting for a connection, across the cluster's endpoints. */
+  max_pending_requests?: number;
+  /** Requests in flight to the cluster. */
+  max_requests?: number;
+}
+
+export interface AdaptiveConcurrencySpec {
+  buffer_percent: number;
+  min_concurrency: number;
+  max_concurrency: number;
+  min_rtt_interval_ms: number;
+  min_rtt_request_count: number;
+  jitter_percent: number;
+  update_interval_ms: number;
+  sample_percentile: number;
+  /** Only requests of these routes (`weft.route.name`) are limited; absent = every request to the cluster. */
+  routes?: string[];
+}
+
+/** What the overload manager watches for one action; the action runs while either is reached. */
+export interface OverloadTrigger {
+  /** The longest event-loop delay of the last refresh interval. */
+  event_loop_delay_ms?: number;
+  /** V8 heap in use plus memory outside it (filter VMs' linear memory, buffers), MiB. */
+  heap_used_mb?: number;
+}
+
+export interface ShedTrigger extends OverloadTrigger {
+  /** Share of new requests answered 503 while the action runs. */
+  share_percent: number;
+  retry_after_s: number;
+}
+
+/** The overload manager (host/overload/overload-manager.ts); absent = not running. */
+export interface OverloadSpec {
+  refresh_interval_ms: number;
+  stop_keepalive?: OverloadTrigger;
+  shed_requests?: ShedTrigger;
+  refuse_connections?: OverloadTrigger;
 }
 
 export type OnError = 'fail_closed' | 'fail_open';
@@ -215,6 +264,7 @@ export interface Manifest {
   log_level: LogLevelName;
   limits: Limits;
   http: HttpSpec;
+  overload?: OverloadSpec;
 }
 
 /** What the schema needs to know about where the manifest came from. */
@@ -284,6 +334,63 @@ const clusterTimeouts = {
   timeout_ms: integer(1).default(15000),
 };
 
+/** A number from `min` to `max`; digit strings count too. */
+function numberIn(min: number, max: number, options: { exclusiveMin?: boolean } = {}) {
+  const range = `${options.exclusiveMin ? 'above' : 'from'} ${min}${options.exclusiveMin ? ' and up' : ''} to ${max}`;
+  const error = unlessMissing((input) => `must be a number ${range}, not ${describeValue(input)}`);
+  const number = z.number({ error }).max(max, { error });
+  return z.preprocess(
+    (value) => (typeof value === 'string' && /^\d*\.?\d+$/.test(value) ? Number(value) : value),
+    options.exclusiveMin ? number.gt(min, { error }) : number.min(min, { error }),
+  );
+}
+
+const circuitBreakers = z.strictObject({
+  max_connections: integer(1).optional(),
+  max_pending_requests: integer(0).optional(),
+  max_requests: integer(1).optional(),
+});
+
+// Defaults as Envoy's gradient controller.
+const adaptiveConcurrency = z
+  .strictObject({
+    buffer_percent: numberIn(0, 1000).default(25),
+    min_concurrency: integer(1).default(3),
+    max_concurrency: integer(1).default(1000),
+    min_rtt_interval_ms: integer(1).default(60_000),
+    min_rtt_request_count: integer(1).default(50),
+    jitter_percent: numberIn(0, 100).default(15),
+    update_interval_ms: integer(1).default(100),
+    sample_percentile: numberIn(0, 100, { exclusiveMin: true }).default(50),
+    routes: z.array(z.string().min(1, { error: 'must not be empty' })).min(1, { error: 'must name at least one route (leave routes out to limit every request)' }).optional(),
+  })
+  .refine((spec) => spec.min_concurrency <= spec.max_concurrency, { error: 'must not be above max_concurrency', path: ['min_concurrency'] });
+
+/** The overload settings of a cluster, the same for static and registry clusters. */
+const clusterOverload = {
+  circuit_breakers: circuitBreakers.optional(),
+  adaptive_concurrency: adaptiveConcurrency.optional(),
+};
+
+const overloadThresholds = {
+  event_loop_delay_ms: integer(1).optional(),
+  heap_used_mb: integer(1).optional(),
+};
+
+const needsThreshold = { error: 'needs event_loop_delay_ms or heap_used_mb (or both): when to act' };
+const hasThreshold = (trigger: OverloadTrigger) => trigger.event_loop_delay_ms !== undefined || trigger.heap_used_mb !== undefined;
+const overloadTrigger = z.strictObject(overloadThresholds).refine(hasThreshold, needsThreshold);
+
+const overload = z.strictObject({
+  refresh_interval_ms: integer(10).default(250),
+  stop_keepalive: overloadTrigger.optional(),
+  shed_requests: z
+    .strictObject({ ...overloadThresholds, share_percent: numberIn(0, 100, { exclusiveMin: true }).default(50), retry_after_s: integer(0).default(1) })
+    .refine(hasThreshold, needsThreshold)
+    .optional(),
+  refuse_connections: overloadTrigger.optional(),
+});
+
 /** A file path from the manifest, resolved against the manifest's folder. */
 function filePath(context: ManifestContext) {
   return z.string().min(1, { error: 'must not be empty' }).transform((file) => path.resolve(context.baseDir, file));
@@ -319,8 +426,14 @@ const staticCluster = (context: ManifestContext) => z
     endpoints: z.array(endpoint).min(1, { error: 'must list at least one endpoint' }),
     tls: upstreamTls(context).optional(),
     ...clusterTimeouts,
+    ...clusterOverload,
   })
-  .transform(({ discovery: _static, tls, ...spec }): ClusterSpec => (tls === undefined ? spec : { ...spec, tls }));
+  .transform(({ discovery: _static, tls, circuit_breakers, adaptive_concurrency, ...spec }): ClusterSpec => ({
+    ...spec,
+    ...(tls === undefined ? {} : { tls }),
+    ...(circuit_breakers === undefined ? {} : { circuit_breakers }),
+    ...(adaptive_concurrency === undefined ? {} : { adaptive_concurrency }),
+  }));
 
 /** A cluster whose endpoints are the service registry's instances of a service (or a subset of them). */
 const registryCluster = (context: ManifestContext) => z
@@ -332,15 +445,18 @@ const registryCluster = (context: ManifestContext) => z
     metadata: z.record(z.string(), z.string()).default({}),
     tls: upstreamTls(context).optional(),
     ...clusterTimeouts,
+    ...clusterOverload,
   })
   .transform(
-    ({ name, service, version, metadata, tls, connect_timeout_ms, timeout_ms }): ClusterSpec => ({
+    ({ name, service, version, metadata, tls, connect_timeout_ms, timeout_ms, circuit_breakers, adaptive_concurrency }): ClusterSpec => ({
       name,
       ...(tls === undefined ? {} : { tls }),
       endpoints: [],
       discovery: version === undefined ? { service, metadata } : { service, version, metadata },
       connect_timeout_ms,
       timeout_ms,
+      ...(circuit_breakers === undefined ? {} : { circuit_breakers }),
+      ...(adaptive_concurrency === undefined ? {} : { adaptive_concurrency }),
     }),
   );
 
@@ -647,6 +763,7 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
       log_level: z.enum(LOG_LEVELS).default('info'),
       limits: limits.prefault({}),
       http: http.prefault({}),
+      overload: overload.optional(),
     })
     .superRefine((manifest, ctx) => {
       checkUniqueNames(manifest.clusters, 'clusters', ctx);
@@ -665,5 +782,9 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
       for (const [chain, filters] of Object.entries(manifest.chains)) checkUniqueNames(filters, `chains.${chain}`, ctx);
     }, whenClean('chains'))
     .superRefine((manifest, ctx) => checkRouteChains(manifest.routes, Object.keys(manifest.chains), ctx), whenClean('chains', 'routes'))
-    .transform((manifest): Manifest => ({ ...manifest, default_cluster: manifest.default_cluster ?? manifest.clusters[0]!.name }));
+    .transform(({ overload: overloadSpec, ...manifest }): Manifest => ({
+      ...manifest,
+      default_cluster: manifest.default_cluster ?? manifest.clusters[0]!.name,
+      ...(overloadSpec === undefined ? {} : { overload: overloadSpec }),
+    }));
 }

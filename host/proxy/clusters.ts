@@ -6,6 +6,7 @@ import { createSecureContext } from 'node:tls';
 import { Pool } from 'undici';
 import type { ClusterSpec, UpstreamTlsSpec } from '../config/schema.js';
 import { watchFiles } from '../net/watch-files.js';
+import type { ClusterGuard } from '../overload/cluster-guard.js';
 import type { Logger } from '../telemetry/logger.js';
 import { tlsConnector, upstreamTlsOptions, type UpstreamTlsError, type UpstreamTlsOptions } from './upstream-tls.js';
 
@@ -83,6 +84,9 @@ export class Cluster {
   readonly name: string;
   readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
+  /** Circuit breakers and adaptive concurrency (host/overload), set at start; undefined when the manifest asks for neither. */
+  guard: ClusterGuard | undefined;
+  private readonly connectionsPerEndpoint: number;
   private current: Endpoint[] = [];
   private readonly byAddress = new Map<string, Endpoint>();
 
@@ -97,6 +101,7 @@ export class Cluster {
     this.name = spec.name;
     this.timeoutMs = spec.timeout_ms;
     this.connectTimeoutMs = spec.connect_timeout_ms;
+    this.connectionsPerEndpoint = spec.circuit_breakers?.max_connections ?? 128;
     this.tlsSpec = spec.tls;
     this.tls = spec.tls === undefined ? undefined : upstreamTlsOptions(spec.tls);
     this.update(spec.endpoints);
@@ -160,7 +165,7 @@ export class Cluster {
     const tls = this.tls;
     const address = `${host}:${port}`;
     return new Pool(`${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
-      connections: 128,
+      connections: this.connectionsPerEndpoint,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       connect:

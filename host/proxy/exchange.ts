@@ -10,6 +10,7 @@
 import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
+import type { Admission, OverloadRefusal } from '../overload/cluster-guard.js';
 import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, statusLine, trailerFlat, upstreamRequestHeaders } from './headers.js';
@@ -62,6 +63,11 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private errorReason: string | undefined;
   private upstreamLabel = '-';
   private clusterName = '-';
+  /** The cluster guard's admission (host/overload), given back when the exchange completes. */
+  private admission: Admission | undefined;
+  private admittedMs = 0;
+  /** Set when the overload manager sheds this request: it never reaches the filters. */
+  private readonly shed: OverloadRefusal | undefined;
   /** Spans of this request and of its current attempt; undefined when tracing is off. */
   private readonly trace: RequestTrace | undefined;
   private attemptTrace: AttemptTrace | undefined;
@@ -84,7 +90,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.hasBody = hasBody;
     this.info = info;
     this.requestHeaders = new HeaderMap(flat);
-    this.stream = chain === undefined || chain.slots.length === 0 ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
+    this.shed = refusal === undefined ? proxy.overload?.shed() : undefined;
+    this.stream = chain === undefined || chain.slots.length === 0 || this.shed !== undefined ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
     this.trace = proxy.tracer?.startRequest(this.requestHeaders, info);
     proxy.requestStarted();
   }
@@ -97,7 +104,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       this.respondWithError(this.refusal.status, this.refusal.reason, true);
       return;
     }
-    if (this.stream === undefined) this.requestHeadersReady(!this.hasBody);
+    if (this.shed !== undefined) this.refuse(this.shed);
+    else if (this.stream === undefined) this.requestHeadersReady(!this.hasBody);
     else this.stream.start(!this.hasBody);
   }
 
@@ -147,7 +155,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
   requestHeadersReady(endOfStream: boolean): void {
     if (this.localResponse || this.clientAborted) return;
     const endpoint = this.chooseEndpoint();
-    if (endpoint === undefined) return;
+    if (endpoint === undefined || !this.admitted()) return;
     const policy = (this.policy = routePolicy(this.stream, this.cluster!.timeoutMs));
     this.requestComplete = endOfStream;
     if (policy.retries > 0 && !endOfStream) this.replay = [];
@@ -471,7 +479,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     });
   }
 
-  private respondWithError(status: number, reason: string, closeConnection = false): void {
+  private respondWithError(status: number, reason: string, closeConnection = false, retryAfterS = 0): void {
     if (this.clientAborted || this.responseEnded) return;
     this.errorReason = reason;
     if (this.responseStarted && this.pendingHead === undefined) {
@@ -491,6 +499,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     res.cork(() => {
       res.writeStatus(statusLine(status));
       res.writeHeader('content-type', 'text/plain');
+      if (retryAfterS > 0) res.writeHeader('retry-after', String(retryAfterS));
       if (this.proxy.draining) res.writeHeader('connection', 'close');
       if (this.method === 'HEAD') res.endWithoutBody(body.length, closeConnection);
       else res.end(body, closeConnection);
@@ -521,6 +530,26 @@ export class Exchange implements StreamOwner, AttemptOwner {
     return endpoint;
   }
 
+  /** Circuit breakers and adaptive concurrency of the chosen cluster (host/overload), when it has them. */
+  private admitted(): boolean {
+    const guard = this.cluster!.guard;
+    if (guard === undefined) return true;
+    const decision = guard.admit(this.stream);
+    if (decision.refused) {
+      this.refuse(decision);
+      return false;
+    }
+    this.admission = decision;
+    this.admittedMs = performance.now();
+    return true;
+  }
+
+  /** 503 at once, before any upstream work: overload protection said no. */
+  private refuse(refusal: OverloadRefusal): void {
+    this.flags = refusal.flag;
+    this.respondWithError(503, refusal.reason, false, refusal.retryAfterS);
+  }
+
   private completed = false;
 
   /** The exchange is over: filters log, metrics and the access log line are written once. */
@@ -530,6 +559,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const status = this.clientAborted && !this.responseStarted ? 0 : this.statusCode;
     if (this.flags === '-') this.flags = this.stream?.propertyText('weft.response.flags') ?? (this.stream?.failedFilter !== undefined ? 'WF' : '-');
     this.stream?.finish(status, this.flags);
+    // Only a request that went through cleanly tells the adaptive limit how fast the upstream is.
+    this.admission?.guard.release(this.admission, this.admittedMs, this.flags === '-');
     this.endAttemptTrace();
     const finished: FinishedRequest = {
       method: this.method,

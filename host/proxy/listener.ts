@@ -9,6 +9,7 @@ import type { Chain } from '../chain/chain.js';
 import { indexOfName } from '../abi/header-map.js';
 import type { RequestInfo } from '../chain/http-stream.js';
 import type { HttpSpec, ListenerTlsSpec } from '../config/schema.js';
+import type { OverloadManager } from '../overload/overload-manager.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ClientResponse } from './client-response.js';
 import type { Clusters } from './clusters.js';
@@ -30,6 +31,8 @@ export interface ListenerOptions {
   logger: Logger;
   /** Spans per request (host/telemetry/tracing.ts); absent when tracing is off. */
   tracer?: RequestTracer;
+  /** Sheds requests and stops keep-alive under overload (host/overload); absent when not configured. */
+  overload?: OverloadManager;
   /** The chain a request arriving now takes, by its host (`:authority`) and path (hot swap replaces it). */
   chainFor(authority: string, path: string): Chain;
   onFinished(request: FinishedRequest): void;
@@ -62,7 +65,11 @@ export class ProxyListener implements ProxyContext {
   readonly defaultCluster: string | undefined;
   readonly limits: ProxyLimits;
   readonly tracer: RequestTracer | undefined;
-  draining = false;
+  readonly overload: OverloadManager | undefined;
+  private drainStarted = false;
+  /** Whether the listening socket is open; refuse_connections and drain close it, one change at a time. */
+  private listening = false;
+  private acceptance: Promise<void> = Promise.resolve();
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private readonly transport: Transport;
@@ -73,6 +80,7 @@ export class ProxyListener implements ProxyContext {
     this.defaultCluster = options.defaultCluster;
     this.limits = options.limits;
     this.tracer = options.tracer;
+    this.overload = options.overload;
     this.intake = new RequestIntake(options.http);
     this.transport =
       options.tls === undefined
@@ -85,6 +93,7 @@ export class ProxyListener implements ProxyContext {
     const { host, port } = this.options;
     try {
       await this.transport.listen();
+      this.listening = true;
     } catch (error) {
       throw new Error(`listen: cannot listen on ${host}:${port} (${error instanceof Error ? error.message : String(error)})`);
     }
@@ -106,6 +115,32 @@ export class ProxyListener implements ProxyContext {
     return new Exchange(res, this, chain, request.method, flat, request.hasBody, info);
   }
 
+  /** Responses ask clients to close: during a drain, and while the overload manager stops keep-alive. */
+  get draining(): boolean {
+    return this.drainStarted || this.overload?.keepAliveStopped === true;
+  }
+
+  /**
+   * The overload manager's refuse_connections: the listening socket closes, so new connections
+   * are refused by the kernel, and opens again when the action stops. Not during a drain.
+   */
+  refuseConnections(refuse: boolean): void {
+    // Chained: listening again is asynchronous, and a socket must never be closed twice.
+    this.acceptance = this.acceptance
+      .then(async () => {
+        if (refuse && this.listening) {
+          this.listening = false;
+          this.transport.stopAccepting();
+        } else if (!refuse && !this.listening && !this.drainStarted) {
+          await this.transport.listen();
+          this.listening = true;
+        }
+      })
+      .catch((error: Error) => {
+        this.options.logger.error({ err: error.message }, 'overload: cannot listen again after refusing connections');
+      });
+  }
+
   requestStarted(): void {
     this.inFlight++;
   }
@@ -121,8 +156,12 @@ export class ProxyListener implements ProxyContext {
    * every connection. Responses written meanwhile carry `connection: close`.
    */
   async drain(timeoutMs: number): Promise<{ unfinished: number }> {
-    this.draining = true;
-    this.transport.stopAccepting();
+    this.drainStarted = true;
+    await this.acceptance;
+    if (this.listening) {
+      this.listening = false;
+      this.transport.stopAccepting();
+    }
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);

@@ -3,6 +3,7 @@
 
 import type { HeaderMap } from '../abi/header-map.js';
 import type { RequestInfo } from '../chain/http-stream.js';
+import type { OverloadRefusal } from '../overload/cluster-guard.js';
 import type { Clusters } from './clusters.js';
 
 export interface ProxyLimits {
@@ -35,8 +36,10 @@ export interface ProxyContext {
   readonly clusters: Clusters;
   readonly defaultCluster: string | undefined;
   readonly limits: ProxyLimits;
-  /** True once a drain started: responses ask clients to close their connections. */
+  /** True once a drain started, or while the overload manager stops keep-alive: responses ask clients to close their connections. */
   readonly draining: boolean;
+  /** The overload manager (host/overload); undefined when the manifest has no `overload`. */
+  readonly overload: { shed(): OverloadRefusal | undefined } | undefined;
   /** Spans per request and per upstream attempt; undefined when tracing is off (no cost then). */
   readonly tracer: RequestTracer | undefined;
   requestStarted(): void;

@@ -10,6 +10,7 @@
 // and reading percentiles happens only when someone asks.
 
 import type { SharedData } from '../abi/host-api.js';
+import type { OverloadStatsReport } from '../overload/protection.js';
 
 /** Upper bounds (ms) of the latency buckets: 0.1 ms × 1.25^i up to 10 minutes; one more slot above. */
 const LATENCY_BOUNDS_MS = latencyBounds(0.1, 1.25, 600_000);
@@ -105,6 +106,8 @@ export interface StatsReport {
   generated_at: string;
   clusters: ClusterStatsReport[];
   services: ServiceStatsReport[];
+  /** Limits, adaptive concurrency and overload actions now (host/overload), when the manifest sets any. */
+  overload?: OverloadStatsReport;
 }
 
 /** A cluster to keep figures for, and the registry service it sends to, if any. */
@@ -126,6 +129,8 @@ export class RequestStats {
   /** Service name -> the clusters that send to it. */
   private readonly services = new Map<string, string[]>();
   private readonly startedMs: number;
+  /** Where the report's `overload` section comes from; unset when overload protection is off. */
+  overload: (() => OverloadStatsReport) | undefined;
 
   /**
    * `clusters`: what to keep figures for, in report order. Requests of any other cluster name (a
@@ -181,7 +186,9 @@ export class RequestStats {
         ejected: [...ejected.values()],
       });
     }
-    return { generated_at: new Date(nowMs).toISOString(), clusters, services };
+    const report: StatsReport = { generated_at: new Date(nowMs).toISOString(), clusters, services };
+    if (this.overload !== undefined) report.overload = this.overload();
+    return report;
   }
 
   /** The figures of `rings` together over their window. */
