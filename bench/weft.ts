@@ -19,6 +19,8 @@ export interface WeftStart {
   core: number;
   /** A number of no-op filters, or the quickstart chain. */
   filters: number | 'quickstart';
+  /** Forces the listener engine (default: auto, uWebSockets.js where a binary loads). */
+  engine?: 'node';
 }
 
 const builtIn = (name: string) => path.join(repoRoot, 'filters', name, 'build', `${name}.wasm`);
@@ -52,7 +54,7 @@ export async function startWeft(start: WeftStart): Promise<Pinned> {
   }
   mkdirSync(start.folder, { recursive: true });
   const manifest = {
-    listen: `127.0.0.1:${start.port}`,
+    listen: start.engine === undefined ? `127.0.0.1:${start.port}` : { address: `127.0.0.1:${start.port}`, engine: start.engine },
     admin: { listen: `127.0.0.1:${start.adminPort}` },
     clusters: [{ name: 'up', endpoints: [`127.0.0.1:${start.upstreamPort}`] }],
     default_cluster: 'up',

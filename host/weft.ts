@@ -185,18 +185,6 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     }
   };
 
-  const listener = new ProxyListener({
-    host: manifest.listen.host,
-    port: manifest.listen.port,
-    ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),
-    logger,
-    clusters,
-    defaultCluster: manifest.default_cluster,
-    limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
-    chainFor: (authority, path) => manager.chainFor(authority, path),
-    onFinished,
-    tracer: tracing?.tracer,
-  });
   const release = async () => {
     chains.stop();
     manager.stop();
@@ -205,7 +193,21 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     await store.close();
     await clusters.close();
   };
+  let listener: ProxyListener;
   try {
+    listener = new ProxyListener({
+      host: manifest.listen.host,
+      port: manifest.listen.port,
+      ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),
+      ...(manifest.listen.engine === undefined ? {} : { engine: manifest.listen.engine }),
+      logger,
+      clusters,
+      defaultCluster: manifest.default_cluster,
+      limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
+      chainFor: (authority, path) => manager.chainFor(authority, path),
+      onFinished,
+      tracer: tracing?.tracer,
+    });
     await listener.listen();
   } catch (error) {
     await release();
