@@ -210,10 +210,10 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Pr
   const port = await freePort();
   const adminPort = await freePort();
   // `listenTls: {...}` asks for an HTTPS listener on the free port; a plain one runs on the
-  // engine WEFT_TEST_ENGINE names (helpers/engine.ts), or the default when it is unset.
+  // engine `listenEngine` names, else WEFT_TEST_ENGINE (helpers/engine.ts), else the default.
   // `admin: {...}` without `listen` keeps the free admin port.
-  const { listenTls, admin, ...rest } = manifest;
-  const engine = requestedEngine();
+  const { listenTls, listenEngine, admin, ...rest } = manifest;
+  const engine = listenEngine ?? requestedEngine();
   const full: ManifestInput = {
     listen:
       listenTls !== undefined ? { address: `127.0.0.1:${port}`, tls: listenTls } : engine === undefined ? `127.0.0.1:${port}` : { address: `127.0.0.1:${port}`, engine },
