@@ -73,6 +73,8 @@ load.uws
     }
     pool.request({ method: method as 'GET', path, headers, body }).then(
       async (answer) => {
+        // A body cut short (the client went away, or the upstream did) ends the exchange, not the process.
+        answer.body.on('error', () => {});
         if (aborted) return answer.body.destroy();
         const length = answer.headers['content-length'];
         const bodyless = method === 'HEAD' || answer.statusCode === 204 || answer.statusCode === 304;
@@ -92,7 +94,9 @@ load.uws
       (error: Error) => {
         if (!aborted) res.cork(() => res.writeStatus('502 Bad Gateway').end(`bad gateway: ${error.message}\n`));
       },
-    );
+    ).catch(() => {
+      if (!aborted) res.close(); // the upstream body failed after the head went out
+    });
   })
   .listen('127.0.0.1', port, (socket) => {
     if (!socket) {
