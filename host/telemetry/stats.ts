@@ -190,9 +190,10 @@ export class RequestStats {
     for (const ring of rings) ring.addTo(nowMs, sums);
     const requests = sums[REQUESTS]!;
     const failures = sums[FAILURES]!;
-    const covered = Math.min(windowSeconds, Math.max(1, (nowMs - this.startedMs) / 1000));
+    // The rate is taken over the window as reported (to 0.1 s), so the two figures agree.
+    const covered = round(Math.min(windowSeconds, Math.max(1, (nowMs - this.startedMs) / 1000)), 1);
     return {
-      window_s: round(covered, 1),
+      window_s: covered,
       requests,
       requests_per_second: round(requests / covered, 3),
       success_rate: requests === 0 ? null : round((requests - failures) / requests, 4),
