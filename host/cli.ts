@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Readiness } from './admin/readiness.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
+import type { ServerInfo } from './admin/routes/server.js';
 import { CONTROL_USAGE, isControlCommand, runControlCommand } from './cli/control-commands.js';
 import { runStatsCommand, STATS_USAGE } from './cli/stats-command.js';
 import { loadManifest } from './config/load.js';
@@ -98,6 +99,7 @@ async function checkedManifest(file: string): Promise<Manifest | undefined> {
 }
 
 async function run(manifest: Manifest): Promise<number | 'running'> {
+  const startedAtMs = Date.now();
   const logger = createLogger(manifest.log_level);
   const metrics = new WeftMetrics();
 
@@ -117,7 +119,8 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
   const readiness = new Readiness(() => weft.degraded());
   let admin: AdminServer;
   try {
-    admin = await startAdminServer(manifest.admin, { readiness, registry: weft.registry, chains: weft.chains, services: weft.services, stats: weft.stats, metrics, logger });
+    const server = serverInfo(manifest, weft, startedAtMs);
+    admin = await startAdminServer(manifest.admin, { readiness, server, registry: weft.registry, chains: weft.chains, services: weft.services, stats: weft.stats, metrics, logger });
   } catch (error) {
     printProblems([(error as Error).message]);
     await weft.stop();
@@ -127,6 +130,19 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
   readiness.serving();
   stopOnSignals(weft, admin, readiness, logger);
   return 'running';
+}
+
+/** What GET /server and the admin page's overview say about this process. */
+function serverInfo(manifest: Manifest, weft: Weft, startedAtMs: number): ServerInfo {
+  const { listen, admin } = manifest;
+  return {
+    version: version(),
+    startedAtMs,
+    workers: 1,
+    listeners: [{ address: `${listen.host}:${listen.port}`, protocol: listen.tls === undefined ? 'http' : 'https' }],
+    admin: { address: `${admin.host}:${admin.port}` },
+    store: weft.store,
+  };
 }
 
 /**

@@ -37,6 +37,8 @@ export interface Weft {
   readonly services: ServiceRegistry;
   /** Per cluster and service: rates, success, latency, ejections (/stats). */
   readonly stats: RequestStats;
+  /** Where the state is kept, e.g. `file weft-state.json` or `etcd 127.0.0.1:2379 /weft` (GET /server). */
+  readonly store: string;
   /** Why the proxy serves its last state instead of following the store (etcd unreachable); undefined when it follows. */
   degraded(): string | undefined;
   /** Stops accepting, lets in-flight requests finish (bounded by limits.drain_timeout_ms), releases everything. */
@@ -230,6 +232,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     chains,
     services,
     stats,
+    store: store.description,
     degraded: () => store.unavailable?.(),
     async stop() {
       const { unfinished } = await listener.drain(manifest.limits.drain_timeout_ms);

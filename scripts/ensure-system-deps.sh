@@ -4,6 +4,7 @@
 #   libnginx-mod-http-echo  lets the upstream nginx echo a 64 KiB POST body back
 #   wrk                     the load generator
 #   etcd-server             the etcd store's tests and examples/mesh run a loopback etcd
+#   chromium                the admin page's tests drive it headless (playwright-core, no browser download)
 # (taskset comes with util-linux, which every Debian has.)
 # The harness runs nginx (and the tests etcd) with its own config and data in a temp folder;
 # the system services are never used.
@@ -11,7 +12,7 @@
 # is printed and the script exits 1.
 set -euo pipefail
 
-packages=(nginx libnginx-mod-http-echo wrk etcd-server)
+packages=(nginx libnginx-mod-http-echo wrk etcd-server chromium)
 
 is_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

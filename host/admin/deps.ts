@@ -8,9 +8,12 @@ import type { Logger } from '../telemetry/logger.js';
 import type { WeftMetrics } from '../telemetry/metrics.js';
 import type { RequestStats } from '../telemetry/stats.js';
 import type { Readiness } from './readiness.js';
+import type { ServerInfo } from './routes/server.js';
 
 export interface AdminDeps {
   readonly readiness: Readiness;
+  /** Version, start time, listeners, workers, store: GET /server. */
+  readonly server: ServerInfo;
   /** Filter modules and versions: /filters. */
   readonly registry: FilterRegistry;
   /** The chain spec, its changes and history: /chain. */

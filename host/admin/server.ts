@@ -46,7 +46,7 @@ interface Target {
 
 export async function startAdminServer(spec: AdminSpec, deps: AdminDeps): Promise<AdminServer> {
   const auth = AdminAuth.fromSpec(spec);
-  const routes = register(adminRoutes(deps));
+  const routes = register(adminRoutes(deps, auth));
 
   const server = createServer((request, response) => {
     serve(routes, auth, deps, request, response).catch((error: unknown) => {
