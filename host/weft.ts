@@ -19,7 +19,7 @@ import { MemoryStore } from './store/memory-store.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { clusterProperties } from './proxy/cluster-properties.js';
-import { Clusters } from './proxy/clusters.js';
+import { Clusters, type UpstreamTlsFailed } from './proxy/clusters.js';
 import { makeHttpCall } from './proxy/http-call.js';
 import { ProxyListener } from './proxy/listener.js';
 import type { FinishedRequest } from './proxy/proxy-context.js';
@@ -100,6 +100,24 @@ function sandboxServices(logLevel: LogLevelName, logger: Logger): ChainServices 
   };
 }
 
+/** Every failed upstream handshake is counted; logged once a second per cluster and side at most (a bad certificate fails every connection). */
+function upstreamTlsFailed(metrics: WeftMetrics, logger: Logger): UpstreamTlsFailed {
+  const lastLogged = new Map<string, { atMs: number; suppressed: number }>();
+  return (cluster, endpoint, error) => {
+    metrics.upstreamTlsFailure(cluster, error.side);
+    const key = `${cluster} ${error.side}`;
+    const now = Date.now();
+    const last = lastLogged.get(key);
+    if (last !== undefined && now - last.atMs < 1000) {
+      last.suppressed++;
+      return;
+    }
+    const suppressed = last?.suppressed ?? 0;
+    lastLogged.set(key, { atMs: now, suppressed: 0 });
+    logger.warn({ cluster, endpoint, side: error.side, detail: error.detail, ...(suppressed > 0 ? { suppressed } : {}) }, 'upstream tls handshake failed');
+  };
+}
+
 /** The clusters the service registry feeds (`discovery: registry`), each with its subset of a service. */
 function registryFeeds(manifest: Manifest, clusters: Clusters): ClusterFeed[] {
   return manifest.clusters.flatMap((spec) => (spec.discovery === undefined ? [] : [{ name: spec.name, subset: spec.discovery, cluster: clusters.get(spec.name)! }]));
@@ -135,7 +153,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   // The OpenTelemetry SDK is loaded only when tracing is on: off costs nothing, not even the import.
   // First, as it holds nothing to release until spans exist.
   const tracing = manifest.tracing.exporter === 'off' ? undefined : (await import('./telemetry/tracing.js')).createTracing(manifest.tracing, logger);
-  const clusters = new Clusters(manifest.clusters);
+  const clusters = new Clusters(manifest.clusters, upstreamTlsFailed(metrics, logger));
   clusters.watchCertificates(logger);
   // Held here too so /stats can read the breaker's ejections.
   const sharedData = new InMemorySharedData();
@@ -183,6 +201,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
         bytes_received: request.bytesReceived,
         request_id: request.requestId ?? '',
         route: request.route ?? null,
+        reason: request.reason ?? null,
       });
     }
   };
@@ -206,6 +225,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
       clusters,
       defaultCluster: manifest.default_cluster,
       limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
+      http: manifest.http,
       chainFor: (authority, path) => manager.chainFor(authority, path),
       onFinished,
       tracer: tracing?.tracer,

@@ -47,6 +47,7 @@ const RULES = [
   { name: 'allow-reads', action: 'allow', paths: [{ prefix: '/m/' }], methods: ['GET', 'HEAD'] },
   { name: 'allow-exact', action: 'allow', paths: [{ exact: '/exact' }] },
   { name: 'deny-secret-files', action: 'deny', paths: [{ glob: '/static/**/*.secret' }] },
+  { name: 'deny-panel-any-case', action: 'deny', paths: [{ prefix: '/Panel/', ignore_case: true }] },
   { name: 'allow-globs', action: 'allow', paths: [{ glob: '/users/*/profile' }, { glob: '/static/**' }] },
   { name: 'allow-api-host', action: 'allow', paths: [{ prefix: '/h/' }], hosts: ['api.test', '*.api.test'] },
   { name: 'allow-prod-probes', action: 'allow', paths: [{ prefix: '/hd/' }], headers: [{ name: 'x-env', exact: 'prod' }, { name: 'user-agent', prefix: 'probe/' }] },
@@ -181,9 +182,12 @@ describe('authz through weft run', () => {
     assertDenied(await callRaw(weft, '/static/css/../keys/db.secret'), byRule('deny-secret-files'), 'dot segments');
     assertDenied(await callRaw(weft, '/static//keys/db%2Esecret'), byRule('deny-secret-files'), 'double slash and an escaped dot');
     assertDenied(await callRaw(weft, '/%75sers/42/../../exact/more'), BY_DEFAULT, 'escaped letters and ..');
+    assertDenied(await callRaw(weft, '/static/css/..;/keys/db.secret'), byRule('deny-secret-files'), 'a matrix parameter on ..');
+    assertDenied(await call(weft, '/PANEL/x'), byRule('deny-panel-any-case'), 'ignore_case');
+    assertDenied(await call(weft, '/panel/x'), byRule('deny-panel-any-case'), 'ignore_case, the other way');
     assertAllowed(await callRaw(weft, '/users/42/./profile'), 'a "." segment');
     const seen = upstream.requests.at(-1)!;
-    assert.equal(seen.path, '/users/42/./profile', 'the upstream gets the path as sent');
+    assert.equal(seen.path, '/users/42/profile', 'the upstream gets the path the filters saw (the host normalized it)');
   });
 
   test('host: exact and *.subdomain, without the port', async () => {

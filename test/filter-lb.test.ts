@@ -67,6 +67,8 @@ describe('lb filter', () => {
       filters: [
         { name: 'router', module: routerModule, config: { routes: CLUSTERS.map((name) => ({ match: { prefix: `/${name}/` }, cluster: name })) } },
         { name: 'lb-control', module: fixtureModule('lb-control') },
+        // Plays the breaker pinning its half-open probe (`x-set-prop: weft.upstream.endpoint=...`).
+        { name: 'pin', module: fixtureModule('set-props') },
         {
           name: 'lb',
           module: lbModule,
@@ -186,6 +188,15 @@ describe('lb filter', () => {
       await eject('rr', 1, 300);
       await new Promise((resolve) => setTimeout(resolve, 350));
       assert.deepEqual(await counted(upstreams, () => sendMany(weft.url, 300, (i) => `/rr/back/${i}`)), [100, 100, 100]);
+    });
+
+    it('keeps an endpoint an earlier filter pinned (the breaker\'s probe), even one it would skip', async () => {
+      const pinned = upstreams[1]!.address;
+      assert.equal((await eject('rr', 1, 60_000)).status, 200);
+      const pin = () => ({ 'x-set-prop': `weft.upstream.endpoint=${pinned}` });
+      assert.deepEqual(await counted(upstreams, () => sendMany(weft.url, 6, (i) => `/rr/pinned/${i}`, pin)), [0, 6, 0]);
+      assert.deepEqual(await counted(upstreams, () => sendMany(weft.url, 6, (i) => `/hash/pinned/${i}`, () => ({ ...pin(), 'x-user': 'alice' }))), [0, 6, 0]);
+      await eject('rr', 1, 0);
     });
 
     it('skips unhealthy endpoints and endpoints of weight 0', async () => {

@@ -114,6 +114,7 @@ describe('logs', () => {
     bytes_received: 0,
     request_id: 'r-1',
     route: 'api',
+    reason: 'upstream connect error (ECONNREFUSED)',
   };
 
   test('the logger writes JSON lines at its level', () => {
@@ -152,6 +153,7 @@ describe('logs', () => {
       bytes_received: 0,
       request_id: 'r-1',
       route: 'api',
+      reason: 'upstream connect error (ECONNREFUSED)',
     });
     assert.equal(JSON.parse(lines[1]!).upstream, null);
   });

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { fixtureModule } from './helpers/repo.js';
 import { read, TestCa } from './helpers/pki.js';
+import { request } from './helpers/http.js';
 import { EchoUpstream } from './helpers/upstream.js';
 import { startWeft, type WeftProcess } from './helpers/weft.js';
 
@@ -136,11 +137,113 @@ describe('TLS to the upstream', () => {
     }
   });
 
-  test('without a client certificate the upstream refuses and the proxy answers 502', async () => {
+  test('without a client certificate the upstream refuses: 502 UF naming the alert, logged and counted', async () => {
     const weft = await startWeft({ clusters: [{ name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert } }], filters: [] });
     try {
       const res = await fetch(`${weft.url}/x`);
       assert.equal(res.status, 502);
+      assert.equal(await res.text(), 'upstream TLS handshake failed, refused by the upstream: tlsv13 alert certificate required\n');
+      await weft.waitForOutput((text) => text.includes('"msg":"upstream tls handshake failed"'), 'the handshake log line');
+      const logged = weft.logLines().find((line) => line.msg === 'upstream tls handshake failed')!;
+      assert.deepEqual([logged.cluster, logged.endpoint, logged.side, logged.detail], ['secure', `127.0.0.1:${port}`, 'upstream', 'tlsv13 alert certificate required']);
+      await weft.waitForOutput((text) => text.includes('"flags":"UF"'), 'the access-log line');
+      assert.equal(weft.accessLog().at(-1)!.reason, 'upstream TLS handshake failed, refused by the upstream: tlsv13 alert certificate required');
+    } finally {
+      await weft.stop();
+    }
+  });
+
+  test('a client certificate the upstream does not trust: 502 UF saying so, in the log, the access log and /metrics', async () => {
+    const stranger = TestCa.create('stranger-ca').client('weft-impostor');
+    const weft = await startWeft({ clusters: [{ name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert, cert: stranger.cert, key: stranger.key } }], filters: [] });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(`${weft.url}/x/${i}`);
+        assert.equal(res.status, 502);
+        // A Node upstream refuses a TLS 1.3 client certificate by closing, without an alert.
+        assert.match(await res.text(), /^upstream TLS handshake failed, refused by the upstream: it closed the connection after the handshake without accepting it/);
+      }
+      await weft.waitForOutput((text) => text.includes('"msg":"upstream tls handshake failed"'), 'the handshake log line (once a second at most)');
+      const line = weft.accessLog().find((entry) => entry.path === '/x/0')!;
+      assert.equal(line.flags, 'UF');
+      assert.match(line.reason ?? '', /refused by the upstream: it closed the connection after the handshake without accepting it/);
+      const metrics = await (await fetch(`${weft.adminUrl}/metrics`)).text();
+      assert.match(metrics, /^weft_upstream_tls_failures_total\{cluster="secure",side="upstream"\} 2$/m);
+    } finally {
+      await weft.stop();
+    }
+  });
+});
+
+test('an upstream that accepted the client certificate (its session tickets came) and then drops the request is a reset, not a TLS failure', async () => {
+  const ca = TestCa.create();
+  const upstreamCert = ca.server('dropper');
+  const proxyIdentity = ca.client('weft-sidecar');
+  const dropper = createHttpsServer({ cert: read(upstreamCert.cert), key: read(upstreamCert.key), ca: read(ca.cert), requestCert: true, rejectUnauthorized: true }, (req) => {
+    setTimeout(() => req.socket.destroy(), 50);
+  });
+  await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+  const port = (dropper.address() as AddressInfo).port;
+  const weft = await startWeft({ clusters: [{ name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert, cert: proxyIdentity.cert, key: proxyIdentity.key } }], filters: [] });
+  try {
+    const res = await request(`${weft.url}/drop`);
+    assert.equal(res.status, 502);
+    assert.equal(res.body, 'upstream reset the connection\n');
+    await weft.waitForOutput((text) => text.includes('"flags":"UR"'), 'the UR access-log line');
+    assert.ok(!weft.text.includes('upstream tls handshake failed'));
+  } finally {
+    await weft.stop();
+    dropper.close();
+  }
+});
+
+describe('the name an upstream certificate is checked against', () => {
+  const ca = TestCa.create();
+  const upstreamCert = ca.server('upstream-internal', 'DNS:upstream.internal');
+  const proxyIdentity = ca.client('weft-sidecar');
+  let server: Server;
+  let port: number;
+
+  before(async () => {
+    // Answers with the name the proxy asked for (SNI), which must be the cluster's servername.
+    server = createHttpsServer({ cert: read(upstreamCert.cert), key: read(upstreamCert.key), ca: read(ca.cert), requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      res.end(JSON.stringify({ sni: (req.socket as TLSSocket).servername, host: req.headers.host }));
+    });
+    server.on('secureConnection', () => handshakes++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => server.close());
+  let handshakes = 0;
+
+  function clusterWith(servername: string) {
+    return { name: 'secure', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert, cert: proxyIdentity.cert, key: proxyIdentity.key, servername } };
+  }
+
+  test("is the cluster's servername, whatever Host the client sends", async () => {
+    const weft = await startWeft({ clusters: [clusterWith('upstream.internal')], filters: [] });
+    try {
+      const before = handshakes;
+      for (const host of ['localhost', 'upstream.internal', 'evil.example', 'localhost']) {
+        const res = await request(`${weft.url}/x`, { headers: { host } });
+        assert.equal(res.status, 200, `Host: ${host}: ${res.body}`);
+        assert.deepEqual(JSON.parse(res.body), { sni: 'upstream.internal', host });
+      }
+      assert.equal(handshakes - before, 1, 'one kept-alive TLS connection, whatever the Host');
+    } finally {
+      await weft.stop();
+    }
+  });
+
+  test('a client cannot make a wrong servername pass by sending the name the certificate has', async () => {
+    const weft = await startWeft({ clusters: [clusterWith('other.internal')], filters: [] });
+    try {
+      const res = await request(`${weft.url}/x`, { headers: { host: 'upstream.internal' } });
+      assert.equal(res.status, 502, res.body);
+      assert.match(res.body, /^upstream TLS handshake failed, refused by weft \(the upstream's certificate does not verify\): ERR_TLS_CERT_ALTNAME_INVALID: .*other\.internal/);
+      await weft.waitForOutput((text) => text.includes('"side":"weft"'), 'the handshake log line');
+      const metrics = await (await fetch(`${weft.adminUrl}/metrics`)).text();
+      assert.match(metrics, /^weft_upstream_tls_failures_total\{cluster="secure",side="weft"\} 1$/m);
     } finally {
       await weft.stop();
     }

@@ -12,6 +12,7 @@ import { BufferType, LogLevel, MapType, MetricType, StreamType, WasmResult } fro
 import type { HeaderMap } from './header-map.js';
 import type { HttpContextHost } from './host-api.js';
 import type { HostFunctions } from './imports.js';
+import { breaksHeaderLine, isHeaderName } from '../net/http-syntax.js';
 import { decodePairs } from './pairs.js';
 import { propertyKey } from './properties.js';
 import type { AbiState } from './state.js';
@@ -57,10 +58,20 @@ export function envFunctions(state: AbiState): HostFunctions {
     const value = memory.string(valuePtr, valueLen);
     if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
     const map = writableMap(type);
-    if (map === undefined) return WasmResult.BadArgument;
+    if (map === undefined || !headerAllowed(replace ? 'proxy_replace_header_map_value' : 'proxy_add_header_map_value', key, value)) return WasmResult.BadArgument;
     if (replace) map.replace(key, value);
     else map.add(key, value);
     return WasmResult.Ok;
+  }
+
+  /**
+   * A header a filter sets must be one line on the wire: a CR, LF or NUL in it, or a name that is
+   * not a token, could split the message (Envoy refuses the same). Refused with a log line.
+   */
+  function headerAllowed(call: string, name: string, value: string): boolean {
+    if (isHeaderName(name) && !breaksHeaderLine(value)) return true;
+    host.log(LogLevel.Warn, `${call}: refused header ${JSON.stringify(name)} (a name must be a token; a value must not contain CR, LF or NUL)`);
+    return false;
   }
 
   function readableBuffer(type: number): Uint8Array | undefined {
@@ -190,6 +201,9 @@ export function envFunctions(state: AbiState): HostFunctions {
       const flat = decodePairs(bytes);
       const map = writableMap(type);
       if (flat === null || map === undefined) return WasmResult.BadArgument;
+      for (let i = 0; i < flat.length; i += 2) {
+        if (!headerAllowed('proxy_set_header_map_pairs', flat[i]!, flat[i + 1] ?? '')) return WasmResult.BadArgument;
+      }
       map.setPairs(flat);
       return WasmResult.Ok;
     },
@@ -247,6 +261,9 @@ export function envFunctions(state: AbiState): HostFunctions {
       if (details === null || body === null || headerBytes === null) return WasmResult.InvalidMemoryAccess;
       const headers = decodePairs(headerBytes);
       if (headers === null) return WasmResult.BadArgument;
+      for (let i = 0; i < headers.length; i += 2) {
+        if (!headerAllowed('proxy_send_local_response', headers[i]!, headers[i + 1] ?? '')) return WasmResult.BadArgument;
+      }
       const stream = state.activeStream;
       if (stream === undefined) return outsideStream('proxy_send_local_response');
       // gRPC status outside 0..16 means "none" (Envoy ignores it).

@@ -179,6 +179,20 @@ export interface Limits {
   drain_timeout_ms: number;
 }
 
+/** How the host reads a request before any filter runs (host/proxy/request-intake.ts). */
+export interface HttpSpec {
+  /** Decode escaped unreserved characters and resolve `.` / `..` segments in the path. */
+  normalize_path: boolean;
+  /** Runs of `/` in the path become one. */
+  merge_slashes: boolean;
+  /** `%2F`, `%5C` and `\` in the path: refuse with 400, forward as they are, or read as `/`. */
+  escaped_slashes: 'reject' | 'keep' | 'decode';
+  /** Proxies in front of Weft whose X-Forwarded-For entries are trusted (0: the peer is the client). */
+  xff_trusted_hops: number;
+  /** Headers removed from every incoming request (lowercase; `x-weft-*` is a prefix). */
+  identity_headers: string[];
+}
+
 /** The service registry's timing (host/discovery). */
 export interface DiscoverySpec {
   /** TTL of a registration that does not give `ttl_s`. */
@@ -205,6 +219,7 @@ export interface Manifest {
   tracing: TracingSpec;
   log_level: LogLevelName;
   limits: Limits;
+  http: HttpSpec;
 }
 
 /** What the schema needs to know about where the manifest came from. */
@@ -433,6 +448,21 @@ const limits = z.strictObject({
   drain_timeout_ms: integer(0).default(10_000),
 });
 
+const headerPattern = z
+  .string({ error: (issue) => `must be a header name (or a prefix ending in *), not ${describeValue(issue.input)}` })
+  .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { error: (issue) => `${describeValue(issue.input)} is not a header name (letters, digits and !#$%&'*+-.^_\`|~; a trailing * makes it a prefix)` })
+  .transform((name) => name.toLowerCase());
+
+const http = z.strictObject({
+  normalize_path: z.boolean({ error: 'must be true or false' }).default(true),
+  merge_slashes: z.boolean({ error: 'must be true or false' }).default(true),
+  escaped_slashes: z
+    .enum(['reject', 'keep', 'decode'], { error: (issue) => `must be reject, keep or decode, not ${describeValue(issue.input)}` })
+    .default('reject'),
+  xff_trusted_hops: integer(0).default(0),
+  identity_headers: z.array(headerPattern, { error: 'must be a list of header names' }).default(['x-consumer', 'x-weft-*']),
+});
+
 /** A filter's containment limits; the manifest's filters and the chain spec's entries both carry them. */
 export type ContainmentLimits = Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown'>;
 
@@ -623,6 +653,7 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
       tracing: tracing.prefault({}),
       log_level: z.enum(LOG_LEVELS).default('info'),
       limits: limits.prefault({}),
+      http: http.prefault({}),
     })
     .superRefine((manifest, ctx) => {
       checkUniqueNames(manifest.clusters, 'clusters', ctx);

@@ -2,12 +2,15 @@
 // Choosing among endpoints is the lb filter's job (it sets weft.upstream.endpoint); the smooth
 // weighted round robin here is only the fallback when no filter chose.
 
-import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { Pool } from 'undici';
 import type { ClusterSpec, UpstreamTlsSpec } from '../config/schema.js';
 import { watchFiles } from '../net/watch-files.js';
 import type { Logger } from '../telemetry/logger.js';
+import { tlsConnector, upstreamTlsOptions, type UpstreamTlsError, type UpstreamTlsOptions } from './upstream-tls.js';
+
+/** Told about every connection to an endpoint whose TLS handshake failed (metrics and log). */
+export type UpstreamTlsFailed = (cluster: string, endpoint: string, error: UpstreamTlsError) => void;
 
 /** Weight of the newest sample in the latency EWMA: about the last ten responses count. */
 const EWMA_ALPHA = 0.2;
@@ -87,7 +90,10 @@ export class Cluster {
   private tls: UpstreamTlsOptions | undefined;
   private readonly tlsSpec: UpstreamTlsSpec | undefined;
 
-  constructor(spec: ClusterSpec) {
+  constructor(
+    spec: ClusterSpec,
+    private readonly tlsFailed: UpstreamTlsFailed = () => {},
+  ) {
     this.name = spec.name;
     this.timeoutMs = spec.timeout_ms;
     this.connectTimeoutMs = spec.connect_timeout_ms;
@@ -152,11 +158,16 @@ export class Cluster {
 
   private newPool(host: string, port: number): Pool {
     const tls = this.tls;
+    const address = `${host}:${port}`;
     return new Pool(`${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
       connections: 128,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      connect: tls === undefined ? { timeout: this.connectTimeoutMs } : { timeout: this.connectTimeoutMs, ...tls },
+      connect:
+        tls === undefined
+          ? { timeout: this.connectTimeoutMs }
+          : tlsConnector({ connectTimeoutMs: this.connectTimeoutMs, tls, onFailure: (error) => this.tlsFailed(this.name, address, error) }),
+      // Proxied requests keep their own time (upstream-attempt.ts); these bound http_call's.
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });
@@ -192,8 +203,8 @@ export class Clusters {
   private readonly byName = new Map<string, Cluster>();
   private readonly unwatch: Array<() => void> = [];
 
-  constructor(specs: readonly ClusterSpec[]) {
-    for (const spec of specs) this.byName.set(spec.name, new Cluster(spec));
+  constructor(specs: readonly ClusterSpec[], tlsFailed?: UpstreamTlsFailed) {
+    for (const spec of specs) this.byName.set(spec.name, new Cluster(spec, tlsFailed));
   }
 
   get(name: string): Cluster | undefined {
@@ -226,16 +237,4 @@ export class Clusters {
     for (const stop of this.unwatch.splice(0)) stop();
     await Promise.all([...this.byName.values()].map((c) => c.close()));
   }
-}
-
-type UpstreamTlsOptions = { ca?: Buffer; cert?: Buffer; key?: Buffer; servername?: string };
-
-/** Reads a cluster's TLS files (a missing file fails the start, named). */
-function upstreamTlsOptions(spec: UpstreamTlsSpec): UpstreamTlsOptions {
-  const options: UpstreamTlsOptions = {};
-  if (spec.ca !== undefined) options.ca = readFileSync(spec.ca);
-  if (spec.cert !== undefined) options.cert = readFileSync(spec.cert);
-  if (spec.key !== undefined) options.key = readFileSync(spec.key);
-  if (spec.servername !== undefined) options.servername = spec.servername;
-  return options;
 }

@@ -15,8 +15,9 @@ import type { ClientResponse } from './client-response.js';
 import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
+import type { Refusal } from './request-intake.js';
 import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
-import { UploadStream, UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
+import { UploadStream, UpstreamAttempt, UpstreamTimeoutError, type AttemptOwner, type UpstreamDispatchOptions } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -47,6 +48,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private policy: RoutePolicy | undefined;
   private attempt: UpstreamAttempt | undefined;
   private attemptsMade = 0;
+  /** When the route's (or cluster's) timeout runs out, in Date.now() ms; 0 until the first attempt's clock starts, or with no timeout. */
+  private deadlineMs = 0;
   /** Request body kept while a retry may still need to send it again (bounded). */
   private replay: Uint8Array[] | undefined;
   private replayBytes = 0;
@@ -56,32 +59,45 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private pendingHead: HeaderMap | undefined;
   private localResponse = false;
   private flags = '-';
+  /** The text of an error the host answered itself (respondWithError), for the access log. */
+  private errorReason: string | undefined;
   private upstreamLabel = '-';
   private clusterName = '-';
   /** Spans of this request and of its current attempt; undefined when tracing is off. */
   private readonly trace: RequestTrace | undefined;
   private attemptTrace: AttemptTrace | undefined;
 
+  /**
+   * `chain` is undefined when the host refuses the request before any filter (`refusal`
+   * says why: request-intake.ts).
+   */
   constructor(
     private readonly res: ClientResponse,
     private readonly proxy: ProxyContext,
-    chain: Chain,
+    chain: Chain | undefined,
     method: string,
     flat: string[],
     hasBody: boolean,
     info: RequestInfo,
+    private readonly refusal?: Refusal,
   ) {
     this.method = method;
     this.hasBody = hasBody;
     this.info = info;
     this.requestHeaders = new HeaderMap(flat);
-    this.stream = chain.slots.length === 0 ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
+    this.stream = chain === undefined || chain.slots.length === 0 ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
     this.trace = proxy.tracer?.startRequest(this.requestHeaders, info);
     proxy.requestStarted();
   }
 
   /** Called synchronously from the uWS handler, after onAborted/onData are attached. */
   start(): void {
+    if (this.refusal !== undefined) {
+      // Downstream protocol error: the connection is closed after the answer, as its framing is in doubt.
+      this.flags = 'DPE';
+      this.respondWithError(this.refusal.status, this.refusal.reason, true);
+      return;
+    }
     if (this.stream === undefined) this.requestHeadersReady(!this.hasBody);
     else this.stream.start(!this.hasBody);
   }
@@ -137,7 +153,9 @@ export class Exchange implements StreamOwner, AttemptOwner {
       if (this.replayBytes > this.proxy.limits.maxBufferedBodyBytes) this.replay = undefined;
       else this.replay.push(data);
     }
-    const upload = this.attempt?.upload;
+    const attempt = this.attempt;
+    if (endOfStream && attempt !== undefined) this.startTimer(attempt);
+    const upload = attempt?.upload;
     if (upload === undefined || upload.destroyed) return;
     if (data.length > 0 && !upload.push(data) && !this.clientPaused && !endOfStream) {
       this.clientPaused = true;
@@ -182,7 +200,6 @@ export class Exchange implements StreamOwner, AttemptOwner {
   // ---- upstream attempts --------------------------------------------------------------------
 
   private sendAttempt(endpoint: Endpoint): void {
-    const policy = this.policy!;
     const headers = this.requestHeaders;
     const upload = this.hasBody ? new UploadStream(() => this.resumeClient()) : undefined;
     const attempt = (this.attempt = new UpstreamAttempt(this, endpoint, Date.now(), upload));
@@ -195,20 +212,34 @@ export class Exchange implements StreamOwner, AttemptOwner {
       if (this.requestComplete) upload.push(null);
       else this.resumeClient();
     }
-    const timeout = policy.perTryTimeoutMs > 0 ? policy.perTryTimeoutMs : policy.timeoutMs;
     const upstreamHeaders = upstreamRequestHeaders(headers.flat, this.info);
     this.attemptTrace = this.trace?.startAttempt(endpoint.address, this.attemptsMade, upstreamHeaders);
-    endpoint.pool.dispatch(
-      {
-        method: headers.get(':method') ?? this.method,
-        path: headers.get(':path') ?? '/',
-        headers: upstreamHeaders,
-        body: upload ?? null,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      },
-      attempt,
-    );
+    const options: UpstreamDispatchOptions = {
+      method: headers.get(':method') ?? this.method,
+      path: headers.get(':path') ?? '/',
+      headers: upstreamHeaders,
+      body: upload ?? null,
+      // The attempt keeps the time (startTimer); undici's own timers are 1 s coarse.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      servername: endpoint.host,
+    };
+    endpoint.pool.dispatch(options, attempt);
+    if (this.requestComplete) this.startTimer(attempt);
+  }
+
+  /**
+   * Starts an attempt's clock once the whole request is on its way (as Envoy starts the route
+   * timeout): the response head is due by the request's deadline, or sooner by the per-try
+   * timeout; body chunks may then be at most the per-try (else the route's) timeout apart.
+   */
+  private startTimer(attempt: UpstreamAttempt): void {
+    const { timeoutMs, perTryTimeoutMs } = this.policy!;
+    const now = Date.now();
+    if (timeoutMs > 0 && this.deadlineMs === 0) this.deadlineMs = now + timeoutMs;
+    const untilDeadline = this.deadlineMs === 0 ? 0 : Math.max(1, this.deadlineMs - now);
+    const perTry = perTryTimeoutMs > 0 && (untilDeadline === 0 || perTryTimeoutMs < untilDeadline);
+    attempt.startTimer(perTry ? perTryTimeoutMs : untilDeadline, perTry, perTryTimeoutMs > 0 ? perTryTimeoutMs : timeoutMs);
   }
 
   /** Whether a failed attempt may be tried again: policy, attempts left, a body we can resend, time left. */
@@ -216,7 +247,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const policy = this.policy;
     if (policy === undefined || this.attemptsMade > policy.retries || this.clientAborted || this.responseStarted) return false;
     if (this.hasBody && (!this.requestComplete || this.replay === undefined)) return false;
-    return policy.timeoutMs === 0 || Date.now() - this.info.startTimeMs < policy.timeoutMs;
+    return this.deadlineMs === 0 || Date.now() < this.deadlineMs;
   }
 
   private retry(failed: UpstreamAttempt): void {
@@ -282,8 +313,9 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (attempt !== this.attempt || this.clientAborted || this.localResponse || this.responseEnded) return;
     const failure = classifyUpstreamError(error);
     this.endAttemptTrace(failure.flag);
-    attempt.endpoint.recordGatewayFailure(Date.now());
-    if (retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
+    if (failure.unsendable !== true) attempt.endpoint.recordGatewayFailure(Date.now());
+    const finalTimeout = error instanceof UpstreamTimeoutError && !error.retriable;
+    if (failure.unsendable !== true && !finalTimeout && retriesFailure(this.policy!, failure.flag) && this.mayRetry()) {
       this.retry(attempt);
       return;
     }
@@ -411,8 +443,9 @@ export class Exchange implements StreamOwner, AttemptOwner {
     });
   }
 
-  private respondWithError(status: number, reason: string): void {
+  private respondWithError(status: number, reason: string, closeConnection = false): void {
     if (this.clientAborted || this.responseEnded) return;
+    this.errorReason = reason;
     if (this.responseStarted && this.pendingHead === undefined) {
       // Headers are out: the only honest signal left is to cut the connection.
       this.responseEnded = true;
@@ -431,8 +464,8 @@ export class Exchange implements StreamOwner, AttemptOwner {
       res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);
       res.writeHeader('content-type', 'text/plain');
       if (this.proxy.draining) res.writeHeader('connection', 'close');
-      if (this.method === 'HEAD') res.endWithoutBody(body.length);
-      else res.end(body);
+      if (this.method === 'HEAD') res.endWithoutBody(body.length, closeConnection);
+      else res.end(body, closeConnection);
     });
     this.complete();
   }
@@ -482,6 +515,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
       bytesReceived: this.bytesReceived,
       requestId: this.requestHeaders.get('x-request-id'),
       route: this.stream?.propertyText('weft.route.name'),
+      reason: this.errorReason,
     };
     this.trace?.end(finished, finished.route);
     this.proxy.requestFinished(finished);

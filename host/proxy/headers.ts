@@ -25,6 +25,20 @@ export function isFraming(name: string): boolean {
   return FRAMING.has(name);
 }
 
+/** Removes every ordinary header whose name `drop` accepts from a request's flat array, keeping order. */
+export function removeRequestHeaders(flat: string[], drop: (name: string) => boolean): void {
+  let write = 8; // after the four pseudo-headers
+  while (write < flat.length && !drop(flat[write]!)) write += 2;
+  if (write >= flat.length) return; // the usual case: nothing to remove, nothing rewritten
+  for (let read = write + 2; read < flat.length; read += 2) {
+    if (drop(flat[read]!)) continue;
+    flat[write] = flat[read]!;
+    flat[write + 1] = flat[read + 1]!;
+    write += 2;
+  }
+  flat.length = write;
+}
+
 /** Header names a `Connection: a, b` header declares hop-by-hop for this one connection. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined || value === '' || value === 'keep-alive' || value === 'close') return undefined;
@@ -39,7 +53,8 @@ export interface ForwardingFacts {
 /**
  * The upstream request's headers as undici's flat [name, value, ...] array, from the request
  * map after the filters ran: pseudo-headers become the request line and Host, hop-by-hop
- * headers go, x-forwarded-* are set.
+ * headers go, x-forwarded-proto and -host are set. x-forwarded-for was settled when the
+ * request arrived (forwarded.ts); only when a filter removed it does the client address go.
  */
 export function upstreamRequestHeaders(flat: readonly string[], facts: ForwardingFacts): string[] {
   const out: string[] = [];
@@ -66,7 +81,7 @@ export function upstreamRequestHeaders(flat: readonly string[], facts: Forwardin
     out.push(name, value);
   }
   out.push('host', authority);
-  out.push('x-forwarded-for', forwardedFor === undefined ? facts.remoteAddress : `${forwardedFor}, ${facts.remoteAddress}`);
+  out.push('x-forwarded-for', forwardedFor ?? facts.remoteAddress);
   out.push('x-forwarded-proto', facts.scheme);
   if (authority !== '') out.push('x-forwarded-host', authority);
   return out;

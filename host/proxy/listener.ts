@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Chain } from '../chain/chain.js';
 import { indexOfName } from '../abi/header-map.js';
 import type { RequestInfo } from '../chain/http-stream.js';
-import type { ListenerEngine, ListenerTlsSpec } from '../config/schema.js';
+import type { HttpSpec, ListenerEngine, ListenerTlsSpec } from '../config/schema.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ClientResponse } from './client-response.js';
 import type { Clusters } from './clusters.js';
@@ -17,6 +17,7 @@ import { Exchange } from './exchange.js';
 import { chooseEngine, describeEngine } from './listener-engine.js';
 import { httpTransport } from './node-transport.js';
 import type { FinishedRequest, ProxyContext, ProxyLimits, RequestTracer } from './proxy-context.js';
+import { RequestIntake } from './request-intake.js';
 import { TlsTransport } from './tls-transport.js';
 import { UwsTransport } from './uws-transport.js';
 
@@ -29,6 +30,8 @@ export interface ListenerOptions {
   clusters: Clusters;
   defaultCluster: string | undefined;
   limits: ProxyLimits;
+  /** How requests are read before any filter runs (path, forwarding, identity headers). */
+  http: HttpSpec;
   logger: Logger;
   /** Spans per request (host/telemetry/tracing.ts); absent when tracing is off. */
   tracer?: RequestTracer;
@@ -48,11 +51,12 @@ export interface Transport {
 
 /**
  * A request as a transport read it: `flat` is the header map's flat array with the
- * pseudo-headers first (:method, :path, :authority, :scheme), names lowercase.
+ * pseudo-headers first (:method, :path, :authority, :scheme), names lowercase, `:path` the
+ * request target as the client sent it. The first Host goes in the `:authority` slot; a
+ * second one stays an ordinary `host` entry, so that the intake can refuse it.
  */
 export interface AcceptedRequest {
   method: string;
-  path: string;
   flat: string[];
   hasBody: boolean;
   info: RequestInfo;
@@ -67,12 +71,14 @@ export class ProxyListener implements ProxyContext {
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private readonly transport: Transport;
+  private readonly intake: RequestIntake;
 
   constructor(private readonly options: ListenerOptions) {
     this.clusters = options.clusters;
     this.defaultCluster = options.defaultCluster;
     this.limits = options.limits;
     this.tracer = options.tracer;
+    this.intake = new RequestIntake(options.http);
     this.transport = this.makeTransport();
   }
 
@@ -98,12 +104,19 @@ export class ProxyListener implements ProxyContext {
     }
   }
 
-  /** Makes the exchange for a request a transport accepted; the transport then wires body and abort to it. */
+  /**
+   * Makes the exchange for a request a transport accepted; the transport then wires body and
+   * abort to it. The intake runs first: a request it refuses gets an exchange that answers
+   * the refusal without running a filter.
+   */
   accept(res: ClientResponse, request: AcceptedRequest): Exchange {
     const { flat } = request;
+    const admitted = this.intake.admit(flat, request.info.remoteAddress);
+    if ('status' in admitted) return new Exchange(res, this, undefined, request.method, flat, request.hasBody, request.info, admitted);
     if (indexOfName(flat, 'x-request-id', 8) < 0) flat.push('x-request-id', randomUUID());
-    const chain = this.options.chainFor(flat[5]!, request.path);
-    return new Exchange(res, this, chain, request.method, flat, request.hasBody, request.info);
+    const info = admitted.clientAddress === request.info.remoteAddress ? request.info : { ...request.info, remoteAddress: admitted.clientAddress };
+    const chain = this.options.chainFor(flat[5]!, admitted.path);
+    return new Exchange(res, this, chain, request.method, flat, request.hasBody, info);
   }
 
   requestStarted(): void {

@@ -66,14 +66,16 @@ export class NodeTransport implements Transport {
     const method = req.method ?? 'GET';
     const flat = [':method', method, ':path', url, ':authority', '', ':scheme', this.scheme];
     let hasBody = false;
+    let hasHost = false;
     // Counted as uws-transport.ts counts it (name, value, ": " and CRLF), so both engines refuse alike.
     let headerBytes = method.length + url.length + 12;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
       const value = raw[i + 1]!;
       headerBytes += name.length + value.length + 4;
-      if (name === 'host') {
-        flat[5] = value;
+      if (name === 'host' && !hasHost) {
+        flat[5] = value; // a second Host stays an entry, for the intake to refuse
+        hasHost = true;
         continue;
       }
       if (name === 'content-length') hasBody = value !== '0';
@@ -85,11 +87,9 @@ export class NodeTransport implements Transport {
       answerHeadersTooLarge(client);
       return;
     }
-    const query = url.indexOf('?');
     const tls = this.tlsInfo(req);
     const exchange = this.listener.accept(client, {
       method,
-      path: query < 0 ? url : url.slice(0, query),
       flat,
       hasBody,
       info: {

@@ -31,6 +31,8 @@ export interface FinishedRequest {
   requestId: string | undefined;
   /** The router's `weft.route.name`, when a filter named the route. */
   route: string | undefined;
+  /** Why the host answered with an error itself (the error body's text); undefined otherwise. */
+  reason: string | undefined;
 }
 
 export interface ProxyContext {

@@ -49,6 +49,8 @@ export function retriesStatus(policy: RoutePolicy, status: number): boolean {
 export function retriesFailure(policy: RoutePolicy, flag: string): boolean {
   if (flag === 'UF') return policy.retryOnConnectFailure;
   if (flag === 'UR') return policy.retryOnReset;
+  // A per-try timeout counts as a 504 from the endpoint, as in Envoy.
+  if (flag === 'UT') return policy.retryOn5xx || policy.retryOnGatewayError;
   return false;
 }
 

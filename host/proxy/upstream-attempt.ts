@@ -1,6 +1,9 @@
 // One try at the upstream: the undici dispatch handler (legacy API: raw header arrays, no
-// parsing we do not need) and the request body stream that feeds it. A retry is a new attempt;
-// callbacks from an abandoned attempt find it no longer current and are ignored.
+// parsing we do not need), the request body stream that feeds it, and its timeouts. A retry is
+// a new attempt; callbacks from an abandoned attempt find it no longer current and are ignored.
+//
+// Timeouts are the host's own timers, not undici's headersTimeout/bodyTimeout: undici runs
+// those on its 1 s "fast timers", so a 200 ms timeout fired anywhere up to a second late.
 
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -14,6 +17,29 @@ export class UploadStream extends Readable {
 
   override _read(): void {
     this.onDemand();
+  }
+}
+
+/**
+ * undici's dispatch options plus `servername`, which undici reads (its dns interceptor sets it)
+ * but does not type. Without it undici derives a TLS name from each request's Host and drops
+ * the connection whenever Host changes; with one constant per endpoint, TLS connections are
+ * kept. The name the certificate is checked against is the cluster's (upstream-tls.ts).
+ */
+export type UpstreamDispatchOptions = Dispatcher.DispatchOptions & { servername: string };
+
+/** The error a timed-out attempt ends with (classifyUpstreamError maps its code to 504 UT). */
+export class UpstreamTimeoutError extends Error {
+  readonly code = 'WEFT_UPSTREAM_TIMEOUT';
+
+  constructor(
+    /**
+     * True when only this try ran out of its per-try time before any answer (a retry may
+     * follow); false when the request's own deadline passed, or a body stalled after its head.
+     */
+    readonly retriable: boolean,
+  ) {
+    super(retriable ? 'upstream per-try timeout' : 'upstream request timeout');
   }
 }
 
@@ -31,6 +57,11 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   /** Set when abandoned before undici connected: abort as soon as it does. */
   private abandoned: Error | undefined;
   private released = false;
+  /** Waiting for the response head, then for each next body chunk; undefined when no timeout runs. */
+  private timer: NodeJS.Timeout | undefined;
+  /** Allowed time between body chunks once the head is in (0 = no limit). */
+  private idleTimeoutMs = 0;
+  private headersIn = false;
 
   constructor(
     private readonly owner: AttemptOwner,
@@ -41,8 +72,39 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     endpoint.inFlight++;
   }
 
+  /**
+   * Starts the clock once the request is sent in full: the response head must come within
+   * `headersMs` (else an UpstreamTimeoutError, `retriable` as given), then each body chunk within
+   * `idleMs` of the previous one (else a final one). 0 means no limit. While the client is slow
+   * and the attempt paused, the body clock stops (as undici's bodyTimeout does).
+   */
+  startTimer(headersMs: number, retriable: boolean, idleMs: number): void {
+    this.stopTimer();
+    this.idleTimeoutMs = idleMs;
+    if (headersMs > 0 && !this.headersIn && !this.released) this.timer = setTimeout(() => this.timedOut(retriable), headersMs);
+  }
+
+  private startIdleTimer(): void {
+    if (this.idleTimeoutMs > 0) this.timer = setTimeout(() => this.timedOut(false), this.idleTimeoutMs);
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private timedOut(retriable: boolean): void {
+    this.timer = undefined;
+    const error = new UpstreamTimeoutError(retriable);
+    const reported = this.abortFn !== undefined; // undici then calls onError, synchronously
+    this.abort(error);
+    // Not yet on a connection (queued or connecting): undici says nothing until it connects.
+    if (!reported) this.owner.attemptError(this, error);
+  }
+
   /** Stops this attempt; its late callbacks are ignored by the owner. */
   abort(reason: Error): void {
+    this.stopTimer();
     this.release();
     this.upload?.destroy();
     if (this.abortFn !== undefined) this.abortFn(reason);
@@ -50,6 +112,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   }
 
   resume(): void {
+    if (this.headersIn && this.timer === undefined && !this.released) this.startIdleTimer();
     this.resumeFn?.();
   }
 
@@ -68,19 +131,31 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     this.resumeFn = resume;
-    return this.owner.attemptHeaders(this, statusCode, rawHeaders);
+    this.headersIn = true;
+    this.stopTimer();
+    this.startIdleTimer();
+    return this.pausedUnlessMore(this.owner.attemptHeaders(this, statusCode, rawHeaders));
   }
 
   onData(chunk: Buffer): boolean {
-    return this.owner.attemptData(this, chunk);
+    this.timer?.refresh();
+    return this.pausedUnlessMore(this.owner.attemptData(this, chunk));
+  }
+
+  /** `more` false pauses undici until resume(); the idle clock waits with it. */
+  private pausedUnlessMore(more: boolean): boolean {
+    if (!more) this.stopTimer();
+    return more;
   }
 
   onComplete(): void {
+    this.stopTimer();
     this.release();
     this.owner.attemptComplete(this);
   }
 
   onError(error: Error): void {
+    this.stopTimer();
     this.release();
     this.owner.attemptError(this, error);
   }

@@ -5,16 +5,25 @@ export interface UpstreamFailure {
   status: number;
   flag: string;
   reason: string;
+  /** The request could not be sent at all: no fault of the upstream, nothing to retry or count against it. */
+  unsendable?: boolean;
 }
 
 export function classifyUpstreamError(error: Error): UpstreamFailure {
   const code = (error as { code?: string }).code ?? '';
   switch (code) {
+    // undici refused the request before sending it. Client headers that would cause this are
+    // refused at the intake (request-framing.ts); what is left is a header a filter made. A
+    // 400, not a 5xx: the breaker and outlier counts must not blame a healthy upstream.
+    case 'UND_ERR_INVALID_ARG':
+    case 'UND_ERR_NOT_SUPPORTED':
+      return { status: 400, flag: 'IH', reason: `request cannot be sent upstream: ${error.message}`, unsendable: true };
     case 'UND_ERR_CONNECT_TIMEOUT':
       return { status: 504, flag: 'UF', reason: 'upstream connect timeout' };
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
+    case 'WEFT_UPSTREAM_TIMEOUT': // UpstreamTimeoutError: the host's own timers (upstream-attempt.ts)
       return { status: 504, flag: 'UT', reason: 'upstream request timeout' };
+    case 'WEFT_UPSTREAM_TLS': // UpstreamTlsError (upstream-tls.ts): says which side refused, and why
+      return { status: 502, flag: 'UF', reason: error.message };
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EHOSTUNREACH':

@@ -12,11 +12,13 @@ import type { UwsModule } from './uws-loader.js';
 let collecting: string[] = [];
 let collectingHasBody = false;
 let collectingBytes = 0;
+let collectingHost = false;
 
 function collectHeader(name: string, value: string): void {
   collectingBytes += name.length + value.length + 4; // ": " and CRLF, as on the wire
-  if (name === 'host') {
-    collecting[5] = value; // the :authority slot
+  if (name === 'host' && !collectingHost) {
+    collecting[5] = value; // the :authority slot; a second Host stays an entry, for the intake to refuse
+    collectingHost = true;
     return;
   }
   if (name === 'content-length') collectingHasBody = value !== '0';
@@ -61,6 +63,7 @@ export class UwsTransport implements Transport {
     const flat = [':method', method, ':path', query ? `${url}?${query}` : url, ':authority', '', ':scheme', 'http'];
     collecting = flat;
     collectingHasBody = false;
+    collectingHost = false;
     collectingBytes = method.length + url.length + (query === undefined ? 0 : query.length) + 12;
     req.forEach(collectHeader);
     const hasBody = collectingHasBody;
@@ -71,7 +74,6 @@ export class UwsTransport implements Transport {
     }
     const exchange = this.listener.accept(res, {
       method,
-      path: url,
       flat,
       hasBody,
       info: {

@@ -25,6 +25,8 @@ export interface AccessLogEntry {
   request_id: string;
   /** The route a router filter named (`weft.route.name`); null when none did. */
   route: string | null;
+  /** Why the host answered with an error itself (the error body's text, e.g. `upstream request timeout`); null otherwise. */
+  reason: string | null;
 }
 
 export interface AccessLog {
@@ -46,7 +48,7 @@ export function createAccessLog(mode: AccessLogMode, logger: Logger): AccessLog 
       destination.write(
         `{"level":${INFO},"time":${Date.now()},"msg":"access","method":${JSON.stringify(entry.method)},"path":${JSON.stringify(entry.path)},` +
           `"status":${entry.status},"duration_ms":${Math.round(entry.duration_ms * 1000) / 1000},"upstream":${entry.upstream === null ? 'null' : JSON.stringify(entry.upstream)},` +
-          `"flags":${JSON.stringify(entry.flags)},"bytes_sent":${entry.bytes_sent},"bytes_received":${entry.bytes_received},"request_id":${JSON.stringify(entry.request_id)},"route":${entry.route === null ? 'null' : JSON.stringify(entry.route)}}\n`,
+          `"flags":${JSON.stringify(entry.flags)},"bytes_sent":${entry.bytes_sent},"bytes_received":${entry.bytes_received},"request_id":${JSON.stringify(entry.request_id)},"route":${entry.route === null ? 'null' : JSON.stringify(entry.route)},"reason":${entry.reason === null ? 'null' : JSON.stringify(entry.reason)}}\n`,
       );
     },
   };

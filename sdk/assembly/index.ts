@@ -34,3 +34,4 @@ export { SharedUpdate, UpdateOutcome, updateSharedData } from "./shared-update";
 export { ConfigReader, describe, join } from "./config-reader";
 export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url, isBase64UrlText } from "./base64";
 export { sha256, sha256Hex, toHex } from "./sha256";
+export { matchingPath } from "./path";

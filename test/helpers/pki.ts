@@ -36,9 +36,9 @@ export class TestCa {
     return new TestCa(dir, name);
   }
 
-  /** A server certificate for 127.0.0.1 and localhost. */
-  server(name: string): Issued {
-    return this.issue(name, `/CN=${name}`, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  /** A server certificate for 127.0.0.1 and localhost, or for the subject alternative names given (`DNS:upstream.internal`). */
+  server(name: string, altNames = 'DNS:localhost,IP:127.0.0.1'): Issued {
+    return this.issue(name, `/CN=${name}`, `subjectAltName=${altNames}\nextendedKeyUsage=serverAuth\n`);
   }
 
   /** A client certificate whose identity (URI SAN) is `uri`, by default `spiffe://weft.test/<name>`. */

@@ -23,6 +23,8 @@ export interface AccessLine {
   upstream: string | null;
   flags: string;
   bytes_sent: number;
+  /** The text of an error the host answered itself; null otherwise. */
+  reason: string | null;
 }
 
 const weftBin = join(repoRoot, 'bin', 'weft.js');

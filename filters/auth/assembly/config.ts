@@ -24,10 +24,12 @@ export class Policy {
 }
 
 export class Rule {
-  constructor(readonly prefix: string, readonly route: string, readonly policy: Policy) {}
+  /** With `ignoreCase`, `prefix` is lower case and so is the path it is compared with. */
+  constructor(readonly prefix: string, readonly ignoreCase: bool, readonly route: string, readonly policy: Policy) {}
 
+  /** `path` as sdk/assembly/path.ts normalises it (matrix parameters and dot segments gone). */
   matches(path: string, route: string): bool {
-    if (this.prefix.length > 0 && !path.startsWith(this.prefix)) return false;
+    if (this.prefix.length > 0 && !(this.ignoreCase ? path.toLowerCase() : path).startsWith(this.prefix)) return false;
     if (this.route.length > 0 && this.route != route) return false;
     return true;
   }
@@ -121,15 +123,17 @@ export class AuthConfig {
 
   private addRule(rule: JsonValue, where: string, reader: ConfigReader): void {
     if (rule.kind != JsonKind.Object) {
-      reader.fail(where, "must be an object {prefix?, route?, methods, require?, principals?}");
+      reader.fail(where, "must be an object {prefix?, ignore_case?, route?, methods, require?, principals?}");
       return;
     }
-    reader.expectObject(rule, where, ["prefix", "route", "methods", "require", "principals"]);
-    const prefix = reader.string(rule, where, "prefix", "");
+    reader.expectObject(rule, where, ["prefix", "ignore_case", "route", "methods", "require", "principals"]);
+    const ignoreCase = reader.boolean(rule, where, "ignore_case", false);
+    const written = reader.string(rule, where, "prefix", "");
+    const prefix = ignoreCase ? written.toLowerCase() : written;
     const route = reader.string(rule, where, "route", "");
     if (prefix.length > 0 && !prefix.startsWith("/")) reader.fail(where + ".prefix", "must start with /");
     if (route.length > 0) this.usesRouteNames = true;
-    this.rules.push(new Rule(prefix, route, this.parsePolicy(rule, where, reader)));
+    this.rules.push(new Rule(prefix, ignoreCase, route, this.parsePolicy(rule, where, reader)));
   }
 
   private parsePolicy(policy: JsonValue, where: string, reader: ConfigReader): Policy {

@@ -2,12 +2,6 @@
 // `:path` and the Cookie header. Values come back decoded; rewrites keep everything else as
 // the client wrote it.
 
-/** `:path` without its query string. */
-export function pathWithoutQuery(path: string): string {
-  const q = path.indexOf("?");
-  return q < 0 ? path : path.substring(0, q);
-}
-
 /** The decoded value of the first query parameter `name`, or null when absent or undecodable. */
 export function queryParam(path: string, name: string): string | null {
   const q = path.indexOf("?");

@@ -4,12 +4,11 @@
 
 import {
   Context, FilterHeadersStatus, Header, HttpCallResponse, HttpContext, RootContext, WasmResult, continueRequest,
-  getPropertyString, logWarn, requestHeaders, sendLocalResponse, sendLocalResponseBytes, setPropertyString, wasmResultName,
+  getPropertyString, logWarn, matchingPath, requestHeaders, sendLocalResponse, sendLocalResponseBytes, setPropertyString, wasmResultName,
 } from "../../../sdk/assembly";
 import { AuthConfig, Policy } from "./config";
 import { AuthMethod } from "./method";
 import { Outcome, Verdict } from "./outcome";
-import { pathWithoutQuery } from "./request";
 
 /** Where a request stands after one method's outcome. */
 enum Step {
@@ -40,7 +39,7 @@ export class AuthStream extends HttpContext {
     const path = requestHeaders.get(":path");
     let route: string | null = null;
     if (config.usesRouteNames) route = getPropertyString(["weft", "route", "name"]);
-    this.policy = config.policyFor(pathWithoutQuery(path === null ? "" : path), route === null ? "" : route);
+    this.policy = config.policyFor(matchingPath(path === null ? "/" : path), route === null ? "" : route);
     return this.proceed();
   }
 

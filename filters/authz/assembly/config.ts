@@ -163,22 +163,23 @@ function hostList(object: JsonValue, path: string, reader: ConfigReader): Array<
   return hosts;
 }
 
-const PATH_KINDS: Array<string> = ["exact", "prefix", "glob"];
+const PATH_FIELDS: Array<string> = ["exact", "prefix", "glob", "ignore_case"];
 
 function pathList(object: JsonValue, path: string, reader: ConfigReader): Array<PathMatcher> | null {
   const value = object.get("paths");
   if (value === null) return null;
   const field = join(path, "paths");
   if (value.kind != JsonKind.Array || value.asArray().length == 0) {
-    reader.fail(field, "must be a non-empty list of {exact | prefix | glob: \"/...\"}, not " + describe(value));
+    reader.fail(field, "must be a non-empty list of {exact | prefix | glob: \"/...\", ignore_case?}, not " + describe(value));
     return null;
   }
   const items = value.asArray();
   const matchers = new Array<PathMatcher>();
   for (let i = 0; i < items.length; i++) {
     const itemPath = field + "[" + i.toString() + "]";
-    if (!reader.expectObject(items[i], itemPath, PATH_KINDS)) continue;
-    const kinds = items[i].objectKeys();
+    if (!reader.expectObject(items[i], itemPath, PATH_FIELDS)) continue;
+    const ignoreCase = reader.boolean(items[i], itemPath, "ignore_case", false);
+    const kinds = items[i].objectKeys().filter((key: string): bool => key != "ignore_case");
     if (kinds.length != 1) {
       reader.fail(itemPath, "give exactly one of exact, prefix, glob");
       continue;
@@ -190,7 +191,7 @@ function pathList(object: JsonValue, path: string, reader: ConfigReader): Array<
       continue;
     }
     const kind = kinds[0] == "exact" ? PathMatchKind.Exact : kinds[0] == "prefix" ? PathMatchKind.Prefix : PathMatchKind.Glob;
-    matchers.push(new PathMatcher(kind, pattern));
+    matchers.push(new PathMatcher(kind, ignoreCase ? pattern.toLowerCase() : pattern, ignoreCase));
   }
   return matchers;
 }

@@ -2,9 +2,8 @@
 // rule asks for it and kept for the rest of the evaluation: most rule sets look at two or three
 // facts, and a request should not pay for the others.
 
-import { Header, getPropertyString, requestHeaders } from "../../../sdk/assembly";
+import { Header, getPropertyString, matchingPath, requestHeaders } from "../../../sdk/assembly";
 import { IpAddress } from "./address";
-import { normalizePath } from "./path";
 
 export class RequestFacts {
   private pathRead: bool = false;
@@ -25,11 +24,11 @@ export class RequestFacts {
     return method === null ? "" : method.toUpperCase();
   }
 
-  /** The normalised path (see path.ts). */
+  /** The normalised path (sdk/assembly/path.ts). */
   normalizedPath(): string {
     if (!this.pathRead) {
       const raw = requestHeaders.get(":path");
-      this.path = normalizePath(raw === null ? "/" : raw);
+      this.path = matchingPath(raw === null ? "/" : raw);
       this.pathRead = true;
     }
     return this.path;

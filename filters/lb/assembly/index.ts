@@ -1,12 +1,13 @@
 // lb: picks the endpoint of the cluster the router chose (weft.upstream.cluster, else the
 // configured default_cluster) by that cluster's policy, skipping endpoints that are unhealthy or
 // ejected by the breaker, and sets weft.upstream.endpoint. No usable endpoint: 503
-// `no healthy upstream`, flag UH. See ../README.md for the configuration.
+// `no healthy upstream`, flag UH. An endpoint an earlier filter pinned is kept (the pin
+// contract, ../README.md). See ../README.md for the configuration.
 
 export * from "../../../sdk/assembly/exports";
 
 import {
-  FilterHeadersStatus, Header, HttpContext, RootContext, getCurrentTimeNanoseconds, getPropertyString, logError,
+  FilterHeadersStatus, Header, HttpContext, RootContext, getCurrentTimeNanoseconds, getProperty, getPropertyString, logError,
   logInfo, registerRootContext, sendLocalResponse, setProperty, setPropertyString,
 } from "../../../sdk/assembly";
 import { Random, getClusterEndpoints, getClusterNames } from "../../../sdk/assembly/cluster";
@@ -61,6 +62,9 @@ class Lb extends HttpContext {
   }
 
   onRequestHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+    // Pin contract: a filter before the lb that set weft.upstream.endpoint (the breaker's
+    // half-open probe) decided; the lb must not replace it. The host checks the pin is in the cluster.
+    if (getProperty(UPSTREAM_ENDPOINT) !== null) return FilterHeadersStatus.Continue;
     let cluster = getPropertyString(UPSTREAM_CLUSTER);
     if (cluster === null) cluster = this.lb.config.defaultCluster;
     // No cluster named, or one the host does not publish: the host decides (and answers 503 NC
