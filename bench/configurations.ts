@@ -3,6 +3,7 @@ import path from 'node:path';
 import { repoRoot } from './options.js';
 import { proxyNginx } from './nginx.js';
 import { spawnPinned, waitForPort, type Pinned } from './processes.js';
+import { loadUws } from '../host/proxy/uws-loader.js';
 import { startWeft } from './weft.js';
 
 export interface StartContext {
@@ -35,9 +36,12 @@ function referenceProxy(script: string): (ctx: StartContext) => Promise<Pinned> 
   };
 }
 
-function weft(id: string, filters: number | 'quickstart'): (ctx: StartContext) => Promise<Pinned> {
-  return (ctx) => startWeft({ name: id, filters, ...ctx });
+function weft(id: string, filters: number | 'quickstart', engine?: 'node'): (ctx: StartContext) => Promise<Pinned> {
+  return (ctx) => startWeft({ name: id, filters, ...(engine === undefined ? {} : { engine }), ...ctx });
 }
+
+/** The uWS floor needs a uWS binary that loads here; without one it is reported, not run. */
+const uws = loadUws();
 
 export const configurations: Configuration[] = [
   { id: 'direct', description: 'wrk straight to the upstream: no proxy, so no proxy CPU; the reference for req/s and latency' },
@@ -48,8 +52,9 @@ export const configurations: Configuration[] = [
   },
   {
     id: 'bare-forwarder',
-    description: 'hyper-express + undici Pool.request + res.stream, nothing else (bench/proxies/bare-forwarder.ts)',
+    description: 'uWebSockets.js + undici Pool.request, body streamed with back-pressure, nothing else (bench/proxies/bare-forwarder.ts)',
     start: referenceProxy('bare-forwarder'),
+    ...(uws.ok ? {} : { pending: `a uWebSockets.js binary that loads here (${uws.reason})` }),
   },
   {
     id: 'fastify-http-proxy',
@@ -61,7 +66,8 @@ export const configurations: Configuration[] = [
     description: 'node http server + http-proxy with a keep-alive agent (bench/proxies/node-http-proxy.ts)',
     start: referenceProxy('node-http-proxy'),
   },
-  { id: 'weft-empty', description: 'Weft, empty filter chain', start: weft('weft-empty', 0) },
+  { id: 'weft-empty', description: `Weft, empty filter chain, listen.engine auto (here: ${uws.ok ? `uWebSockets.js, ${uws.build}` : 'node:http'})`, start: weft('weft-empty', 0) },
+  { id: 'weft-empty-node', description: 'Weft, empty filter chain, listen.engine: node (the node:http fallback)', start: weft('weft-empty-node', 0, 'node') },
   { id: 'weft-noop1', description: 'Weft, 1 no-op filter (test/filters/noop)', start: weft('weft-noop1', 1) },
   { id: 'weft-noop5', description: 'Weft, 5 no-op filters', start: weft('weft-noop5', 5) },
   {

@@ -33,7 +33,7 @@ function toolOutput(tool: string, args: string[]): string {
   return `${stdout ?? ''}${stderr ?? ''}`.trim().split('\n')[0] || 'unknown';
 }
 
-const measuredPackages = ['hyper-express', 'uWebSockets.js', 'undici', 'fastify', '@fastify/http-proxy', '@fastify/reply-from', 'http-proxy'];
+const measuredPackages = ['uws-20.57', 'uws-20.30', 'undici', 'fastify', '@fastify/http-proxy', '@fastify/reply-from', 'http-proxy'];
 
 /** Versions of the packages under test as installed, and Weft's own version and commit. */
 export function versions(): Record<string, string> {

@@ -23,6 +23,8 @@ export interface WeftStart {
   cluster?: Record<string, unknown>;
   /** Write the access log to the log file (default off, as the rounds measure without it). */
   accessLog?: boolean;
+  /** Forces the listener engine (default: auto, uWebSockets.js where a binary loads). */
+  engine?: 'node';
 }
 
 const builtIn = (name: string) => path.join(repoRoot, 'filters', name, 'build', `${name}.wasm`);
@@ -56,7 +58,7 @@ export async function startWeft(start: WeftStart): Promise<Pinned> {
   }
   mkdirSync(start.folder, { recursive: true });
   const manifest = {
-    listen: `127.0.0.1:${start.port}`,
+    listen: start.engine === undefined ? `127.0.0.1:${start.port}` : { address: `127.0.0.1:${start.port}`, engine: start.engine },
     admin: { listen: `127.0.0.1:${start.adminPort}` },
     clusters: [{ name: 'up', endpoints: [`127.0.0.1:${start.upstreamPort}`], ...start.cluster }],
     default_cluster: 'up',

@@ -214,20 +214,6 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     }
   };
 
-  const listener = new ProxyListener({
-    host: manifest.listen.host,
-    port: manifest.listen.port,
-    ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),
-    logger,
-    clusters,
-    defaultCluster: manifest.default_cluster,
-    limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
-    http: manifest.http,
-    chainFor: (authority, path) => manager.chainFor(authority, path),
-    onFinished,
-    tracer: tracing?.tracer,
-    overload: overload.manager,
-  });
   const release = async () => {
     overload.stop();
     chains.stop();
@@ -237,7 +223,23 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     await store.close();
     await clusters.close();
   };
+  let listener: ProxyListener;
   try {
+    listener = new ProxyListener({
+      host: manifest.listen.host,
+      port: manifest.listen.port,
+      ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),
+      ...(manifest.listen.engine === undefined ? {} : { engine: manifest.listen.engine }),
+      logger,
+      clusters,
+      defaultCluster: manifest.default_cluster,
+      limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
+      http: manifest.http,
+      chainFor: (authority, path) => manager.chainFor(authority, path),
+      onFinished,
+      tracer: tracing?.tracer,
+      overload: overload.manager,
+    });
     await listener.listen();
   } catch (error) {
     await release();

@@ -45,7 +45,9 @@ async function assemble(source: string): Promise<Uint8Array> {
 /** Function entries plus loop headers, counted from wabt's disassembly (an independent decoder). */
 async function meteringPointsByWabt(bytes: Uint8Array): Promise<number> {
   wabt ??= await wabtInit();
-  const module = wabt.readWasm(bytes, { readDebugNames: false, ...FEATURES });
+  // A copy of exactly the module: wabt.js reads the whole ArrayBuffer behind a view, and on Node 24
+  // readFileSync's Buffer sits in a larger one (a 20 KiB file in 64 KiB), so it parsed the tail too.
+  const module = wabt.readWasm(new Uint8Array(bytes), { readDebugNames: false, ...FEATURES });
   try {
     const text = module.toText({});
     return (text.match(/^\s*\(func\b/gm) ?? []).length + (text.match(/^\s*loop\b/gm) ?? []).length;

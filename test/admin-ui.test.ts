@@ -165,7 +165,10 @@ describe('admin page', () => {
   });
 
   test('rolling back changes the revision and serves the spec before', async () => {
-    const before = await chainRevision();
+    // The page reloads after the previous test's apply; read `before` once it shows what serves.
+    const serving = String((await admin.chain()).revision);
+    await eventually(chainRevision, (text) => text === serving, 'the page showing the serving revision');
+    const before = serving;
     await page.getByTestId('undo').click();
     await eventually(chainRevision, (text) => text !== before, 'the revision after rollback');
     assert.equal(await chainRevision(), String((await admin.chain()).revision));

@@ -133,6 +133,17 @@ store: { kind: file, path: ./weft-state.json }
     assert.equal(result.manifest.access_log, 'off');
   });
 
+  test('listen.engine forces the plain listener engine; absent means auto', async () => {
+    for (const engine of ['auto', 'uws', 'node'] as const) {
+      const result = await load(MINIMAL.replace('listen: 127.0.0.1:8080', `listen: { address: 127.0.0.1:8080, engine: ${engine} }`));
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.deepEqual(result.manifest.listen, { host: '127.0.0.1', port: 8080, engine });
+    }
+    const plain = await load(MINIMAL);
+    assert.ok(plain.ok);
+    assert.equal(plain.manifest.listen.engine, undefined);
+  });
+
   test('a list config is JSON text, a string config is kept as written', async () => {
     const result = await load(`${MINIMAL}filters:
   - { name: a, module: a.wasm, config: [1, "two"], vm_config: { x: 1 } }
@@ -263,6 +274,15 @@ limits: { drain_timeout_ms: 1.5 }
         'limits.drain_timeout_ms: must be an integer >= 0, not 1.5',
       ],
     );
+  });
+
+  test('listen.engine: an unknown engine, and uws on a TLS listener', async () => {
+    const unknown = await errorsOf(MINIMAL.replace('listen: 127.0.0.1:8080', 'listen: { address: 127.0.0.1:8080, engine: fast }'));
+    assert.equal(unknown.length, 1, unknown.join('\n'));
+    assert.match(unknown[0]!, /^listen/);
+    const tls = await errorsOf(MINIMAL.replace('listen: 127.0.0.1:8080', `listen: { address: 127.0.0.1:8443, engine: uws, tls: { cert: ${JSON.stringify(dir)}, key: ${JSON.stringify(dir)} } }`));
+    assert.equal(tls.length, 1, tls.join('\n'));
+    assert.match(tls[0]!, /engine: uws serves plain HTTP only; TLS listeners run on node:https/);
   });
 
   test('several clusters need a default_cluster', async () => {

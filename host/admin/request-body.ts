@@ -1,19 +1,13 @@
 // Admin request bodies, bounded by the route's limit and refused with a JSON 413 that says
-// why. hyper-express could enforce the limit itself, but it answers an empty 413 before any
-// handler runs; here the server sees the request first, so an oversized body gets the same
-// `{error}` reply as every other refusal (and only after the caller's token was checked).
+// why, like every other refusal (and only after the caller's token was checked).
 //
-// A declared Content-Length over the limit is refused before anything is read. A chunked
-// body is counted as it arrives and refused the moment it passes the limit; what the client
-// still sends is then drained without being kept (hyper-express does that once a reply
-// starts), and the reply goes out when the client has finished sending.
+// A declared Content-Length over the limit is refused before anything is read (node discards
+// the unread body after the reply). A chunked body is counted as it arrives; once it passes the
+// limit nothing more is kept, the rest is read and dropped, and the 413 goes out when the
+// client has finished sending, so a client that writes its whole body first still reads it.
 
-import { Writable } from 'node:stream';
-import type { Request } from 'hyper-express';
+import type { IncomingMessage } from 'node:http';
 import { AdminError } from './route.js';
-
-/** hyper-express's own bound, set out of reach: the checks below are the real one. */
-export const UNBOUNDED_BODY_BYTES = Number.MAX_SAFE_INTEGER;
 
 function tooLarge(limit: number, declared?: number): AdminError {
   const length = declared === undefined ? '' : ` (Content-Length: ${declared})`;
@@ -21,37 +15,30 @@ function tooLarge(limit: number, declared?: number): AdminError {
 }
 
 /** Throws the 413 when the request declares a body longer than `limit`. */
-export function checkDeclaredLength(request: Request, limit: number): void {
+export function checkDeclaredLength(request: IncomingMessage, limit: number): void {
   const declared = Number(request.headers['content-length']);
   if (declared > limit) throw tooLarge(limit, declared);
 }
 
 /** The whole body, at most `limit` bytes (a declared length was checked by checkDeclaredLength). */
-export function readBody(request: Request, limit: number): Promise<Buffer> {
-  // The same test hyper-express uses to decide whether a body streams without a length.
-  if (request.headers['transfer-encoding'] !== 'chunked') return request.buffer();
+export function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        size += chunk.length;
-        if (size > limit) {
-          chunks.length = 0;
-          done(tooLarge(limit));
-          return;
-        }
-        chunks.push(chunk);
-        done();
-      },
-      final(done) {
-        resolve(Buffer.concat(chunks, size));
-        done();
-      },
+    let over = false;
+    request.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(chunk);
     });
-    sink.on('error', reject);
-    // pipe(), not on('data'): the `on` of hyper-express's Request is EventEmitter's, which does
-    // not start the body flowing; pipe does.
-    request.pipe(sink);
+    request.once('end', () => (over ? reject(tooLarge(limit)) : resolve(Buffer.concat(chunks, size))));
+    request.once('close', () => {
+      if (!request.complete) reject(new AdminError(400, 'the client closed the connection before the body was complete'));
+    });
   });
 }

@@ -24,7 +24,7 @@ export type AdminReply =
 
 export interface AdminRoute {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** hyper-express pattern, e.g. `/filters/:name`. */
+  /** Path pattern, e.g. `/filters/:name` (`:param` segments, a final `*`: path-pattern.ts). */
   path: string;
   access: Access;
   /** Bodies above this get 413 (default DEFAULT_MAX_BODY_BYTES). */

@@ -52,8 +52,15 @@ export interface ListenerTlsSpec {
   require_client_cert: boolean;
 }
 
+/**
+ * What serves a plain listener: uWebSockets.js where a binary loads, else node:http (`auto`,
+ * also when absent), or one of them forced. TLS listeners always run on node:https.
+ */
+export type ListenerEngine = 'auto' | 'uws' | 'node';
+
 export interface ListenerSpec extends HostPort {
   tls?: ListenerTlsSpec;
+  engine?: ListenerEngine;
 }
 
 export interface ClusterSpec {
@@ -408,14 +415,17 @@ function listenerTls(context: ManifestContext) {
     .refine((tls) => !tls.require_client_cert || tls.ca !== undefined, { error: 'require_client_cert needs ca' });
 }
 
-/** `listen: host:port`, or `listen: {address: host:port, tls: {...}}` for an HTTPS listener. */
+/** `listen: host:port`, or `listen: {address: host:port, tls?: {...}, engine?}` (HTTPS, or a forced engine). */
 function listener(context: ManifestContext) {
   return z.union(
     [
       hostPort(),
-      z.strictObject({ address: hostPort(), tls: listenerTls(context).optional() }).transform(({ address, tls }): ListenerSpec => (tls === undefined ? address : { ...address, tls })),
+      z
+        .strictObject({ address: hostPort(), tls: listenerTls(context).optional(), engine: z.enum(['auto', 'uws', 'node']).optional() })
+        .refine(({ tls, engine }) => tls === undefined || engine !== 'uws', { error: 'engine: uws serves plain HTTP only; TLS listeners run on node:https', path: ['engine'] })
+        .transform(({ address, tls, engine }): ListenerSpec => ({ ...address, ...(tls === undefined ? {} : { tls }), ...(engine === undefined ? {} : { engine }) })),
     ],
-    { error: unlessMissing((input) => `${describeValue(input)} is not host:port or {address, tls}`) },
+    { error: unlessMissing((input) => `${describeValue(input)} is not host:port or {address, tls, engine}`) },
   );
 }
 
@@ -547,7 +557,7 @@ const tracing = z.strictObject({
 });
 
 const limits = z.strictObject({
-  // At most the header buffer bin/weft.js gives uWebSockets.js (256 KiB).
+  // At most what the listener engines parse (HEADER_BYTES_CEILING in host/proxy/proxy-context.ts, 256 KiB).
   max_request_headers_kb: z.preprocess(
     (value) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
     z.number({ error: unlessMissing((input) => `must be an integer from 1 to 256, not ${describeValue(input)}`) }).int().min(1).max(256, { error: (issue) => `must be an integer from 1 to 256, not ${describeValue(issue.input)}` }),

@@ -1,7 +1,7 @@
 // The client side of an exchange, as the part of uWebSockets.js's HttpResponse the exchange uses.
-// The plain listener hands uWS's own object over (no wrapper on the hot path). The TLS listener
-// runs on node:https, because this uWS build does not expose the peer certificate to JavaScript
-// and mutual TLS needs it; NodeClientResponse adapts node's request/response pair to this shape.
+// The uWS listener hands uWS's own object over (no wrapper on the hot path); the node listeners
+// (node:http where no uWS binary loads, node:https for TLS, whose peer certificate uWS does not
+// expose) adapt node's request/response pair to this shape with NodeClientResponse.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -129,4 +129,13 @@ export class NodeClientResponse implements ClientResponse {
     this.headSent = true;
     this.res.writeHead(this.status, this.statusMessage, this.headers);
   }
+}
+
+/** The answer to a request whose line and headers pass limits.max_request_headers_kb, on every engine. */
+export function answerHeadersTooLarge(res: ClientResponse): void {
+  res.cork(() => {
+    res.writeStatus('431 Request Header Fields Too Large');
+    res.writeHeader('content-type', 'text/plain');
+    res.end('request headers too large\n');
+  });
 }

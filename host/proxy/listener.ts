@@ -1,19 +1,22 @@
 // The data-plane listener: what every transport shares. It owns the proxy context (clusters,
 // limits, requests in flight, draining) and turns an accepted request into an Exchange. The
-// transports accept connections: uWebSockets.js for plain HTTP (uws-transport.ts, the fast
-// path) and node:https for TLS (tls-transport.ts), because only node hands over the client's
-// certificate.
+// transports accept connections: plain HTTP on uWebSockets.js where a uWS binary loads
+// (uws-transport.ts, the fast path) or on node:http where none does (node-transport.ts; see
+// listener-engine.ts), and TLS on node:https (tls-transport.ts), because only node hands over
+// the client's certificate.
 
 import { randomUUID } from 'node:crypto';
 import type { Chain } from '../chain/chain.js';
 import { indexOfName } from '../abi/header-map.js';
 import type { RequestInfo } from '../chain/http-stream.js';
-import type { HttpSpec, ListenerTlsSpec } from '../config/schema.js';
+import type { HttpSpec, ListenerEngine, ListenerTlsSpec } from '../config/schema.js';
 import type { OverloadManager } from '../overload/overload-manager.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ClientResponse } from './client-response.js';
 import type { Clusters } from './clusters.js';
 import { Exchange } from './exchange.js';
+import { chooseEngine, describeEngine } from './listener-engine.js';
+import { httpTransport } from './node-transport.js';
 import type { FinishedRequest, ProxyContext, ProxyLimits, RequestTracer } from './proxy-context.js';
 import { RequestIntake } from './request-intake.js';
 import { TlsTransport } from './tls-transport.js';
@@ -23,6 +26,8 @@ export interface ListenerOptions {
   host: string;
   port: number;
   tls?: ListenerTlsSpec;
+  /** The plain listener's engine (absent: auto). */
+  engine?: ListenerEngine;
   clusters: Clusters;
   defaultCluster: string | undefined;
   limits: ProxyLimits;
@@ -82,10 +87,19 @@ export class ProxyListener implements ProxyContext {
     this.tracer = options.tracer;
     this.overload = options.overload;
     this.intake = new RequestIntake(options.http);
-    this.transport =
-      options.tls === undefined
-        ? new UwsTransport(options.host, options.port, this)
-        : new TlsTransport(options.host, options.port, options.tls, this, options.logger);
+    this.transport = this.makeTransport();
+  }
+
+  /** TLS runs on node:https; plain HTTP on the engine chosen here, logged once with its reason. */
+  private makeTransport(): Transport {
+    const { host, port, tls, logger } = this.options;
+    if (tls !== undefined) {
+      logger.info({ engine: 'node:https' }, 'listener engine: node:https (TLS)');
+      return new TlsTransport(host, port, tls, this, logger);
+    }
+    const choice = chooseEngine(this.options.engine);
+    logger.info({ engine: choice.engine === 'uws' ? 'uws' : 'node:http', reason: choice.reason }, describeEngine(choice));
+    return choice.engine === 'uws' ? new UwsTransport(choice.uws, host, port, this) : httpTransport(host, port, this);
   }
 
   /** Resolves once listening; rejects with a clear reason when the address cannot be bound. */

@@ -6,6 +6,12 @@ import type { RequestInfo } from '../chain/http-stream.js';
 import type { OverloadRefusal } from '../overload/cluster-guard.js';
 import type { Clusters } from './clusters.js';
 
+/**
+ * What any listener engine parses of a request's head at most. Weft answers 431 itself past
+ * `limits.max_request_headers_kb` (at most this), so the engines get this ceiling above it.
+ */
+export const HEADER_BYTES_CEILING = 256 * 1024;
+
 export interface ProxyLimits {
   maxBufferedBodyBytes: number;
   /** Request line + headers larger than this are answered 431 before any filter runs. */

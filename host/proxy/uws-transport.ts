@@ -1,11 +1,12 @@
-// Plain HTTP on the uWebSockets.js app beneath a hyper-express Server: one catch-all route, and
-// the hot path talks to uWS directly (cork, writeStatus, writeHeader, tryEnd): hyper-express's
-// request/response wrappers cost ~12% per request on this path.
+// Plain HTTP on a uWebSockets.js app (the fast path, where a uWS binary loads: uws-loader.ts):
+// one catch-all route, and the hot path talks to uWS directly (cork, writeStatus, writeHeader,
+// tryEnd), with no wrapper objects per request.
 
-import HyperExpress from 'hyper-express';
-import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uws-20.57';
 import { assertAddressFree } from '../net/address.js';
+import { answerHeadersTooLarge } from './client-response.js';
 import type { ProxyListener, Transport } from './listener.js';
+import type { UwsModule } from './uws-loader.js';
 
 /** Request headers are collected by one module-level function, not a closure per request. */
 let collecting: string[] = [];
@@ -26,34 +27,33 @@ function collectHeader(name: string, value: string): void {
 }
 
 export class UwsTransport implements Transport {
-  private readonly server = new HyperExpress.Server({ auto_close: false });
+  private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | undefined;
   private readonly decoder = new TextDecoder();
 
   constructor(
+    private readonly uws: UwsModule,
     private readonly host: string,
     private readonly port: number,
     private readonly listener: ProxyListener,
   ) {
-    this.server.uws_instance.any('/*', (res, req) => this.handle(res, req));
+    this.app = uws.App().any('/*', (res, req) => this.handle(res, req));
   }
 
   async listen(): Promise<void> {
     await assertAddressFree(this.host, this.port);
     this.listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      // Listen on the uWS app itself: hyper-express's listen() would add its own catch-all
-      // not-found route, which uWS refuses beside ours (it aborts the process).
-      this.server.uws_instance.listen(this.host, this.port, (socket) => (socket ? resolve(socket) : reject(new Error('uWebSockets.js refused the address'))));
+      this.app.listen(this.host, this.port, (socket) => (socket ? resolve(socket) : reject(new Error('uWebSockets.js refused the address'))));
     });
   }
 
   stopAccepting(): void {
-    if (this.listenSocket !== undefined) this.server.close(this.listenSocket);
+    if (this.listenSocket !== undefined) this.uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
   }
 
   closeAll(): void {
-    // close() exists on the app (closes every socket) but is missing from uWS's type declarations.
-    (this.server.uws_instance as unknown as { close(): void }).close();
+    this.app.close();
   }
 
   private handle(res: HttpResponse, req: HttpRequest): void {
@@ -69,9 +69,7 @@ export class UwsTransport implements Transport {
     const hasBody = collectingHasBody;
     collecting = [];
     if (collectingBytes > this.listener.limits.maxRequestHeaderBytes) {
-      res.cork(() => {
-        res.writeStatus('431 Request Header Fields Too Large').writeHeader('content-type', 'text/plain').end('request headers too large\n');
-      });
+      answerHeadersTooLarge(res);
       return;
     }
     const exchange = this.listener.accept(res, {

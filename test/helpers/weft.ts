@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { requestedEngine } from './engine.js';
 import { freePort } from './ports.js';
 import { repoRoot } from './repo.js';
 
@@ -211,11 +212,14 @@ function canConnect(port: number): Promise<boolean> {
 export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Promise<WeftProcess> {
   const port = await freePort();
   const adminPort = await freePort();
-  // `listenTls: {...}` asks for an HTTPS listener on the free port.
+  // `listenTls: {...}` asks for an HTTPS listener on the free port; a plain one runs on the
+  // engine `listenEngine` names, else WEFT_TEST_ENGINE (helpers/engine.ts), else the default.
   // `admin: {...}` without `listen` keeps the free admin port.
-  const { listenTls, admin, ...rest } = manifest;
+  const { listenTls, listenEngine, admin, ...rest } = manifest;
+  const engine = listenEngine ?? requestedEngine();
   const full: ManifestInput = {
-    listen: listenTls === undefined ? `127.0.0.1:${port}` : { address: `127.0.0.1:${port}`, tls: listenTls },
+    listen:
+      listenTls !== undefined ? { address: `127.0.0.1:${port}`, tls: listenTls } : engine === undefined ? `127.0.0.1:${port}` : { address: `127.0.0.1:${port}`, engine },
     admin: { listen: `127.0.0.1:${adminPort}`, ...(admin as Record<string, unknown> | undefined) },
     ...rest,
   };

@@ -1,0 +1,117 @@
+// Listeners on node's own HTTP server: node:http for the plain listener where no uWebSockets.js
+// binary loads (or `listen.engine: node`), node:https for TLS (tls-transport.ts adds
+// certificates and their reload). Both read a request the same way and hand the exchange
+// node's request/response pair through NodeClientResponse, so every engine feeds the Exchange
+// the same AcceptedRequest.
+
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { TlsConnectionInfo } from '../chain/http-stream.js';
+import { assertAddressFree } from '../net/address.js';
+import { connectionFacts } from '../net/connection-facts.js';
+import { answerHeadersTooLarge, NodeClientResponse } from './client-response.js';
+import type { ProxyListener, Transport } from './listener.js';
+import { HEADER_BYTES_CEILING } from './proxy-context.js';
+
+const EMPTY = new Uint8Array(0);
+
+/** Server options both flavours share: node parses up to the ceiling, Weft answers 431 below it. */
+export const NODE_SERVER_OPTIONS = { maxHeaderSize: HEADER_BYTES_CEILING } as const;
+
+export class NodeTransport implements Transport {
+  /** Every connection (raw TCP sockets, so TLS handshakes in progress too), for closeAll. */
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    protected readonly host: string,
+    protected readonly port: number,
+    protected readonly listener: ProxyListener,
+    protected readonly server: Server,
+    private readonly scheme: 'http' | 'https',
+  ) {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  async listen(): Promise<void> {
+    await assertAddressFree(this.host, this.port);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, this.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  stopAccepting(): void {
+    this.server.close();
+  }
+
+  closeAll(): void {
+    this.server.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** The TLS facts of a request's connection; none on plain HTTP. */
+  protected tlsInfo(_req: IncomingMessage): TlsConnectionInfo | undefined {
+    return undefined;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const raw = req.rawHeaders;
+    const url = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    const flat = [':method', method, ':path', url, ':authority', '', ':scheme', this.scheme];
+    let hasBody = false;
+    let hasHost = false;
+    // Counted as uws-transport.ts counts it (name, value, ": " and CRLF), so both engines refuse alike.
+    let headerBytes = method.length + url.length + 12;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!;
+      headerBytes += name.length + value.length + 4;
+      if (name === 'host' && !hasHost) {
+        flat[5] = value; // a second Host stays an entry, for the intake to refuse
+        hasHost = true;
+        continue;
+      }
+      if (name === 'content-length') hasBody = value !== '0';
+      else if (name === 'transfer-encoding') hasBody = true;
+      flat.push(name, value);
+    }
+    const client = new NodeClientResponse(req, res);
+    if (headerBytes > this.listener.limits.maxRequestHeaderBytes) {
+      answerHeadersTooLarge(client);
+      return;
+    }
+    const tls = this.tlsInfo(req);
+    const exchange = this.listener.accept(client, {
+      method,
+      flat,
+      hasBody,
+      info: {
+        ...connectionFacts(req.socket),
+        scheme: this.scheme,
+        startTimeMs: Date.now(),
+        ...(tls === undefined ? {} : { tls }),
+      },
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) exchange.onClientAborted();
+    });
+    if (hasBody) {
+      req.on('data', (chunk: Buffer) => exchange.onClientData(chunk, false));
+      req.once('end', () => exchange.onClientData(EMPTY, true, req.rawTrailers));
+    }
+    exchange.start();
+  }
+}
+
+/** The plain listener on node:http. */
+export function httpTransport(host: string, port: number, listener: ProxyListener): NodeTransport {
+  return new NodeTransport(host, port, listener, createHttpServer(NODE_SERVER_OPTIONS), 'http');
+}
