@@ -1,11 +1,11 @@
-// The admin page's files: where the admin server finds them, that the published package carries
-// them, and its pure modules (no DOM) run in Node: placing the server's chain-spec problems at
+// The admin page's files: what the build makes of them and where the admin server finds them,
+// that the published package carries their sources, and its pure modules (no DOM) run in Node: placing the server's chain-spec problems at
 // fields, reading Prometheus text, and the history's line diff. The browser test
 // (admin-ui.test.ts) drives them through the page; these pin the corner cases.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -78,11 +78,19 @@ test('the history diff marks removed and added lines around the common ones', as
   assert.deepEqual(diffLines('', 'a\nb'), [{ op: '+', line: 'a' }, { op: '+', line: 'b' }]);
 });
 
-test('the admin server reads the page from host/admin/ui, and the published package carries every file of it', () => {
-  assert.equal(UI_DIR, join(repoRoot, 'host', 'admin', 'ui') + '/');
-  const served = readdirSync(UI_DIR).filter((name) => /\.(html|js|css|svg)$/.test(name));
-  assert.ok(served.includes('index.html') && served.includes('app.js'), served.join(' '));
+test('the admin server serves the page the build bundled into dist/ui, and the package carries its sources', () => {
+  assert.equal(UI_DIR, join(repoRoot, 'dist', 'ui') + '/');
+  // esbuild made one script and one stylesheet of the modules; index.html names exactly those.
+  assert.deepEqual(readdirSync(UI_DIR).sort(), ['app.js', 'index.html', 'style.css']);
+  const html = readFileSync(join(UI_DIR, 'index.html'), 'utf8');
+  assert.match(html, /src="\/ui\/app\.js"/);
+  assert.match(html, /href="\/ui\/style\.css"/);
+  const script = readFileSync(join(UI_DIR, 'app.js'), 'utf8');
+  assert.doesNotMatch(script, /^import /m, 'the bundle imports nothing: every module is inside it');
+  assert.ok(script.length < 200 * 1024, `bundle ${script.length} bytes`);
+  const sources = readdirSync(join(repoRoot, 'host', 'admin', 'ui')).filter((name) => /\.(html|js|css)$/.test(name));
   const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   const packed = new Set(pack.files.map((file: { path: string }) => file.path));
-  assert.deepEqual(served.filter((name) => !packed.has(`host/admin/ui/${name}`)), []);
+  assert.deepEqual(sources.filter((name) => !packed.has(`host/admin/ui/${name}`)), []);
+  assert.ok(packed.has('scripts/build-ui.js'));
 });

@@ -1,5 +1,6 @@
-// The admin page: static files (HTML, CSS, ES modules) from host/admin/ui/, served at `/` and
-// `/ui/...` on the admin listener. The page is a client of the admin API and nothing more: it
+// The admin page: the files `npm run build` makes of host/admin/ui/ (scripts/build-ui.js bundles
+// its ES modules and stylesheet with esbuild into dist/ui/), served at `/` and `/ui/...` on the
+// admin listener. The page is a client of the admin API and nothing more: it
 // carries no data, so its files are public; everything it shows comes from API calls made with
 // the token the user gives it.
 //
@@ -14,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import type { AdminDeps } from '../deps.js';
 import { AdminError, type AdminReply, type AdminRoute } from '../route.js';
 
-/** dist/host/admin/routes/ui.js -> <package>/host/admin/ui/ (the sources are the files served). */
-export const UI_DIR = fileURLToPath(new URL('../../../../host/admin/ui/', import.meta.url));
+/** dist/host/admin/routes/ui.js -> dist/ui/, where scripts/build-ui.js puts the built page. */
+export const UI_DIR = fileURLToPath(new URL('../../../ui/', import.meta.url));
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -41,7 +42,7 @@ function loadFiles(dir: string): { files: Map<string, AdminReply>; missing?: str
   try {
     names = readdirSync(dir);
   } catch (error) {
-    return { files, missing: `the admin page is not installed (${(error as Error).message})` };
+    return { files, missing: `the admin page is not built (run npm run build; ${(error as Error).message})` };
   }
   for (const name of names) {
     const contentType = CONTENT_TYPES[extname(name)];
