@@ -30,6 +30,8 @@ export class NodeTransport implements Transport {
     private readonly scheme: 'http' | 'https',
   ) {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+    // An Expect other than 100-continue: node would answer a bare 417; the intake answers it with its reason.
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
