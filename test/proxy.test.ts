@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { loadUws } from '../host/proxy/uws-loader.js';
 import { engineLogLine, engineSkip, requestedEngine } from './helpers/engine.js';
 import { freePort } from './helpers/ports.js';
 import { header, request } from './helpers/http.js';
@@ -73,13 +74,19 @@ describe(`forwarding with an empty chain (${engine})`, { skip }, () => {
     const fits = await request(`${weft.url}/h`, { headers: { 'x-big': 'a'.repeat(12 * 1024) } });
     assert.equal(fits.status, 200);
     assert.equal(JSON.parse(fits.body).headers['x-big'].length, 12 * 1024);
-    // uWS closes the connection after a refusal, and now and then (about 3 in 100 here) the
-    // client sees that as a reset before reading the answer: a few tries, never a pass.
-    let tooLarge;
-    for (let attempt = 0; tooLarge === undefined && attempt < 5; attempt++) {
-      tooLarge = await request(`${weft.url}/h`, { headers: { 'x-big': 'a'.repeat(70 * 1024) } }).catch(() => undefined);
+    const load = loadUws();
+    const splitHeadBytes = engine === 'uws' && load.ok ? load.splitHeadBytes : undefined;
+    if (splitHeadBytes !== undefined) {
+      // uWS 20.30 drops a head over 4 KiB that arrives in several reads (a 70 KiB one mostly
+      // does): Weft says so once at start, and such a request is answered 431 or dropped, never served.
+      assert.match(weft.text, /drops a request head over 4 KiB that arrives in several reads/);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const answer = await request(`${weft.url}/h`, { headers: { 'x-big': 'a'.repeat(70 * 1024) } }).catch(() => undefined);
+        if (answer !== undefined) assert.equal(answer.status, 431);
+      }
+      return;
     }
-    assert.ok(tooLarge !== undefined, 'every attempt was reset');
+    const tooLarge = await request(`${weft.url}/h`, { headers: { 'x-big': 'a'.repeat(70 * 1024) } });
     assert.equal(tooLarge.status, 431);
     assert.equal(tooLarge.body, 'request headers too large\n');
   });

@@ -99,6 +99,13 @@ export class ProxyListener implements ProxyContext {
     }
     const choice = chooseEngine(this.options.engine);
     logger.info({ engine: choice.engine === 'uws' ? 'uws' : 'node:http', reason: choice.reason }, describeEngine(choice));
+    if (choice.engine === 'uws' && choice.splitHeadBytes !== undefined && choice.splitHeadBytes < this.limits.maxRequestHeaderBytes) {
+      // Say it once at start: the symptom (a reset now and then for a client with large cookies) is hard to trace.
+      logger.warn(
+        { split_head_bytes: choice.splitHeadBytes, max_request_headers_kb: this.limits.maxRequestHeaderBytes / 1024 },
+        `${choice.reason} drops a request head over ${choice.splitHeadBytes / 1024} KiB that arrives in several reads; listen.engine: node serves such heads up to limits.max_request_headers_kb`,
+      );
+    }
     return choice.engine === 'uws' ? new UwsTransport(choice.uws, host, port, this) : httpTransport(host, port, this);
   }
 

@@ -10,6 +10,7 @@ import type { TlsConnectionInfo } from '../chain/http-stream.js';
 import { assertAddressFree } from '../net/address.js';
 import { connectionFacts } from '../net/connection-facts.js';
 import { answerHeadersTooLarge, NodeClientResponse } from './client-response.js';
+import { answerParseError } from './parse-refusal.js';
 import type { ProxyListener, Transport } from './listener.js';
 import { HEADER_BYTES_CEILING } from './proxy-context.js';
 
@@ -32,6 +33,8 @@ export class NodeTransport implements Transport {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
     // An Expect other than 100-continue: node would answer a bare 417; the intake answers it with its reason.
     server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+    // What node's parser refuses never becomes a request: answer it as the intake would.
+    server.on('clientError', answerParseError);
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));

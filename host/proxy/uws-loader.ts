@@ -17,7 +17,12 @@ import { HEADER_BYTES_CEILING } from './proxy-context.js';
 
 export type UwsModule = typeof Uws;
 
-export type UwsLoad = { ok: true; uws: UwsModule; build: string } | { ok: false; reason: string };
+/**
+ * `splitHeadBytes`: the largest request head the build keeps when the head arrives in several
+ * reads (it drops the connection past it); undefined where the build honours
+ * UWS_HTTP_MAX_HEADERS_SIZE.
+ */
+export type UwsLoad = { ok: true; uws: UwsModule; build: string; splitHeadBytes: number | undefined } | { ok: false; reason: string };
 
 interface UwsBuild {
   /** The alias in package.json's optionalDependencies. */
@@ -26,11 +31,15 @@ interface UwsBuild {
   name: string;
   /** The binary for this platform and Node ABI, relative to the package's main file. */
   binary(platformArchAbi: string): string;
+  /** Set where the build ignores UWS_HTTP_MAX_HEADERS_SIZE: its fixed buffer for split heads. */
+  splitHeadBytes?: number;
 }
 
 const BUILDS: readonly UwsBuild[] = [
   { alias: 'uws-20.57', name: 'uWS 20.57', binary: (target) => `./uws_${target}.node` },
-  { alias: 'uws-20.30', name: 'uWS 20.30', binary: (target) => `../binaries/uws_${target}.node` },
+  // Built before uWS read UWS_HTTP_MAX_HEADERS_SIZE (its binaries do not contain the name): a
+  // head over 4 KiB that arrives in several reads is dropped, whatever the environment says.
+  { alias: 'uws-20.30', name: 'uWS 20.30', binary: (target) => `../binaries/uws_${target}.node`, splitHeadBytes: 4096 },
 ];
 
 let outcome: UwsLoad | undefined;
@@ -57,7 +66,7 @@ function tryBuilds(): UwsLoad {
     }
     const file = join(dirname(main), build.binary(target));
     try {
-      return { ok: true, uws: require(file) as UwsModule, build: build.name };
+      return { ok: true, uws: require(file) as UwsModule, build: build.name, splitHeadBytes: build.splitHeadBytes };
     } catch (error) {
       failures.push(`${build.name}: ${whyNot(error, file)}`);
     }

@@ -15,6 +15,11 @@ export function requestedEngine(): TestEngine | undefined {
   return engine;
 }
 
+/** The engine this process's proxies run on: the one asked for, else what `auto` picks here. */
+export function effectiveEngine(): TestEngine {
+  return requestedEngine() ?? (loadUws().ok ? 'uws' : 'node');
+}
+
 /** For describe's `skip`: why the uws variant cannot run on this machine, else false. */
 export function engineSkip(): string | false {
   if (requestedEngine() !== 'uws') return false;
