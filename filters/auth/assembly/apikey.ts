@@ -9,7 +9,8 @@ import { AcceptedKeys } from "./accepted-keys";
 import { AuthMethod } from "./method";
 import { Outcome } from "./outcome";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
-import { queryParam, withoutQueryParam } from "./request";
+import { queryParam } from "../../../sdk/assembly/query";
+import { withoutQueryParam } from "./request";
 
 export class ApiKeyMethod extends AuthMethod {
   /** Header that carries the key ("" = not read from a header). */
