@@ -1,5 +1,5 @@
 // Tests of {{name}} with Weft's test kit: the built .wasm runs in-process, no proxy needed.
-// npm test builds first; node --test test/ runs these alone.
+// npm test builds first; node --test test/*.test.mjs runs these alone.
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
