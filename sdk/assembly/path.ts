@@ -43,7 +43,8 @@ export function matchingPath(raw: string): string {
   return path;
 }
 
-function hexValue(c: i32): i32 {
+/** The value of one hex digit (either case), or -1. */
+export function hexValue(c: i32): i32 {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
   if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;

@@ -6,6 +6,7 @@
 //   const tags = queryParams(path, "tag");           // every value, in order
 
 import { requestHeaders } from "./headers";
+import { hexValue } from "./path";
 
 /** The first value of parameter `name` in `path`'s query; null when absent. `?a` gives "". */
 export function queryParam(path: string, name: string): string | null {
@@ -72,11 +73,4 @@ function collect(path: string, name: string, firstOnly: bool): Array<string> {
     at = next + 1;
   }
   return values;
-}
-
-function hexValue(byte: u8): i32 {
-  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
-  if (byte >= 0x61 && byte <= 0x66) return byte - 0x61 + 10;
-  if (byte >= 0x41 && byte <= 0x46) return byte - 0x41 + 10;
-  return -1;
 }
