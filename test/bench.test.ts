@@ -3,7 +3,6 @@
 // the hot swap part measured every figure it reports (one pair of 1 s runs, then 1,000 swaps:
 // about 8 s of the run), and that the ABI micro-benchmarks ran. No speed is asserted here;
 // targets live in bench/. Needs nginx, its echo module and wrk (scripts/ensure-system-deps.sh).
-// Ports 19350-19389.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,6 +13,7 @@ import { after, before, test } from 'node:test';
 import type { BenchResult } from '../bench/report.js';
 import type { HotSwapResult } from '../bench/hot-swap.js';
 import type { OverloadResult } from '../bench/overload.js';
+import { freePortRange } from './helpers/ports.js';
 import { repoRoot } from './helpers/repo.js';
 
 let outDir: string;
@@ -25,7 +25,7 @@ before(async () => {
   outDir = await mkdtemp(path.join(tmpdir(), 'weft-bench-test-'));
   exit = await runHarness([
     '--rounds', '1', '--duration', '1', '--warmup', '0', '--connections', '4',
-    '--quiet-max-wait', '0', '--micro-iterations', '10000', '--port-base', '19350', '--out', outDir,
+    '--quiet-max-wait', '0', '--micro-iterations', '10000', '--port-base', String(await freePortRange(40)), '--out', outDir,
   ]);
   const files = await readdir(path.join(outDir, 'results')).catch(() => []);
   assert.equal(files.length, 1, `the harness wrote no results JSON; its output:\n${exit.output}`);

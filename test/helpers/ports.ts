@@ -35,3 +35,33 @@ function osPort(): Promise<number> {
     });
   });
 }
+
+/**
+ * The first of `count` consecutive ports, all free a moment ago, for a process that numbers its
+ * ports from a base (the bench harness). Searched below Linux's ephemeral range (32768+) so the
+ * OS does not hand one of them to an outgoing connection meanwhile; the start is random so two
+ * suites running at once on one machine do not pick the same range.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * (32768 - 20000 - count));
+    if (await allFree(base, count)) return base;
+  }
+}
+
+async function allFree(base: number, count: number): Promise<boolean> {
+  for (let port = base; port < base + count; port++) {
+    if (handedOut.has(port) || !(await canListen(port))) return false;
+  }
+  for (let port = base; port < base + count; port++) handedOut.add(port);
+  return true;
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
