@@ -27,6 +27,7 @@ import { startWeft, type WeftProcess } from './helpers/weft.js';
 
 const TTL_S = 1;
 const GRACE_S = 2;
+const JSON_BODY = { 'content-type': 'application/json' };
 
 interface EndpointDump {
   address: string;
@@ -102,7 +103,7 @@ describe('the service registry', () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  const register = (body: unknown, service = 'reviews') => admin.call('POST', `/services/${service}/instances`, { body: JSON.stringify(body) });
+  const register = (body: unknown, service = 'reviews') => admin.call('POST', `/services/${service}/instances`, { body: JSON.stringify(body), headers: JSON_BODY });
   const heartbeat = (id: string) => admin.call('PUT', `/services/reviews/instances/${id}/heartbeat`);
 
   /** Sends `count` requests (to `cluster` through set-props when given); how many each upstream got, and the statuses. */
@@ -147,7 +148,7 @@ describe('the service registry', () => {
       assert.equal(reply.status, 400, JSON.stringify(body));
       assert.match(reply.json.error, reason, JSON.stringify(body));
     }
-    const notJson = await admin.call('POST', '/services/reviews/instances', { body: '{"address":' });
+    const notJson = await admin.call('POST', '/services/reviews/instances', { body: '{"address":', headers: JSON_BODY });
     assert.equal(notJson.status, 400);
     assert.match(notJson.json.error, /the body is not JSON/);
     const badService = await register({ address: '127.0.0.1', port: 80 }, 'a..b%2Fc');
@@ -277,7 +278,7 @@ describe('the service registry', () => {
 
   test('examples/register.sh registers, heartbeats every ttl/3 and deregisters on exit', async () => {
     const script = spawn('bash', [path.join(repoRoot, 'examples', 'register.sh'), 'reviews', '127.0.0.1', String(v1.port)], {
-      env: { ...process.env, WEFT_ADMIN_URL: weft.adminUrl, TTL_S: String(TTL_S), INSTANCE_VERSION: 'v1' },
+      env: { ...process.env, WEFT_ADMIN_URL: weft.adminUrl, WEFT_ADMIN_TOKEN: weft.adminToken, TTL_S: String(TTL_S), INSTANCE_VERSION: 'v1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

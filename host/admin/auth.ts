@@ -32,7 +32,7 @@ function sha256(text: string): Buffer {
 export class AdminAuth {
   constructor(private readonly credentials: readonly AdminCredential[]) {}
 
-  static fromSpec(spec: AdminSpec): AdminAuth {
+  static fromSpec(spec: Pick<AdminSpec, 'token' | 'tokens'>): AdminAuth {
     const credentials: AdminCredential[] = spec.token === undefined ? [] : [{ name: 'admin', sha256: sha256(spec.token), role: 'write' }];
     for (const token of spec.tokens ?? []) credentials.push({ name: token.name, sha256: Buffer.from(token.sha256, 'hex'), role: token.role });
     return new AdminAuth(credentials);

@@ -3,7 +3,8 @@
 // needs no speed, and node's server runs wherever Node does, whatever engine the proxy
 // listener got.
 //
-// Every route goes through the same wrapper: auth by the route's declared access, then the
+// Every request first has its Host and Origin checked (request-origin.ts: no DNS rebinding, no
+// cross-site requests), then every route goes through the same wrapper: auth by the route's declared access, then the
 // handler, then a reply; a thrown AdminError becomes `{error}` with its status, anything else
 // a logged 500. Bodies are bounded per route (request-body.ts: a JSON 413 once the declared or
 // received length passes the route's limit), so no handler ever sees an unbounded body.
@@ -20,6 +21,7 @@ import { AdminAuth } from './auth.js';
 import type { AdminDeps } from './deps.js';
 import { PathPattern } from './path-pattern.js';
 import { checkDeclaredLength, readBody } from './request-body.js';
+import { checkHostAndOrigin } from './request-origin.js';
 import { AdminError, DEFAULT_MAX_BODY_BYTES, type AdminReply, type AdminRequest, type AdminRoute } from './route.js';
 import { adminRoutes } from './routes/index.js';
 
@@ -48,7 +50,15 @@ export async function startAdminServer(spec: AdminSpec, deps: AdminDeps): Promis
   const auth = AdminAuth.fromSpec(spec);
   const routes = register(adminRoutes(deps, auth));
 
+  // The port as bound (spec.port may be 0): what a Host header must name.
+  let port = spec.port;
   const server = createServer((request, response) => {
+    const refusal = checkHostAndOrigin(singleValues(request.headers), port, spec.allowed_hosts);
+    if (refusal !== undefined) {
+      if (request.method !== 'GET') deps.logger.warn({ method: request.method, path: request.url, status: refusal.status, reason: refusal.error }, 'admin change refused');
+      sendError(response, refusal.status, refusal.error);
+      return;
+    }
     serve(routes, auth, deps, request, response).catch((error: unknown) => {
       deps.logger.error({ err: error, method: request.method, path: request.url }, 'admin request failed');
       if (!response.headersSent) sendError(response, 500, 'internal error');
@@ -68,7 +78,8 @@ export async function startAdminServer(spec: AdminSpec, deps: AdminDeps): Promis
   } catch (error) {
     throw new Error(`admin: cannot listen on ${spec.host}:${spec.port} (${error instanceof Error ? error.message : String(error)})`);
   }
-  return { host: spec.host, port: (server.address() as AddressInfo).port, close: () => void server.close() };
+  port = (server.address() as AddressInfo).port;
+  return { host: spec.host, port, close: () => void server.close() };
 }
 
 /** Checks every route's access against its method and orders them most specific first. */

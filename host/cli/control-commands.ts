@@ -1,11 +1,11 @@
 // `weft filter ...` and `weft chain ...`: the registry and the chain of a running proxy,
-// through its admin API (--admin URL --token T, or WEFT_ADMIN_URL / WEFT_ADMIN_TOKEN).
+// through its admin API (found as admin-target.ts says: -c FILE, --admin URL, --token T).
 //
 // Exit codes as for the rest of the CLI: 0 done, 1 the call failed (the reason on stderr),
 // 2 a usage error.
 
 import { parseArgs } from 'node:util';
-import type { AdminTarget } from './admin-client.js';
+import { ADMIN_TARGET_OPTIONS, ADMIN_TARGET_USAGE, resolveAdminTarget } from './admin-target.js';
 import { chainCommands } from './chain-commands.js';
 import { ControlUsageError, type ControlCommand } from './command.js';
 import { filterCommands } from './filter-commands.js';
@@ -27,13 +27,10 @@ Registry and chain of a running proxy (through its admin API):
   chain rollback [--to REV] [--if-match REV]             back to the previous (or a given) revision
   chain history                                          who changed what, newest first
 
-  --admin URL    admin API (default $WEFT_ADMIN_URL, else http://127.0.0.1:9901)
-  --token T      admin token (default $WEFT_ADMIN_TOKEN)
-`;
+${ADMIN_TARGET_USAGE}`;
 
 const COMMON_OPTIONS = {
-  admin: { type: 'string' },
-  token: { type: 'string' },
+  ...ADMIN_TARGET_OPTIONS,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -69,10 +66,7 @@ export async function runControlCommand(argv: readonly string[], env: NodeJS.Pro
     const required = command.args.length - (command.optionalArgs ?? 0);
     if (parsed.positionals.length < required) throw new ControlUsageError(`${group} ${name} needs ${command.args.slice(parsed.positionals.length, required).join(' ')}`);
     if (parsed.positionals.length > command.args.length) throw new ControlUsageError(`unexpected argument "${parsed.positionals[command.args.length]}"`);
-    const target: AdminTarget = {
-      url: (parsed.values.admin as string | undefined) ?? env.WEFT_ADMIN_URL ?? 'http://127.0.0.1:9901',
-      token: (parsed.values.token as string | undefined) ?? env.WEFT_ADMIN_TOKEN,
-    };
+    const target = await resolveAdminTarget(parsed.values, env);
     await command.run({ target, args: parsed.positionals, options: parsed.values, out: (text) => process.stdout.write(text) });
     return 0;
   } catch (error) {

@@ -198,12 +198,21 @@ export interface AdminTokenSpec {
   role: 'read' | 'write';
 }
 
-/** With neither `token` nor `tokens` the admin API has no auth, and the schema keeps it on loopback. */
+/**
+ * With neither `token` nor `tokens`, `weft run` creates a token in `token_file` (or reuses it);
+ * only `auth: 'none'` leaves the admin API open, and the schema then keeps it on loopback.
+ */
 export interface AdminSpec extends HostPort {
   /** Shorthand for one write token named "admin"; absent (or empty) = none. */
   token?: string;
   /** Named tokens (admin.tokens); absent = none. */
   tokens?: AdminTokenSpec[];
+  /** `none`: no auth at all, an explicit opt-out for throwaway setups. */
+  auth: 'token' | 'none';
+  /** Host names (besides the admin address, loopback IPs and localhost) the admin API answers to. */
+  allowed_hosts: string[];
+  /** Where the generated token lives: `admin.token` in the state folder. */
+  token_file: string;
 }
 
 export type AccessLogMode = 'stdout' | 'off';
@@ -525,8 +534,13 @@ const admin = z
     token: z.string().optional(),
     tokens: z.array(adminToken).optional(),
     allow_remote: z.boolean({ error: unlessMissing((input) => `must be true or false, not ${describeValue(input)}`) }).default(false),
+    auth: z.enum(['token', 'none'], { error: unlessMissing((input) => `must be token or none, not ${describeValue(input)}`) }).default('token'),
+    allowed_hosts: z.array(z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/, { error: 'must be a host name (no port, no scheme)' })).default([]),
   })
-  .superRefine(({ listen, token, tokens, allow_remote }, ctx) => {
+  .superRefine(({ listen, token, tokens, allow_remote, auth }, ctx) => {
+    if (auth === 'none' && (token || (tokens ?? []).length > 0)) {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'is none, but admin.token or admin.tokens is set: choose one' });
+    }
     checkAdminTokens(token, tokens ?? [], ctx);
     // The admin API changes what the proxy runs: it stays on this machine unless the manifest says otherwise, and then only with auth.
     if (!allow_remote && !isLoopback(listen.host)) {
@@ -536,11 +550,17 @@ const admin = z
         message: `${listen.host} is not a loopback address; set admin.allow_remote: true to serve the admin API to other machines`,
       });
     }
-    if (allow_remote && !token && (tokens ?? []).length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['allow_remote'], message: 'needs admin.token or admin.tokens: an admin API without auth stays on loopback' });
+    if (allow_remote && auth === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['allow_remote'], message: 'needs auth: admin.auth: none (an admin API without auth) stays on loopback' });
     }
   })
-  .transform(({ listen, token, tokens }): AdminSpec => ({ ...listen, ...(token ? { token } : {}), ...(tokens === undefined ? {} : { tokens }) }));
+  .transform(({ listen, token, tokens, auth, allowed_hosts }) => ({
+    ...listen,
+    ...(token ? { token } : {}),
+    ...(tokens === undefined ? {} : { tokens }),
+    auth,
+    allowed_hosts: allowed_hosts.map((host) => host.toLowerCase()),
+  }));
 
 /** A number from 0 to 1; digit strings count too. */
 const ratioError = unlessMissing((input) => `must be a number from 0 to 1, not ${describeValue(input)}`);
@@ -674,6 +694,11 @@ const registry = z
       .default([]),
   });
 
+/** Where the proxy keeps what it writes itself: the file store's folder, else the manifest's. */
+function stateFolder(spec: StoreSpec, context: ManifestContext): string {
+  return spec.kind === 'file' ? path.dirname(spec.path) : context.baseDir;
+}
+
 function store(context: ManifestContext) {
   const file = z
     .strictObject({ kind: z.literal('file'), path: z.string().min(1).optional() })
@@ -794,6 +819,7 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
     .superRefine((manifest, ctx) => checkRouteChains(manifest.routes, Object.keys(manifest.chains), ctx), whenClean('chains', 'routes'))
     .transform(({ overload: overloadSpec, ...manifest }): Manifest => ({
       ...manifest,
+      admin: { ...manifest.admin, token_file: path.join(stateFolder(manifest.store, context), 'admin.token') },
       default_cluster: manifest.default_cluster ?? manifest.clusters[0]!.name,
       ...(overloadSpec === undefined ? {} : { overload: overloadSpec }),
     }));

@@ -1,6 +1,7 @@
 // The memory store's file: the whole state as one JSON document, replaced atomically (write a
 // temporary file, fsync it, rename it over the old one), so a crash leaves either the old or the
-// new state, never half of one.
+// new state, never half of one. The folder is fsynced after the rename, so the new name
+// survives a power loss too. The file is 0600: filter configs in it may hold secrets.
 //
 // Values that are UTF-8 text (chain specs, version records) are kept as text so an operator can
 // read the file; other values (wasm modules) as base64. The store's revision is saved too, so
@@ -63,7 +64,7 @@ export class SnapshotFile {
       );
     }
     try {
-      const handle = await open(this.temporary, 'w');
+      const handle = await open(this.temporary, 'w', 0o600);
       try {
         await handle.writeFile(JSON.stringify(document));
         await handle.sync();
@@ -71,10 +72,21 @@ export class SnapshotFile {
         await handle.close();
       }
       await rename(this.temporary, this.file);
+      await syncFolder(path.dirname(this.file));
     } catch (error) {
       await rm(this.temporary, { force: true }).catch(() => undefined);
       throw new StoreError(`store: cannot write ${this.file} (${(error as Error).message})`, { cause: error });
     }
+  }
+}
+
+/** Makes a rename in `folder` durable (a directory opens read-only; fsync on it is allowed). */
+export async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

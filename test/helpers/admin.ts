@@ -31,7 +31,7 @@ export class AdminClient {
     const headers: Record<string, string> = { ...options.headers };
     if (token !== undefined && token !== null) headers.authorization = `Bearer ${token}`;
     const body = options.body instanceof Uint8Array ? Buffer.from(options.body.buffer, options.body.byteOffset, options.body.byteLength) : options.body;
-    const response = await request(`${this.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+    const response = await request(`${this.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }), ...(token === null ? { adminToken: false as const } : {}) });
     let json: unknown;
     try {
       json = response.body === '' ? undefined : JSON.parse(response.body);

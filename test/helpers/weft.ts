@@ -2,11 +2,12 @@
 // folder, waits until it listens, and keeps everything it prints for assertions.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { forgetAdminToken, recordAdminToken } from './admin-token.js';
 import { requestedEngine } from './engine.js';
 import { freePort } from './ports.js';
 import { repoRoot } from './repo.js';
@@ -71,6 +72,8 @@ class Output {
 
 export class WeftProcess {
   private exitCode: number | null = null;
+  /** The token this proxy made for its admin API (a manifest without admin auth); see readAdminToken. */
+  adminToken: string | undefined;
   private readonly exited: Promise<number | null>;
 
   constructor(
@@ -166,8 +169,21 @@ export class WeftProcess {
       await this.exited;
       clearTimeout(timer);
     }
+    if (this.adminToken !== undefined) forgetAdminToken(this.adminUrl);
     rmSync(this.dir, { recursive: true, force: true });
     return this.exitCode;
+  }
+
+  /**
+   * Waits for the log line that says where the admin token is (a manifest without admin auth),
+   * reads the file, and records the token so the request helpers send it (admin-token.ts).
+   */
+  async readAdminToken(timeoutMs = 5000): Promise<string> {
+    const tokenLine = () => this.logLines().find((line) => typeof line.token_file === 'string');
+    await this.waitForOutput(() => tokenLine() !== undefined, 'the admin token log line', timeoutMs);
+    this.adminToken = readFileSync(tokenLine()!.token_file as string, 'utf8').trim();
+    recordAdminToken(this.adminUrl, this.adminToken);
+    return this.adminToken;
   }
 
   /** Resolves when the process exits by itself. */
@@ -232,11 +248,18 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Pr
       if (weft.hasExited) throw new Error(`weft run exited; output:\n${output.all}`);
       await new Promise((wait) => setTimeout(wait, 20));
     }
+    if (makesOwnAdminToken(admin)) await weft.readAdminToken(timeoutMs);
   } catch (error) {
     await weft.stop();
     throw error;
   }
   return weft;
+}
+
+/** True when `weft run` makes (or reuses) a token in the state folder: no admin auth in the manifest. */
+function makesOwnAdminToken(admin: unknown): boolean {
+  const spec = (admin ?? {}) as { token?: unknown; tokens?: unknown[]; auth?: unknown };
+  return !spec.token && (spec.tokens ?? []).length === 0 && spec.auth !== 'none';
 }
 
 /**
