@@ -7,6 +7,7 @@ import { ChainBuildError } from './chain/chain.js';
 import { ChainManager } from './chain/manager.js';
 import type { ChainServices } from './chain/services.js';
 import type { ClusterFeed } from './discovery/cluster-feed.js';
+import { RegistrationPolicy } from './discovery/registration-policy.js';
 import { ServiceRegistry } from './discovery/service-registry.js';
 import { InMemorySharedData, InMemorySharedQueues } from './chain/shared-state.js';
 import { weftForeignFunctions } from './extensions/index.js';
@@ -134,6 +135,17 @@ interface ChainsRunning {
 }
 
 /** Registry, chain control and manager on `store`, serving the store's chain (or the manifest's, seeding it). */
+/** Registrations may not point at this proxy's own listener or admin API (registration-policy.ts). */
+function registrationPolicy(manifest: Manifest): RegistrationPolicy {
+  return new RegistrationPolicy({
+    own: [
+      { what: 'listener', host: manifest.listen.host, port: manifest.listen.port },
+      { what: 'admin API', host: manifest.admin.host, port: manifest.admin.port },
+    ],
+    allowedNetworks: manifest.discovery.allowed_networks,
+  });
+}
+
 async function startChains(manifest: Manifest, store: Store, services: ChainServices, deps: WeftDeps): Promise<ChainsRunning> {
   const { logger, metrics } = deps;
   const manager = new ChainManager(services, { changed: (generations, vms) => metrics.chain.alive(generations, vms) });
@@ -173,7 +185,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     throw error;
   }
   try {
-    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger });
+    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, policy: registrationPolicy(manifest), logger });
     running = await startChains(manifest, store, chainServices(clusters, manifest, deps, sharedData, overload), deps);
   } catch (error) {
     services?.stop();

@@ -9,6 +9,7 @@
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseCidr } from '../discovery/registration-policy.js';
 import { serviceName } from '../discovery/instance.js';
 import { parsePublicKey, rawPublicKey } from '../registry/signature.js';
 import type { TrapCooldownSpec } from '../chain/trap-cooldown.js';
@@ -259,6 +260,10 @@ export interface DiscoverySpec {
   default_ttl_s: number;
   /** How long an instance that missed its TTL stays listed (unhealthy) before it is removed. */
   grace_s: number;
+  /** CIDRs a registration may point at even when it would be refused (link-local, metadata, the proxy's own addresses). */
+  allowed_networks: string[];
+  /** Registrations beyond this many instances of one service are refused (409). */
+  max_instances_per_service: number;
 }
 
 export interface Manifest {
@@ -488,6 +493,22 @@ const cluster = (context: ManifestContext) => z.preprocess(
 const discovery = z.strictObject({
   default_ttl_s: integer(1).default(15),
   grace_s: integer(0).default(60),
+  allowed_networks: z
+    .array(
+      z.string().refine(
+        (text) => {
+          try {
+            parseCidr(text);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { error: (issue) => `${describeValue(issue.input)} is not a CIDR (e.g. 10.0.0.0/8, 169.254.169.254/32)` },
+      ),
+    )
+    .default([]),
+  max_instances_per_service: integer(1).default(256),
 });
 
 const adminDefaults: HostPort = { host: '127.0.0.1', port: 9901 };

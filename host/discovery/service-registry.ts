@@ -19,6 +19,8 @@
 // once. There is then no unhealthy period and no grace: an instance is listed while its lease
 // lives, and this proxy keeps no timers.
 
+import { ControlError } from '../registry/errors.js';
+import type { RegistrationPolicy } from './registration-policy.js';
 import { randomBytes } from 'node:crypto';
 import type { DiscoverySpec } from '../config/schema.js';
 import type { CommitResult, Store, StoreLeases, StoreWatch } from '../store/store.js';
@@ -80,12 +82,16 @@ export interface ServiceRegistryOptions {
   feeds: readonly ClusterFeed[];
   spec: DiscoverySpec;
   logger: Logger;
+  /** What a registration may point at (registration-policy.ts); absent = anything. */
+  policy?: RegistrationPolicy;
 }
 
 export class ServiceRegistry {
   /** TTL of a registration that does not give one. */
   readonly defaultTtlS: number;
   private readonly graceMs: number;
+  private readonly maxInstancesPerService: number;
+  private readonly policy: RegistrationPolicy | undefined;
   private readonly records: InstanceRecords;
   /** The store's leases: set when the store, not this proxy, expires instances. */
   private readonly leases: StoreLeases | undefined;
@@ -106,6 +112,8 @@ export class ServiceRegistry {
   private constructor(options: ServiceRegistryOptions) {
     this.defaultTtlS = options.spec.default_ttl_s;
     this.graceMs = options.spec.grace_s * 1000;
+    this.maxInstancesPerService = options.spec.max_instances_per_service;
+    this.policy = options.policy;
     this.feeds = options.feeds;
     this.logger = options.logger.child({ component: 'discovery' });
     this.records = new InstanceRecords(options.store, (key, reason) => this.logger.error({ key, reason }, 'unreadable instance record in the store; ignored'));
@@ -139,11 +147,22 @@ export class ServiceRegistry {
     }
   }
 
-  /** Registers an instance; a registration for an address:port the service already has replaces it (same id). */
+  /**
+   * Registers an instance; a registration for an address:port the service already has replaces
+   * it (same id). Throws ControlError 403 for an address the policy refuses, 409 for a service
+   * already at discovery.max_instances_per_service.
+   */
   async register(service: string, registration: Registration, by: string): Promise<{ id: string; created: boolean }> {
-    const existing = [...this.live.values()].find(
-      ({ record }) => record.service === service && record.address === registration.address && record.port === registration.port,
-    );
+    const problem = await this.policy?.problem(registration.address, registration.port);
+    if (problem !== undefined) {
+      this.logger.warn({ service, address: `${registration.address}:${registration.port}`, by, reason: problem }, 'registration refused');
+      throw new ControlError(403, problem);
+    }
+    const instances = [...this.live.values()].filter(({ record }) => record.service === service);
+    const existing = instances.find(({ record }) => record.address === registration.address && record.port === registration.port);
+    if (existing === undefined && instances.length >= this.maxInstancesPerService) {
+      throw new ControlError(409, `service "${service}" has ${instances.length} instances, the most discovery.max_instances_per_service allows; deregister one first`);
+    }
     const id = existing?.record.id ?? randomBytes(8).toString('hex');
     const record: InstanceRecord = { id, service, ...registration, registered_at: new Date().toISOString() };
     const key = instanceKey(service, id);

@@ -5,7 +5,7 @@ import { parseRegistration, serviceName } from '../../discovery/instance.js';
 import type { Lookup, ServiceRegistry } from '../../discovery/service-registry.js';
 import { StoreError } from '../../store/store.js';
 import { AdminError, type AdminRequest, type AdminRoute } from '../route.js';
-import { changedBy, jsonBody } from './control.js';
+import { changedBy, control, jsonBody } from './control.js';
 
 /** A registration is a handful of fields; metadata is the only part that can grow. */
 const MAX_REGISTRATION_BYTES = 64 * 1024;
@@ -23,7 +23,7 @@ export function serviceRoutes(services: ServiceRegistry): AdminRoute[] {
         if (body === undefined) throw new AdminError(400, 'send the instance as JSON: {"address", "port", "version"?, "weight"?, "metadata"?, "ttl_s"?}');
         const parsed = parseRegistration(body, services.defaultTtlS);
         if (!parsed.ok) throw new AdminError(400, parsed.problems.join('; '));
-        const { id, created } = await storeCall(() => services.register(service, parsed.registration, changedBy(request)));
+        const { id, created } = await control(() => services.register(service, parsed.registration, changedBy(request)));
         return { status: created ? 201 : 200, json: { id } };
       },
     },
