@@ -180,7 +180,7 @@ export class WeftProcess {
    */
   async readAdminToken(timeoutMs = 5000): Promise<string> {
     const tokenLine = () => this.logLines().find((line) => typeof line.token_file === 'string');
-    await this.waitForOutput(() => tokenLine() !== undefined, 'the admin token log line', timeoutMs);
+    await this.waitForOutput((text) => tokenLine() !== undefined && text.includes('"msg":"admin listening"'), 'the admin token log line and the admin listener', timeoutMs);
     this.adminToken = readFileSync(tokenLine()!.token_file as string, 'utf8').trim();
     recordAdminToken(this.adminUrl, this.adminToken);
     return this.adminToken;
