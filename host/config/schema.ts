@@ -144,6 +144,8 @@ export interface FilterSpec {
   fuel?: number;
   /** Largest linear memory of the filter's VM, in MiB; growth past it fails inside the filter. */
   max_memory_mb?: number;
+  /** CPU (ms, counted in fuel) the filter may spend per second across all its calls; past it, a cool-down. */
+  cpu_budget_ms_per_s?: number;
   /** After `traps` traps within `window_ms`, the filter's on_error mode for `cooldown_ms`. */
   trap_cooldown?: Partial<TrapCooldownSpec>;
   /**
@@ -591,13 +593,14 @@ const http = z.strictObject({
 });
 
 /** A filter's containment limits; the manifest's filters and the chain spec's entries both carry them. */
-export type ContainmentLimits = Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown' | 'vm_id' | 'quotas'>;
+export type ContainmentLimits = Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'cpu_budget_ms_per_s' | 'trap_cooldown' | 'vm_id' | 'quotas'>;
 
 /** The limits `spec` sets, without keys for the absent ones (so stored specs show only what was chosen). */
 export function containmentOf(spec: ContainmentLimits): ContainmentLimits {
   const out: ContainmentLimits = {};
   if (spec.fuel !== undefined) out.fuel = spec.fuel;
   if (spec.max_memory_mb !== undefined) out.max_memory_mb = spec.max_memory_mb;
+  if (spec.cpu_budget_ms_per_s !== undefined) out.cpu_budget_ms_per_s = spec.cpu_budget_ms_per_s;
   if (spec.trap_cooldown !== undefined) out.trap_cooldown = spec.trap_cooldown;
   if (spec.vm_id !== undefined) out.vm_id = spec.vm_id;
   if (spec.quotas !== undefined) out.quotas = spec.quotas;
@@ -608,6 +611,7 @@ export function containmentOf(spec: ContainmentLimits): ContainmentLimits {
 export const containmentKeys = {
   fuel: integer(1).optional(),
   max_memory_mb: integer(1).optional(),
+  cpu_budget_ms_per_s: integer(1).optional(),
   trap_cooldown: z
     .strictObject({ traps: integer(1).optional(), window_ms: integer(1).optional(), cooldown_ms: integer(1).optional() })
     .transform((spec): Partial<TrapCooldownSpec> => Object.fromEntries(Object.entries(spec).filter(([, value]) => value !== undefined)))
@@ -642,7 +646,7 @@ function filter(context: ManifestContext) {
       ...containmentKeys,
     })
     .transform(
-      ({ fuel, max_memory_mb, trap_cooldown, vm_id, quotas, ...spec }): FilterSpec => ({
+      ({ fuel, max_memory_mb, cpu_budget_ms_per_s, trap_cooldown, vm_id, quotas, ...spec }): FilterSpec => ({
         name: spec.name,
         module: path.resolve(context.baseDir, spec.module),
         ...(spec.sha256 === undefined ? {} : { sha256: spec.sha256.toLowerCase() }),
@@ -650,7 +654,7 @@ function filter(context: ManifestContext) {
         root_id: spec.root_id ?? spec.name,
         vm_config: spec.vm_config,
         on_error: spec.on_error,
-        ...containmentOf({ fuel, max_memory_mb, trap_cooldown, vm_id, quotas }),
+        ...containmentOf({ fuel, max_memory_mb, cpu_budget_ms_per_s, trap_cooldown, vm_id, quotas }),
       }),
     );
 }
