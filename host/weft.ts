@@ -1,6 +1,7 @@
 // The composition root: turns a checked manifest into a running proxy. Everything is wired here
 // and nowhere else, so each module only sees the interfaces it needs.
 
+import { RegistrationGuard } from './discovery/registration-guard.js';
 import { pino } from 'pino';
 import { WasmResult, type LogLevel } from './abi/enums.js';
 import { ChainBuildError } from './chain/chain.js';
@@ -183,7 +184,8 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     throw error;
   }
   try {
-    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger });
+    const guard = new RegistrationGuard({ ownAddresses: [manifest.listen, manifest.admin], allowedNetworks: manifest.discovery.allowed_networks });
+    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger, guard });
     running = await startChains(manifest, store, chainServices(clusters, manifest, deps, sharedData, overload), deps);
   } catch (error) {
     services?.stop();
