@@ -1,13 +1,14 @@
 // `npm start`: three demo instances of the service "demo" (two v1, one v2) on 127.0.0.1:3001-3003,
 // and `weft run` in front of them on 127.0.0.1:8080 (examples/quickstart/weft.yaml). Each
 // instance registers itself through the admin API and heartbeats, the way a real service would
-// (examples/register.sh is the same in curl). They use the admin token `weft run` makes in the
-// state folder (.weft/admin.token, beside the store file). Ctrl-C stops everything.
+// (examples/register.sh is the same in curl), with the admin token `weft run` keeps in the state
+// folder (.weft/admin.token, made on the first start). Ctrl-C stops everything.
 
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readAdminTokenSync } from '../host/admin/token-file.js';
 import { startDemoUpstream } from './demo-upstream.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -30,8 +31,9 @@ const weft = spawn(process.execPath, [join(root, 'bin', 'weft.js'), 'run', '-c',
 async function register(): Promise<{ ids: string[]; authorization: string }> {
   for (;;) {
     try {
-      // Made (or reused) by weft run before its admin API listens.
-      const authorization = `Bearer ${readFileSync(TOKEN_FILE, 'utf8').trim()}`;
+      const token = readAdminTokenSync(TOKEN_FILE);
+      if (token === undefined) throw new Error('weft has not made its admin token yet');
+      const authorization = `Bearer ${token}`;
       const ids: string[] = [];
       for (const i of instances) {
         const res = await fetch(`${ADMIN}/services/demo/instances`, {
@@ -39,7 +41,7 @@ async function register(): Promise<{ ids: string[]; authorization: string }> {
           headers: { 'content-type': 'application/json', authorization },
           body: JSON.stringify({ address: '127.0.0.1', port: i.port, version: i.version, ttl_s: 6 }),
         });
-        if (!res.ok) throw new Error(`registration: ${res.status} ${await res.text()}`);
+        if (!res.ok) throw new Error(`registration refused: ${res.status} ${await res.text()}`);
         ids.push(((await res.json()) as { id: string }).id);
       }
       return { ids, authorization };

@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Readiness } from './admin/readiness.js';
 import { startAdminServer, type AdminServer } from './admin/server.js';
-import { withAdminToken } from './admin/token-file.js';
 import type { ServerInfo } from './admin/routes/server.js';
 import { CONTROL_USAGE, isControlCommand, runControlCommand } from './cli/control-commands.js';
 import { checkModuleFile } from './cli/module-check.js';
@@ -146,7 +145,7 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
   let admin: AdminServer;
   try {
     const server = serverInfo(manifest, weft, startedAtMs);
-    admin = await startAdminServer(withAdminToken(manifest.admin, logger), { readiness, server, registry: weft.registry, chains: weft.chains, services: weft.services, stats: weft.stats, metrics, logger });
+    admin = await startAdminServer(manifest.admin, { readiness, server, registry: weft.registry, chains: weft.chains, services: weft.services, stats: weft.stats, metrics, logger });
   } catch (error) {
     printProblems([(error as Error).message]);
     await weft.stop();

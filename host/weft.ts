@@ -1,14 +1,16 @@
 // The composition root: turns a checked manifest into a running proxy. Everything is wired here
 // and nowhere else, so each module only sees the interfaces it needs.
 
+import { RegistrationGuard } from './discovery/registration-guard.js';
 import { pino } from 'pino';
 import { WasmResult, type LogLevel } from './abi/enums.js';
 import { ChainBuildError } from './chain/chain.js';
 import { ChainManager } from './chain/manager.js';
 import type { ChainServices } from './chain/services.js';
 import type { ClusterFeed } from './discovery/cluster-feed.js';
-import { RegistrationPolicy } from './discovery/registration-policy.js';
 import { ServiceRegistry } from './discovery/service-registry.js';
+import { vmIdOf } from './chain/filter-slot.js';
+import type { ChainSpec } from './registry/chain-spec.js';
 import { InMemorySharedData, InMemorySharedQueues } from './chain/shared-state.js';
 import { weftForeignFunctions } from './extensions/index.js';
 import type { LogLevelName, Manifest } from './config/schema.js';
@@ -82,7 +84,8 @@ function chainServices(clusters: Clusters, manifest: Pick<Manifest, 'log_level' 
     foreignFunctions: weftForeignFunctions,
     filterLog: filterLog(deps.logger),
     hostProperty: overload?.configured ? (key) => clusterProperty(key) ?? overload.property(key) : clusterProperty,
-    httpCall: makeHttpCall(clusters, manifest.limits.max_http_call_response_bytes),
+    httpCall: makeHttpCall(clusters),
+    quotaDefaults: { http_call_response_bytes: manifest.limits.max_http_call_response_bytes },
   };
 }
 
@@ -103,6 +106,13 @@ function sandboxServices(logLevel: LogLevelName, logger: Logger): ChainServices 
     hostProperty: () => undefined,
     httpCall: () => WasmResult.Unimplemented,
   };
+}
+
+/** The shared-data namespaces of the filters of every chain that serves. */
+function servingVmIds(spec: ChainSpec): Set<string> {
+  const vmIds = new Set<string>();
+  for (const entries of [spec.filters, ...Object.values(spec.chains ?? {})]) for (const entry of entries) vmIds.add(vmIdOf(entry));
+  return vmIds;
 }
 
 /** Every failed upstream handshake is counted; logged once a second per cluster and side at most (a bad certificate fails every connection). */
@@ -135,17 +145,6 @@ interface ChainsRunning {
 }
 
 /** Registry, chain control and manager on `store`, serving the store's chain (or the manifest's, seeding it). */
-/** Registrations may not point at this proxy's own listener or admin API (registration-policy.ts). */
-function registrationPolicy(manifest: Manifest): RegistrationPolicy {
-  return new RegistrationPolicy({
-    own: [
-      { what: 'listener', host: manifest.listen.host, port: manifest.listen.port },
-      { what: 'admin API', host: manifest.admin.host, port: manifest.admin.port },
-    ],
-    allowedNetworks: manifest.discovery.allowed_networks,
-  });
-}
-
 async function startChains(manifest: Manifest, store: Store, services: ChainServices, deps: WeftDeps): Promise<ChainsRunning> {
   const { logger, metrics } = deps;
   const manager = new ChainManager(services, { changed: (generations, vms) => metrics.chain.alive(generations, vms) });
@@ -185,7 +184,8 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     throw error;
   }
   try {
-    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, policy: registrationPolicy(manifest), logger });
+    const guard = new RegistrationGuard({ ownAddresses: [manifest.listen, manifest.admin], allowedNetworks: manifest.discovery.allowed_networks });
+    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger, guard });
     running = await startChains(manifest, store, chainServices(clusters, manifest, deps, sharedData, overload), deps);
   } catch (error) {
     services?.stop();
@@ -198,7 +198,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   const clusterMetrics = new Map<string, ClusterMetrics>();
   const stats = new RequestStats(
     manifest.clusters.map((spec) => ({ name: spec.name, service: spec.discovery?.service })),
-    (name, nowMs) => breakerEjections(sharedData, name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
+    (name, nowMs) => breakerEjections(sharedData, servingVmIds(chains.current().spec), name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
   );
   if (overload.configured) stats.overload = () => overload.report();
 

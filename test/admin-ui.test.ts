@@ -256,12 +256,12 @@ describe('admin page', () => {
     await viewer.close();
   });
 
-  test('with admin.auth: none there is no sign-in', async () => {
-    const open = await startWeft({ admin: { auth: 'none' }, clusters: [{ name: 'web', endpoints: [upstream.address] }], access_log: 'off' });
+  test('without an admin token there is no sign-in', async () => {
+    const open = await startWeft({ clusters: [{ name: 'web', endpoints: [upstream.address] }], access_log: 'off' });
     try {
       const tab = await browser.page();
       await tab.goto(`${open.adminUrl}/`);
-      await tab.getByText('no admin auth (admin.auth: none)').waitFor();
+      await tab.getByText('no admin token configured').waitFor();
       const { revision } = await new AdminClient(open.adminUrl).chain();
       await tab.getByTestId('revision').getByText(String(revision), { exact: true }).waitFor();
       assert.equal(await tab.locator('#sign-in').isVisible(), false);

@@ -6,7 +6,6 @@ import { after, before, describe, test } from 'node:test';
 import { Agent, fetch } from 'undici';
 import { MetricType } from '../host/abi/enums.js';
 import { WeftMetrics } from '../host/telemetry/metrics.js';
-import { testAdminToken } from './helpers/admin-token.js';
 import { fixtureModule } from './helpers/repo.js';
 import { EchoUpstream } from './helpers/upstream.js';
 import { runWeftExpectingExit, startWeft, type WeftProcess } from './helpers/weft.js';
@@ -17,14 +16,8 @@ const TOKEN = 'correct horse battery staple';
 const agent = new Agent();
 after(() => agent.close());
 
-/** The proxy's own admin token goes along unless `headers` has an authorization of its own. */
-function withToken(url: string, headers: Record<string, string> = {}): Record<string, string> {
-  const token = testAdminToken(url);
-  return token === undefined || 'authorization' in headers ? headers : { ...headers, authorization: `Bearer ${token}` };
-}
-
 async function get(url: string, headers: Record<string, string> = {}) {
-  const response = await fetch(url, { headers: withToken(url, headers), dispatcher: agent });
+  const response = await fetch(url, { headers, dispatcher: agent });
   return { status: response.status, headers: response.headers, body: await response.text() };
 }
 
@@ -115,7 +108,7 @@ describe('admin API without a token', () => {
     const response = await get(`${weft.adminUrl}/nope`);
     assert.equal(response.status, 404);
     assert.deepEqual(JSON.parse(response.body), { error: 'no route GET /nope' });
-    const del = await fetch(`${weft.adminUrl}/chain`, { method: 'DELETE', headers: withToken(weft.adminUrl), dispatcher: agent });
+    const del = await fetch(`${weft.adminUrl}/chain`, { method: 'DELETE', dispatcher: agent });
     assert.equal(del.status, 404);
     assert.deepEqual(await del.json(), { error: 'no route DELETE /chain' });
   });

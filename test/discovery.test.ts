@@ -27,7 +27,6 @@ import { startWeft, type WeftProcess } from './helpers/weft.js';
 
 const TTL_S = 1;
 const GRACE_S = 2;
-const JSON_BODY = { 'content-type': 'application/json' };
 
 interface EndpointDump {
   address: string;
@@ -103,7 +102,7 @@ describe('the service registry', () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  const register = (body: unknown, service = 'reviews') => admin.call('POST', `/services/${service}/instances`, { body: JSON.stringify(body), headers: JSON_BODY });
+  const register = (body: unknown, service = 'reviews') => admin.call('POST', `/services/${service}/instances`, { body: JSON.stringify(body) });
   const heartbeat = (id: string) => admin.call('PUT', `/services/reviews/instances/${id}/heartbeat`);
 
   /** Sends `count` requests (to `cluster` through set-props when given); how many each upstream got, and the statuses. */
@@ -148,7 +147,7 @@ describe('the service registry', () => {
       assert.equal(reply.status, 400, JSON.stringify(body));
       assert.match(reply.json.error, reason, JSON.stringify(body));
     }
-    const notJson = await admin.call('POST', '/services/reviews/instances', { body: '{"address":', headers: JSON_BODY });
+    const notJson = await admin.call('POST', '/services/reviews/instances', { body: '{"address":' });
     assert.equal(notJson.status, 400);
     assert.match(notJson.json.error, /the body is not JSON/);
     const badService = await register({ address: '127.0.0.1', port: 80 }, 'a..b%2Fc');
@@ -278,7 +277,7 @@ describe('the service registry', () => {
 
   test('examples/register.sh registers, heartbeats every ttl/3 and deregisters on exit', async () => {
     const script = spawn('bash', [path.join(repoRoot, 'examples', 'register.sh'), 'reviews', '127.0.0.1', String(v1.port)], {
-      env: { ...process.env, WEFT_ADMIN_URL: weft.adminUrl, WEFT_ADMIN_TOKEN: weft.adminToken, TTL_S: String(TTL_S), INSTANCE_VERSION: 'v1' },
+      env: { ...process.env, WEFT_ADMIN_URL: weft.adminUrl, TTL_S: String(TTL_S), INSTANCE_VERSION: 'v1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -309,7 +308,7 @@ describe('the service registry', () => {
 
 describe('registries sharing a store', () => {
   const subset = { service: 'reviews', metadata: {} };
-  const spec = { default_ttl_s: 15, grace_s: 60, allowed_networks: [], max_instances_per_service: 256 };
+  const spec = { default_ttl_s: 15, grace_s: 60, allowed_networks: [], max_instances_per_service: 1000 };
   const logger = pino({ enabled: false });
   const newCluster = () => new Cluster({ name: 'reviews', endpoints: [], discovery: subset, connect_timeout_ms: 1000, timeout_ms: 1000 });
   const addresses = (cluster: Cluster) => cluster.endpoints.map((e) => `${e.address} w${e.weight} ${e.healthy ? 'healthy' : 'unhealthy'}`);

@@ -374,7 +374,7 @@ describe('a fleet of three proxies on one etcd', () => {
 
   test('instances registered through one proxy are balanced to by all, kept alive through another', async () => {
     const register = (admin: AdminClient, port: number) =>
-      admin.call('POST', '/services/app/instances', { body: JSON.stringify({ address: '127.0.0.1', port, ttl_s: TTL_S }), headers: { 'content-type': 'application/json' } });
+      admin.call('POST', '/services/app/instances', { body: JSON.stringify({ address: '127.0.0.1', port, ttl_s: TTL_S }) });
     const first = await register(admins[0]!, a.port);
     const second = await register(admins[1]!, b.port);
     assert.equal(first.status, 201, first.text);
@@ -442,7 +442,7 @@ describe('a fleet of three proxies on one etcd', () => {
     const admin = admins[1]!;
     const writes = [
       await admin.putChain({ filters: [{ name: 'tag', version: 1, config: { version: 'never' } }] }),
-      await admin.call('POST', '/services/app/instances', { body: JSON.stringify({ address: '127.0.0.1', port: b.port }), headers: { 'content-type': 'application/json' } }),
+      await admin.call('POST', '/services/app/instances', { body: JSON.stringify({ address: '127.0.0.1', port: b.port }) }),
       await admin.upload('tag', await readFile(fixtureModule('tag-version'))),
       await admin.call('PUT', `/services/app/instances/${ids.a}/heartbeat`),
     ];

@@ -141,10 +141,10 @@ describe('hot swap through the admin API', () => {
     const entry = await admin.call('GET', `/chain/history/${applied.json.revision}`);
     assert.deepEqual(entry.json.spec, { filters: [{ name: 'tag', version: 2, config: { version: 'v2' }, on_error: 'fail_closed' }] });
 
-    const toSeed = await admin.call('POST', '/chain/rollback', { body: JSON.stringify({ revision: seeded }), headers: { 'content-type': 'application/json' } });
+    const toSeed = await admin.call('POST', '/chain/rollback', { body: JSON.stringify({ revision: seeded }) });
     assert.equal(toSeed.status, 200, toSeed.text);
     assert.equal(toSeed.json.restored, seeded);
-    assert.equal((await admin.call('POST', '/chain/rollback', { body: JSON.stringify({ revision: 1 }), headers: { 'content-type': 'application/json' } })).status, 404);
+    assert.equal((await admin.call('POST', '/chain/rollback', { body: JSON.stringify({ revision: 1 }) })).status, 404);
   });
 
   test('a request keeps the chain it started with; the old chain is torn down after it', async () => {

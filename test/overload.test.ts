@@ -267,7 +267,8 @@ describe('overload manager', () => {
   it('an event-loop stall stops keep-alive and sheds requests (503, retry-after, OM), then both stop', async () => {
     const weft = await startWeft({
       clusters: [{ name: 'svc', endpoints: [upstream.address] }],
-      filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000 }],
+      // The burner stalls the loop on purpose: no CPU budget may cut it short.
+      filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000, cpu_budget_ms_per_s: 1_000_000 }],
       overload: {
         refresh_interval_ms: 100,
         stop_keepalive: { event_loop_delay_ms: 40 },
@@ -325,7 +326,8 @@ describe('overload manager', () => {
   it('refuse_connections closes the listening socket during a stall and opens it again after', async () => {
     const weft = await startWeft({
       clusters: [{ name: 'svc', endpoints: [upstream.address] }],
-      filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000 }],
+      // The burner stalls the loop on purpose: no CPU budget may cut it short.
+      filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000, cpu_budget_ms_per_s: 1_000_000 }],
       overload: { refresh_interval_ms: 100, refuse_connections: { event_loop_delay_ms: 40 } },
     });
     try {

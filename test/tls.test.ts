@@ -196,7 +196,7 @@ describe('TLS to the upstream', () => {
       const line = weft.accessLog().find((entry) => entry.path === '/x/0')!;
       assert.equal(line.flags, 'UF');
       assert.match(line.reason ?? '', /refused by the upstream: it closed the connection after the handshake without accepting it/);
-      const metrics = (await request(`${weft.adminUrl}/metrics`)).body;
+      const metrics = await (await fetch(`${weft.adminUrl}/metrics`)).text();
       assert.match(metrics, /^weft_upstream_tls_failures_total\{cluster="secure",side="upstream"\} 2$/m);
     } finally {
       await weft.stop();
@@ -271,7 +271,7 @@ describe('the name an upstream certificate is checked against', () => {
       assert.equal(res.status, 502, res.body);
       assert.match(res.body, /^upstream TLS handshake failed, refused by weft \(the upstream's certificate does not verify\): ERR_TLS_CERT_ALTNAME_INVALID: .*other\.internal/);
       await weft.waitForOutput((text) => text.includes('"side":"weft"'), 'the handshake log line');
-      const metrics = (await request(`${weft.adminUrl}/metrics`)).body;
+      const metrics = await (await fetch(`${weft.adminUrl}/metrics`)).text();
       assert.match(metrics, /^weft_upstream_tls_failures_total\{cluster="secure",side="weft"\} 1$/m);
     } finally {
       await weft.stop();

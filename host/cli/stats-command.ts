@@ -1,18 +1,18 @@
 // `weft stats`: GET /stats of a running proxy, printed as a table (or as the JSON with --json).
-// Options and exit codes as for the other client commands: -c FILE, --admin URL, --token T
+// Options and exit codes as for the other client commands: --admin URL, --token T, -c FILE
 // (admin-target.ts); 0 done, 1 the call failed, 2 a usage error.
 
 import { parseArgs } from 'node:util';
 import type { ClusterStatsReport, Ejection, StatsReport, WindowStats } from '../telemetry/stats.js';
 import { callAdmin } from './admin-client.js';
-import { ADMIN_TARGET_OPTIONS, ADMIN_TARGET_USAGE, resolveAdminTarget } from './admin-target.js';
+import { resolveAdminTarget, TARGET_USAGE } from './admin-target.js';
 import { table } from './output.js';
 
 export const STATS_USAGE = `Traffic of a running proxy (through its admin API):
   stats [--json]       per cluster and service, over the last minute and hour: requests per
                        second, success and failure rates, p50/p90/p99 latency, ejected endpoints
 
-${ADMIN_TARGET_USAGE}`;
+${TARGET_USAGE}`;
 
 /** Runs `weft stats ...` (`argv` after the word `stats`); the exit code. */
 export async function runStatsCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -20,7 +20,7 @@ export async function runStatsCommand(argv: readonly string[], env: NodeJS.Proce
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: { ...ADMIN_TARGET_OPTIONS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { admin: { type: 'string' }, token: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     process.stderr.write(`weft: ${(error as Error).message.replace(/\. .*$/s, '')}\n\n${STATS_USAGE}`);

@@ -19,8 +19,7 @@
 // once. There is then no unhealthy period and no grace: an instance is listed while its lease
 // lives, and this proxy keeps no timers.
 
-import { ControlError } from '../registry/errors.js';
-import type { RegistrationPolicy } from './registration-policy.js';
+import type { RegistrationGuard } from './registration-guard.js';
 import { randomBytes } from 'node:crypto';
 import type { DiscoverySpec } from '../config/schema.js';
 import type { CommitResult, Store, StoreLeases, StoreWatch } from '../store/store.js';
@@ -82,16 +81,16 @@ export interface ServiceRegistryOptions {
   feeds: readonly ClusterFeed[];
   spec: DiscoverySpec;
   logger: Logger;
-  /** What a registration may point at (registration-policy.ts); absent = anything. */
-  policy?: RegistrationPolicy;
+  /** Where instances may be registered; absent: anywhere (tests of the registry alone). */
+  guard?: RegistrationGuard;
 }
 
 export class ServiceRegistry {
   /** TTL of a registration that does not give one. */
   readonly defaultTtlS: number;
   private readonly graceMs: number;
-  private readonly maxInstancesPerService: number;
-  private readonly policy: RegistrationPolicy | undefined;
+  private readonly maxInstances: number;
+  private readonly guard: RegistrationGuard | undefined;
   private readonly records: InstanceRecords;
   /** The store's leases: set when the store, not this proxy, expires instances. */
   private readonly leases: StoreLeases | undefined;
@@ -112,8 +111,8 @@ export class ServiceRegistry {
   private constructor(options: ServiceRegistryOptions) {
     this.defaultTtlS = options.spec.default_ttl_s;
     this.graceMs = options.spec.grace_s * 1000;
-    this.maxInstancesPerService = options.spec.max_instances_per_service;
-    this.policy = options.policy;
+    this.maxInstances = options.spec.max_instances_per_service;
+    this.guard = options.guard;
     this.feeds = options.feeds;
     this.logger = options.logger.child({ component: 'discovery' });
     this.records = new InstanceRecords(options.store, (key, reason) => this.logger.error({ key, reason }, 'unreadable instance record in the store; ignored'));
@@ -147,22 +146,11 @@ export class ServiceRegistry {
     }
   }
 
-  /**
-   * Registers an instance; a registration for an address:port the service already has replaces
-   * it (same id). Throws ControlError 403 for an address the policy refuses, 409 for a service
-   * already at discovery.max_instances_per_service.
-   */
+  /** Registers an instance; a registration for an address:port the service already has replaces it (same id). */
   async register(service: string, registration: Registration, by: string): Promise<{ id: string; created: boolean }> {
-    const problem = await this.policy?.problem(registration.address, registration.port);
-    if (problem !== undefined) {
-      this.logger.warn({ service, address: `${registration.address}:${registration.port}`, by, reason: problem }, 'registration refused');
-      throw new ControlError(403, problem);
-    }
-    const instances = [...this.live.values()].filter(({ record }) => record.service === service);
-    const existing = instances.find(({ record }) => record.address === registration.address && record.port === registration.port);
-    if (existing === undefined && instances.length >= this.maxInstancesPerService) {
-      throw new ControlError(409, `service "${service}" has ${instances.length} instances, the most discovery.max_instances_per_service allows; deregister one first`);
-    }
+    const existing = [...this.live.values()].find(
+      ({ record }) => record.service === service && record.address === registration.address && record.port === registration.port,
+    );
     const id = existing?.record.id ?? randomBytes(8).toString('hex');
     const record: InstanceRecord = { id, service, ...registration, registered_at: new Date().toISOString() };
     const key = instanceKey(service, id);
@@ -203,6 +191,24 @@ export class ServiceRegistry {
     if (item.leaseId !== undefined) this.release(item.leaseId);
     this.logger.info({ service, id, address: `${item.record.address}:${item.record.port}`, by }, 'instance deregistered');
     return { found: true, value: undefined };
+  }
+
+  /**
+   * Why `registration` may not be added to `service`, or undefined when it may: an address the
+   * guard refuses (registration-guard.ts), or a service already at max_instances_per_service
+   * (re-registering an instance it has is always fine).
+   */
+  async registrationProblem(service: string, registration: Registration): Promise<{ status: number; reason: string } | undefined> {
+    const addressProblem = await this.guard?.problem(registration.address, registration.port);
+    if (addressProblem !== undefined) return { status: 403, reason: addressProblem };
+    let count = 0;
+    for (const { record } of this.live.values()) {
+      if (record.service !== service) continue;
+      if (record.address === registration.address && record.port === registration.port) return undefined;
+      count++;
+    }
+    if (count >= this.maxInstances) return { status: 409, reason: `service "${service}" already has ${count} instances (discovery.max_instances_per_service)` };
+    return undefined;
   }
 
   /** Every service with instances or a cluster, by name. */

@@ -10,11 +10,11 @@ export interface CliOutcome {
   stderr: string;
 }
 
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, cwd?: string): Promise<CliOutcome> {
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<CliOutcome> {
   return new Promise((resolveOutcome, reject) => {
     // WEFT_ADMIN_* from the environment of the test run must not leak into a test.
     const { WEFT_ADMIN_URL: _url, WEFT_ADMIN_TOKEN: _token, ...inherited } = process.env;
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'weft.js'), ...args], { env: { ...inherited, ...env }, ...(cwd === undefined ? {} : { cwd }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'weft.js'), ...args], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

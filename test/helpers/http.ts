@@ -3,7 +3,6 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { testAdminToken } from './admin-token.js';
 
 export interface HttpResponse {
   status: number;
@@ -16,15 +15,11 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   body?: string | Buffer;
   timeoutMs?: number;
-  /** false: no admin token, even to a test proxy's admin API that made its own (admin-token.ts). */
-  adminToken?: false;
 }
 
 /** Sends one request (no keep-alive, so nothing lingers after the test). */
 export function request(url: string, options: RequestOptions = {}): Promise<HttpResponse> {
-  const { method = 'GET', body, timeoutMs = 10_000 } = options;
-  const token = options.adminToken === false ? undefined : testAdminToken(url);
-  const headers = token === undefined || hasHeader(options.headers, 'authorization') ? (options.headers ?? {}) : { ...options.headers, authorization: `Bearer ${token}` };
+  const { method = 'GET', headers = {}, body, timeoutMs = 10_000 } = options;
   return new Promise((resolveResponse, reject) => {
     const req = httpRequest(url, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
@@ -38,10 +33,6 @@ export function request(url: string, options: RequestOptions = {}): Promise<Http
     req.on('error', reject);
     req.end(body);
   });
-}
-
-function hasHeader(headers: Record<string, string> | undefined, name: string): boolean {
-  return Object.keys(headers ?? {}).some((key) => key.toLowerCase() === name);
 }
 
 /** The single value of a response header (node joins repeated ones with ", "). */

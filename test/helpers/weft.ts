@@ -2,12 +2,11 @@
 // folder, waits until it listens, and keeps everything it prints for assertions.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { forgetAdminToken, recordAdminToken } from './admin-token.js';
 import { requestedEngine } from './engine.js';
 import { freePort } from './ports.js';
 import { repoRoot } from './repo.js';
@@ -72,8 +71,6 @@ class Output {
 
 export class WeftProcess {
   private exitCode: number | null = null;
-  /** The token this proxy made for its admin API (a manifest without admin auth); see readAdminToken. */
-  adminToken: string | undefined;
   private readonly exited: Promise<number | null>;
 
   constructor(
@@ -169,21 +166,8 @@ export class WeftProcess {
       await this.exited;
       clearTimeout(timer);
     }
-    if (this.adminToken !== undefined) forgetAdminToken(this.adminUrl);
     rmSync(this.dir, { recursive: true, force: true });
     return this.exitCode;
-  }
-
-  /**
-   * Waits for the log line that says where the admin token is (a manifest without admin auth),
-   * reads the file, and records the token so the request helpers send it (admin-token.ts).
-   */
-  async readAdminToken(timeoutMs = 5000): Promise<string> {
-    const tokenLine = () => this.logLines().find((line) => typeof line.token_file === 'string');
-    await this.waitForOutput((text) => tokenLine() !== undefined && text.includes('"msg":"admin listening"'), 'the admin token log line and the admin listener', timeoutMs);
-    this.adminToken = readFileSync(tokenLine()!.token_file as string, 'utf8').trim();
-    recordAdminToken(this.adminUrl, this.adminToken);
-    return this.adminToken;
   }
 
   /** Resolves when the process exits by itself. */
@@ -221,6 +205,16 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /**
+ * The admin section tests run with: as given when it says anything about auth (token, tokens,
+ * auth), else `auth: none`, so the many tests that are not about the admin API's auth can call it
+ * without a token. test/admin-security.test.ts covers the default (a generated token).
+ */
+function openUnlessAuthGiven(admin: Record<string, unknown> | undefined): Record<string, unknown> {
+  const given = admin !== undefined && ('token' in admin || 'tokens' in admin || 'auth' in admin);
+  return given ? admin : { auth: 'none', ...admin };
+}
+
+/**
  * Starts `weft run -c <manifest>` and resolves once it has logged `"msg":"listening"` and
  * its port accepts connections. Rejects with the process output if it exits or takes longer
  * than `timeoutMs`. `listen` and `admin` are set to free loopback ports unless given.
@@ -236,7 +230,7 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Pr
   const full: ManifestInput = {
     listen:
       listenTls !== undefined ? { address: `127.0.0.1:${port}`, tls: listenTls } : engine === undefined ? `127.0.0.1:${port}` : { address: `127.0.0.1:${port}`, engine },
-    admin: { listen: `127.0.0.1:${adminPort}`, ...(admin as Record<string, unknown> | undefined) },
+    admin: { listen: `127.0.0.1:${adminPort}`, ...openUnlessAuthGiven(admin as Record<string, unknown> | undefined) },
     ...rest,
   };
   const { dir, file } = writeManifest(full);
@@ -248,18 +242,11 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Pr
       if (weft.hasExited) throw new Error(`weft run exited; output:\n${output.all}`);
       await new Promise((wait) => setTimeout(wait, 20));
     }
-    if (makesOwnAdminToken(admin)) await weft.readAdminToken(timeoutMs);
   } catch (error) {
     await weft.stop();
     throw error;
   }
   return weft;
-}
-
-/** True when `weft run` makes (or reuses) a token in the state folder: no admin auth in the manifest. */
-function makesOwnAdminToken(admin: unknown): boolean {
-  const spec = (admin ?? {}) as { token?: unknown; tokens?: unknown[]; auth?: unknown };
-  return !spec.token && (spec.tokens ?? []).length === 0 && spec.auth !== 'none';
 }
 
 /**

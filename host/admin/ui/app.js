@@ -75,7 +75,7 @@ async function signIn() {
   byId('nav').hidden = false;
   byId('sign-out').hidden = !session.auth_required;
   document.body.classList.toggle('read-only', !canWrite);
-  replace(byId('who'), session.auth_required ? `${session.token} · ${canWrite ? 'read-write' : 'read-only'}` : 'no admin auth (admin.auth: none)');
+  replace(byId('who'), session.auth_required ? `${session.token} · ${canWrite ? 'read-write' : 'read-only'}` : 'no admin token configured');
   live.start();
   await showView();
 }
