@@ -244,6 +244,8 @@ describe('roles: register and read', () => {
       filters: [
         // tagger reads only `name`: the rest stands for an auth filter's configuration.
         { name: 'auth', module: fixtureModule('tagger'), config: { name: 'a', api_key: { keys: [{ key: 'sk-live-123', name: 'alice' }] }, jwt: { secret: 'hs256-secret', max_age_s: 60 } } },
+        // The same kind of configuration written as JSON text (kept as text: it is not compact JSON).
+        { name: 'auth-text', module: fixtureModule('tagger'), config: '{"name": "b", "jwt": {"secret": "text-secret", "max_age_s": 60}}' },
       ],
     });
   });
@@ -273,6 +275,9 @@ describe('roles: register and read', () => {
     assert.deepEqual(whole.json.filters[0].config.api_key.keys, [{ key: 'sk-live-123', name: 'alice' }]);
     const history = await new AdminClient(weft.adminUrl, READ).call('GET', `/chain/history/${whole.json.revision}`);
     assert.ok(!history.text.includes('sk-live-123') && !history.text.includes('hs256-secret'), history.text);
+    assert.equal(redacted.json.filters[1].config, '{"name":"b","jwt":{"secret":"[redacted]","max_age_s":60}}', 'JSON text is redacted too');
+    assert.ok(!history.text.includes('text-secret'), history.text);
+    assert.equal(whole.json.filters[1].config, '{"name": "b", "jwt": {"secret": "text-secret", "max_age_s": 60}}');
   });
 });
 
