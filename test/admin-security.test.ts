@@ -327,4 +327,29 @@ describe('signed modules after the door', () => {
     assert.equal(refused.code, 1);
     assert.match(refused.stderr + refused.stdout, /filter tagger version 1 is not trusted: the signature does not verify, as filter tagger/);
   });
+
+  it('keeps the signature of a signed re-upload of a version stored unsigned (before trusted_keys), so a chain may use it', async () => {
+    const store = { path: path.join(stateDir, 'resigned.json') };
+    const bytes = await readFile(fixtureModule('tag-version'));
+    const before = await startWeft({ admin: { token: TOKEN }, clusters: [{ name: 'web', endpoints: [upstream.address] }], store });
+    try {
+      assert.equal((await new AdminClient(before.adminUrl, TOKEN).upload('tagger', bytes)).status, 201, 'unsigned: no trusted keys yet');
+    } finally {
+      await before.stop();
+    }
+    const after = await startWeft({ admin: { token: TOKEN }, clusters: [{ name: 'web', endpoints: [upstream.address] }], registry: { trusted_keys: [keys.publicKey] }, store });
+    try {
+      const admin = new AdminClient(after.adminUrl, TOKEN);
+      const unsignedChain = await admin.putChain({ filters: [{ name: 'tagger', version: 1, config: { version: 'v1' } }] });
+      assert.equal(unsignedChain.status, 422, 'the unsigned version does not run under trusted_keys');
+      const resigned = await admin.upload('tagger', bytes, { 'x-weft-signature': signModule(bytes, 'tagger', keys.privateKeyPem) });
+      assert.equal(resigned.status, 200, resigned.text);
+      assert.equal(resigned.json.version, 1, 'the same bytes are the same version');
+      const chain = await admin.putChain({ filters: [{ name: 'tagger', version: 1, config: { version: 'v1' } }] });
+      assert.equal(chain.status, 200, chain.text);
+      assert.equal((await admin.call('GET', '/filters/tagger')).json.versions[0].signed_by !== undefined, true);
+    } finally {
+      await after.stop();
+    }
+  });
 });
