@@ -10,7 +10,10 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { loadOrCreateAdminToken } from '../host/admin/token-file.js';
 import { generateSigningKey, signModule } from '../host/registry/signature.js';
 import { AdminClient } from './helpers/admin.js';
 import { runCli } from './helpers/cli.js';
@@ -78,12 +81,50 @@ describe('the admin API without a token in the manifest', () => {
     assert.match(without.stderr, /401 missing bearer token \(give --token, set WEFT_ADMIN_TOKEN, or -c the manifest/);
   });
 
+  it('never sends the manifest\'s token to another admin API (--admin, WEFT_ADMIN_URL)', async () => {
+    const seen: Array<string | undefined> = [];
+    const other = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"clusters": [], "services": []}');
+    });
+    await new Promise<void>((listening) => other.listen(0, '127.0.0.1', listening));
+    const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    try {
+      assert.equal((await runCli(['stats', '--json', '-c', weft!.manifestFile, '--admin', otherUrl])).code, 0);
+      assert.equal((await runCli(['stats', '--json', '-c', weft!.manifestFile], { WEFT_ADMIN_URL: otherUrl })).code, 0);
+      assert.deepEqual(seen, [undefined, undefined]);
+      const own = await runCli(['stats', '--json', '-c', weft!.manifestFile, '--admin', weft!.adminUrl]);
+      assert.equal(own.code, 0, `the manifest's own address still gets it: ${own.stderr}`);
+    } finally {
+      other.close();
+    }
+  });
+
   it('keeps the same token across a restart', async () => {
     const before = await readFile(tokenFile(), 'utf8');
     await weft!.stop();
     weft = await start();
     assert.equal(await readFile(tokenFile(), 'utf8'), before);
     assert.ok(weft.logLines().some((entry) => entry.msg === 'admin token read from its file'));
+  });
+});
+
+describe('the generated token file', () => {
+  it('is made once when several proxies start at once on one state folder: all of them get the token in the file', async () => {
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'weft-admin-race-'));
+    try {
+      const file = path.join(stateDir, 'admin.token');
+      const starts = await Promise.all([1, 2, 3, 4].map(() => loadOrCreateAdminToken(file)));
+      const inFile = (await readFile(file, 'utf8')).trim();
+      assert.deepEqual(
+        starts.map((start) => start.token),
+        starts.map(() => inFile),
+      );
+      assert.equal(starts.filter((start) => start.created).length, 1);
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -143,6 +184,11 @@ describe('a web page reaching the admin API', () => {
     assert.match(foreign.json.error, /cross-origin request from https:\/\/evil\.example refused/);
     const own = await admin.call('GET', '/chain', { headers: { origin: `http://127.0.0.1:${weft.adminPort}` } });
     assert.equal(own.status, 200);
+    // The page behind a TLS-terminating reverse proxy, under one of admin.allowed_hosts.
+    const proxied = await admin.call('PUT', '/chain', { body: '{"filters": []}', headers: { 'content-type': 'application/json', host: 'weft-admin.internal', origin: 'https://weft-admin.internal' } });
+    assert.equal(proxied.status, 200, proxied.text);
+    const downgraded = await admin.call('PUT', '/chain', { body: '{"filters": []}', headers: { 'content-type': 'application/json', host: 'weft-admin.internal', origin: 'https://weft-admin.internal.evil.example' } });
+    assert.equal(downgraded.status, 403);
   });
 
   it('refuses a JSON body that does not say it is JSON, and a POST without a Content-Type (415)', async () => {
@@ -198,6 +244,8 @@ describe('roles: register and read', () => {
       filters: [
         // tagger reads only `name`: the rest stands for an auth filter's configuration.
         { name: 'auth', module: fixtureModule('tagger'), config: { name: 'a', api_key: { keys: [{ key: 'sk-live-123', name: 'alice' }] }, jwt: { secret: 'hs256-secret', max_age_s: 60 } } },
+        // The same kind of configuration written as JSON text (kept as text: it is not compact JSON).
+        { name: 'auth-text', module: fixtureModule('tagger'), config: '{"name": "b", "jwt": {"secret": "text-secret", "max_age_s": 60}}' },
       ],
     });
   });
@@ -227,6 +275,9 @@ describe('roles: register and read', () => {
     assert.deepEqual(whole.json.filters[0].config.api_key.keys, [{ key: 'sk-live-123', name: 'alice' }]);
     const history = await new AdminClient(weft.adminUrl, READ).call('GET', `/chain/history/${whole.json.revision}`);
     assert.ok(!history.text.includes('sk-live-123') && !history.text.includes('hs256-secret'), history.text);
+    assert.equal(redacted.json.filters[1].config, '{"name":"b","jwt":{"secret":"[redacted]","max_age_s":60}}', 'JSON text is redacted too');
+    assert.ok(!history.text.includes('text-secret'), history.text);
+    assert.equal(whole.json.filters[1].config, '{"name": "b", "jwt": {"secret": "text-secret", "max_age_s": 60}}');
   });
 });
 
@@ -275,5 +326,30 @@ describe('signed modules after the door', () => {
     const refused = await runWeftExpectingExit(manifest);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr + refused.stdout, /filter tagger version 1 is not trusted: the signature does not verify, as filter tagger/);
+  });
+
+  it('keeps the signature of a signed re-upload of a version stored unsigned (before trusted_keys), so a chain may use it', async () => {
+    const store = { path: path.join(stateDir, 'resigned.json') };
+    const bytes = await readFile(fixtureModule('tag-version'));
+    const before = await startWeft({ admin: { token: TOKEN }, clusters: [{ name: 'web', endpoints: [upstream.address] }], store });
+    try {
+      assert.equal((await new AdminClient(before.adminUrl, TOKEN).upload('tagger', bytes)).status, 201, 'unsigned: no trusted keys yet');
+    } finally {
+      await before.stop();
+    }
+    const after = await startWeft({ admin: { token: TOKEN }, clusters: [{ name: 'web', endpoints: [upstream.address] }], registry: { trusted_keys: [keys.publicKey] }, store });
+    try {
+      const admin = new AdminClient(after.adminUrl, TOKEN);
+      const unsignedChain = await admin.putChain({ filters: [{ name: 'tagger', version: 1, config: { version: 'v1' } }] });
+      assert.equal(unsignedChain.status, 422, 'the unsigned version does not run under trusted_keys');
+      const resigned = await admin.upload('tagger', bytes, { 'x-weft-signature': signModule(bytes, 'tagger', keys.privateKeyPem) });
+      assert.equal(resigned.status, 200, resigned.text);
+      assert.equal(resigned.json.version, 1, 'the same bytes are the same version');
+      const chain = await admin.putChain({ filters: [{ name: 'tagger', version: 1, config: { version: 'v1' } }] });
+      assert.equal(chain.status, 200, chain.text);
+      assert.equal((await admin.call('GET', '/filters/tagger')).json.versions[0].signed_by !== undefined, true);
+    } finally {
+      await after.stop();
+    }
   });
 });

@@ -127,7 +127,8 @@ async function serve(routes: Registered[], auth: AdminAuth, allowedHosts: Readon
     return;
   }
   const origin = target.headers['origin'];
-  if (origin !== undefined && origin !== `http://${host}`) {
+  // https too: the page may be served through a TLS-terminating proxy under an allowed name.
+  if (origin !== undefined && origin !== `http://${host}` && origin !== `https://${host}`) {
     deps.logger.warn({ method, path: target.path, origin }, 'cross-origin admin request refused');
     sendError(response, 403, `cross-origin request from ${origin} refused: the admin API answers only its own page`);
     return;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { writePrivateFile } from '../store/private-file.js';
+import { createPrivateFile } from '../store/private-file.js';
 
 export interface AdminTokenFile {
   token: string;
@@ -16,14 +16,18 @@ export interface AdminTokenFile {
   exposed: boolean;
 }
 
-/** The token in `file`, created (0600, its folder 0700 when new) when there is none. */
+/**
+ * The token in `file`, created (0600, its folder 0700 when new) when there is none. Proxies that
+ * start at once on one state folder all end up with the one token the file holds.
+ */
 export async function loadOrCreateAdminToken(file: string): Promise<AdminTokenFile> {
   const existing = await readToken(file);
   if (existing !== undefined) return { token: existing, created: false, exposed: ((await stat(file)).mode & 0o077) !== 0 };
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const token = randomBytes(32).toString('base64url');
-  await writePrivateFile(file, `${token}\n`);
-  return { token, created: true, exposed: false };
+  if (await createPrivateFile(file, `${token}\n`)) return { token, created: true, exposed: false };
+  // Another proxy on the same state folder made it first: that one is the token.
+  return { token: (await readToken(file))!, created: false, exposed: false };
 }
 
 async function readToken(file: string): Promise<string | undefined> {

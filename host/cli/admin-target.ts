@@ -2,7 +2,8 @@
 // then WEFT_ADMIN_URL / WEFT_ADMIN_TOKEN, then the manifest (-c FILE, $WEFT_CONFIG, or
 // ./weft.yaml when there is one): its admin address, and the token `weft run` generated in its
 // state folder (admin.token_file) when the manifest names none. So on the machine that runs the
-// proxy, `weft chain get` needs no flags.
+// proxy, `weft chain get` needs no flags. The manifest's token goes only to the manifest's own
+// admin address: `--admin` naming another proxy must not hand that proxy this one's token.
 
 import { existsSync } from 'node:fs';
 import { loadManifest } from '../config/load.js';
@@ -33,11 +34,21 @@ export async function resolveAdminTarget(options: TargetOptions, env: NodeJS.Pro
   }
   const admin = loaded.manifest.admin;
   const host = admin.host.includes(':') ? `[${admin.host}]` : admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host;
-  return { url: url ?? `http://${host}:${admin.port}`, token: token ?? admin.token ?? readAdminTokenSync(admin.token_file) };
+  const ownUrl = `http://${host}:${admin.port}`;
+  if (token !== undefined || (url !== undefined && !sameOrigin(url, ownUrl))) return { url: url ?? ownUrl, token };
+  return { url: url ?? ownUrl, token: admin.token ?? readAdminTokenSync(admin.token_file) };
+}
+
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
 }
 
 export const TARGET_USAGE = `  --admin URL    admin API (default $WEFT_ADMIN_URL, else the manifest's admin address, else ${DEFAULT_URL})
   --token T      admin token (default $WEFT_ADMIN_TOKEN, else the manifest's admin.token or the token
-                 file weft run made in its state folder)
+                 file weft run made in its state folder, sent only to the manifest's admin address)
   -c FILE        the manifest to read them from (default $WEFT_CONFIG, else ./${DEFAULT_MANIFEST} if present)
 `;

@@ -94,7 +94,7 @@ export class FilterRegistry {
     this.startOnce(name, options.rootId ?? name, module);
     const result = await this.register(name, bytes, module, options.by, signed);
     this.remember(module);
-    if (signed !== undefined && result.created) this.verified.add(verifiedKey(result.version));
+    if (signed !== undefined) this.verified.add(verifiedKey(result.version));
     return result;
   }
 
@@ -249,7 +249,14 @@ export class FilterRegistry {
       // so the commit below, conditional on it, cannot add the same bytes a second time.
       const latest = await this.store.get(latestKey(name));
       const same = (await this.versions(name)).find((v) => v.sha256 === module.sha256);
-      if (same !== undefined) return { created: false, version: same };
+      if (same !== undefined) {
+        if (signed === undefined || same.signature === signed.signature) return { created: false, version: same };
+        // The same bytes, now signed (say, stored before registry.trusted_keys was set): the
+        // record keeps the new signature, or no chain could load this version under trusted keys.
+        const resigned = await this.sign(same, signed);
+        if (resigned !== undefined) return { created: false, version: resigned };
+        continue;
+      }
       const number = (latest === undefined ? 0 : decodeJson<{ version: number }>(latest.value).version) + 1;
       const record: FilterVersion = {
         name,
@@ -272,6 +279,16 @@ export class FilterRegistry {
       if (result.ok) return { created: true, version: record };
     }
     throw new ControlError(409, `filter ${name}: other uploads kept taking the next version number; try again`);
+  }
+
+  /** `version` with `signed` written into its record; undefined when another writer changed the record first. */
+  private async sign(version: FilterVersion, signed: { by: string; signature: string }): Promise<FilterVersion | undefined> {
+    const key = versionKey(version.name, version.version);
+    const entry = await this.store.get(key);
+    if (entry === undefined) return undefined;
+    const record: FilterVersion = { ...decodeJson<FilterVersion>(entry.value), signed_by: signed.by, signature: signed.signature };
+    const result = await this.store.commit([{ key, revision: entry.revision }], [{ type: 'put', key, value: encodeJson(record) }]);
+    return result.ok ? record : undefined;
   }
 }
 

@@ -2,8 +2,10 @@
 // atomically: written to a temporary file created 0600, fsynced, renamed over the old one, and
 // the folder fsynced so the rename itself survives a crash. A crash leaves either the old file or
 // the new one, never half of one, and never a moment where the content is readable by others.
+// createPrivateFile does the same but never replaces: the first of several writers wins.
 
-import { open, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 const PRIVATE_MODE = 0o600;
@@ -26,6 +28,36 @@ export async function writePrivateFile(file: string, data: string | Uint8Array):
     throw error;
   }
   await syncFolder(path.dirname(file));
+}
+
+/**
+ * Creates `file` with `data` unless it exists; false when it did (someone else's content stays).
+ * The whole file appears at once: written under a temporary name, then hard-linked into place,
+ * which fails when the name is taken (a rename would replace it).
+ */
+export async function createPrivateFile(file: string, data: string | Uint8Array): Promise<boolean> {
+  const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  let created = false;
+  try {
+    const handle = await open(temporary, 'wx', PRIVATE_MODE);
+    try {
+      await handle.chmod(PRIVATE_MODE);
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await link(temporary, file);
+      created = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  } finally {
+    await rm(temporary, { force: true }).catch(() => undefined);
+  }
+  await syncFolder(path.dirname(file));
+  return created;
 }
 
 /** fsync of a folder: makes a rename into it durable. */
