@@ -272,7 +272,14 @@ export interface Manifest {
   limits: Limits;
   http: HttpSpec;
   overload?: OverloadSpec;
+  /**
+   * Worker threads serving the listener: a count, or `auto` (os.availableParallelism()). 1 serves
+   * from the main thread alone, as before workers existed (host/workers/).
+   */
+  workers: WorkersSpec;
 }
+
+export type WorkersSpec = 'auto' | number;
 
 /** What the schema needs to know about where the manifest came from. */
 export interface ManifestContext {
@@ -774,6 +781,7 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
       limits: limits.prefault({}),
       http: http.prefault({}),
       overload: overload.optional(),
+      workers: z.union([z.literal('auto'), integer(1)], { error: unlessMissing((input) => `must be auto or an integer >= 1, not ${describeValue(input)}`) }).default('auto'),
     })
     .superRefine((manifest, ctx) => {
       checkUniqueNames(manifest.clusters, 'clusters', ctx);

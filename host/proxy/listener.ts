@@ -28,6 +28,11 @@ export interface ListenerOptions {
   tls?: ListenerTlsSpec;
   /** The plain listener's engine (absent: auto). */
   engine?: ListenerEngine;
+  /**
+   * Several worker threads listen on this address (SO_REUSEPORT: the kernel spreads new
+   * connections over them). uWS sets it on Linux anyway; node:http only when asked (Node 22.12+).
+   */
+  reusePort?: boolean;
   clusters: Clusters;
   defaultCluster: string | undefined;
   limits: ProxyLimits;
@@ -71,6 +76,7 @@ export class ProxyListener implements ProxyContext {
   readonly limits: ProxyLimits;
   readonly tracer: RequestTracer | undefined;
   readonly overload: OverloadManager | undefined;
+  readonly reusePort: boolean;
   private drainStarted = false;
   /** Whether the listening socket is open; refuse_connections and drain close it, one change at a time. */
   private listening = false;
@@ -86,6 +92,7 @@ export class ProxyListener implements ProxyContext {
     this.limits = options.limits;
     this.tracer = options.tracer;
     this.overload = options.overload;
+    this.reusePort = options.reusePort ?? false;
     this.intake = new RequestIntake(options.http);
     this.transport = this.makeTransport();
   }

@@ -7,7 +7,7 @@
 // few field updates, with no label hashing. Every host family name starts with `weft_`
 // (filter-defined families are kept out of that prefix, see filter-metrics.ts).
 
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { PrometheusFilterMetrics } from './filter-metrics.js';
 import { CounterFamily, GaugeFamily, HistogramFamily, type CounterCell, type GaugeCell, type HistogramCell } from './series.js';
 
@@ -145,10 +145,21 @@ export class WeftMetrics {
     return this.registry.contentType;
   }
 
-  /** The Prometheus text exposition of everything registered. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * Other registries whose values one scrape adds to this one's (worker threads', each with
+   * a registry of its own): families of the same name are summed, as prom-client's cluster mode does.
+   */
+  readonly sources: Array<() => Promise<MetricsJson[]>> = [];
+
+  /** The Prometheus text exposition of everything registered, sources summed in. */
+  async text(): Promise<string> {
+    if (this.sources.length === 0) return this.registry.metrics();
+    const [own, ...others] = await Promise.all([this.registry.getMetricsAsJSON(), ...this.sources.map((source) => source())]);
+    return AggregatorRegistry.aggregate([own as MetricsJson, ...(others as MetricsJson[][]).flat()]).metrics();
   }
 }
 
 export type { HistogramCell } from './series.js';
+
+/** A registry's getMetricsAsJSON(), as it crosses between threads. */
+export type MetricsJson = Array<MetricObjectWithValues<MetricValue<string>>>;
