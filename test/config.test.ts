@@ -96,6 +96,7 @@ store: { kind: file, path: ./weft-state.json }
         log_level: 'info',
         limits: { max_request_headers_kb: 60, max_buffered_body_bytes: 1048576, max_http_call_response_bytes: 1048576, drain_timeout_ms: 10000 },
         http: { normalize_path: true, merge_slashes: true, escaped_slashes: 'reject', xff_trusted_hops: 0, identity_headers: ['x-consumer', 'x-weft-*'] },
+        workers: 'auto',
       },
     });
   });

@@ -206,7 +206,7 @@ function canConnect(port: number): Promise<boolean> {
 
 /**
  * Starts `weft run -c <manifest>` and resolves once it has logged `"msg":"listening"` and
- * its port accepts connections. Rejects with the process output if it exits or takes longer
+ * its port and admin port accept connections. Rejects with the process output if it exits or takes longer
  * than `timeoutMs`. `listen` and `admin` are set to free loopback ports unless given.
  */
 export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Promise<WeftProcess> {
@@ -228,7 +228,8 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Pr
   const weft = new WeftProcess(child, output, dir, port, adminPort, file);
   try {
     await weft.waitForOutput((text) => text.includes(LISTENING), 'the "listening" log line', timeoutMs);
-    while (!(await canConnect(port))) {
+    // The admin API starts right after the listener: a test may call it at once.
+    while (!(await canConnect(port)) || !(await canConnect(adminPort))) {
       if (weft.hasExited) throw new Error(`weft run exited; output:\n${output.all}`);
       await new Promise((wait) => setTimeout(wait, 20));
     }

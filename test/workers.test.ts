@@ -1,0 +1,161 @@
+// Worker threads (`workers: 2`) in a real `weft run` with a real upstream and the repo's wasm:
+// requests land on every worker (the access log says which served), one scrape of /metrics and
+// /stats covers them all, shared data is one store across them (a compare-and-swap race loses
+// no update), the ratelimit filter holds its rate across them, a chain change answers once
+// every worker serves it and fails no request under load, and SIGTERM drains every worker.
+
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Pool } from 'undici';
+import { AdminClient } from './helpers/admin.js';
+import { eventually } from './helpers/eventually.js';
+import { header, request } from './helpers/http.js';
+import { sendMany } from './helpers/load.js';
+import { builtModule, fixtureModule, repoRoot } from './helpers/repo.js';
+import { EchoUpstream } from './helpers/upstream.js';
+import { withCustomSection } from './helpers/wasm.js';
+import { startWeft, type WeftProcess } from './helpers/weft.js';
+
+const TOKEN = 'workers-test-token';
+const WORKERS = 2;
+/** The ratelimit rule on /limited/: one bucket for every request, 100 a second. */
+const RATE = 100;
+
+const specWith = (tag: { version: number; config: string }) => ({
+  filters: [
+    { name: 'tag', version: tag.version, config: { version: tag.config } },
+    { name: 'cas-counter', version: 1 },
+    { name: 'ratelimit', version: 1, config: { rules: [{ name: 'all', key: 'global', rate: RATE, per: 'second', burst: 1, match: { path_prefix: '/limited/' } }] } },
+  ],
+});
+
+/** Which workers served the access log lines whose path starts with `prefix`. */
+function workersServing(weft: WeftProcess, prefix: string): Set<number> {
+  return new Set(
+    weft
+      .logLines()
+      .filter((line) => line.msg === 'access' && String(line.path).startsWith(prefix))
+      .map((line) => line.worker as number),
+  );
+}
+
+describe('two worker threads', () => {
+  let upstream: EchoUpstream;
+  let weft: WeftProcess;
+  let admin: AdminClient;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+    weft = await startWeft({
+      workers: WORKERS,
+      admin: { token: TOKEN },
+      clusters: [{ name: 'web', endpoints: [upstream.address] }],
+      filters: [
+        { name: 'tag', module: fixtureModule('tag-version'), config: { version: 'v1' } },
+        { name: 'cas-counter', module: fixtureModule('cas-counter') },
+        { name: 'ratelimit', module: builtModule(join(repoRoot, 'filters', 'ratelimit')), config: specWith({ version: 1, config: 'v1' }).filters[2]!.config },
+      ],
+    });
+    admin = new AdminClient(weft.adminUrl, TOKEN);
+  });
+  after(async () => {
+    await weft?.stop();
+    await upstream?.stop();
+  });
+
+  test('requests land on every worker; /server, /metrics and /stats count them all', async () => {
+    assert.equal(weft.logLines().find((line) => line.msg === 'listening')?.workers, WORKERS);
+    assert.equal((await admin.call('GET', '/server')).json.workers, WORKERS);
+    const count = 40;
+    // A fresh connection each: the kernel spreads connections over the workers' sockets.
+    const responses = await Promise.all(Array.from({ length: count }, (_, i) => request(`${weft.url}/spread/${i}`)));
+    assert.deepEqual(new Set(responses.map((response) => response.status)), new Set([200]));
+    assert.deepEqual(workersServing(weft, '/spread/'), new Set([1, 2]));
+    assert.equal(await admin.metric('weft_requests_total{cluster="web",status="200"}'), count, 'one scrape sums every worker');
+    await eventually(
+      async () => (await admin.call('GET', '/stats')).json.clusters.find((cluster: { name: string }) => cluster.name === 'web').last_minute.requests,
+      (requests) => requests === count,
+      '/stats to count every worker\'s requests',
+    );
+  });
+
+  test('a compare-and-swap race across workers loses no update', async (t) => {
+    assert.equal((await request(`${weft.url}/inc`, { headers: { 'x-increments': '0' } })).status, 200);
+    const racers = 16;
+    const increments = 200;
+    const replies = await Promise.all(Array.from({ length: racers }, () => request(`${weft.url}/inc`, { headers: { 'x-increments': String(increments) } })));
+    for (const reply of replies) assert.equal(reply.status, 200, reply.body);
+    assert.deepEqual(workersServing(weft, '/inc'), new Set([1, 2]), 'both workers raced');
+    const final = JSON.parse((await request(`${weft.url}/inc`, { headers: { 'x-increments': '0' } })).body) as { value: number };
+    assert.equal(final.value, racers * increments);
+    const mismatches = replies.reduce((sum, reply) => sum + (JSON.parse(reply.body) as { mismatches: number }).mismatches, 0);
+    t.diagnostic(`${mismatches} writes with a stale cas were refused (CasMismatch) and retried`);
+  });
+
+  test(`the ratelimit filter lets ${RATE} requests a second through across both workers (± 5%)`, async (t) => {
+    const pool = new Pool(weft.url, { connections: 8 });
+    const statuses = new Map<number, number>();
+    const started = performance.now();
+    const until = started + 3000;
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, connection) => {
+        for (let i = 0; performance.now() < until; i++) {
+          const { statusCode, body } = await pool.request({ method: 'GET', path: `/limited/${connection}/${i}` });
+          await body.dump();
+          statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    await pool.close();
+    const allowed = statuses.get(200) ?? 0;
+    // The bucket starts with its one token of burst and refills RATE a second.
+    const expected = 1 + RATE * seconds;
+    t.diagnostic(`${allowed} of ${allowed + (statuses.get(429) ?? 0)} let through in ${seconds.toFixed(2)} s (expected ${expected.toFixed(0)})`);
+    assert.deepEqual([...statuses.keys()].sort(), [200, 429]);
+    assert.ok(Math.abs(allowed - expected) <= expected * 0.05, `${allowed} let through, expected ${expected.toFixed(0)} ± 5%`);
+    assert.deepEqual(workersServing(weft, '/limited/'), new Set([1, 2]));
+  });
+
+  test('PUT /chain answers once every worker serves the new revision, and fails no request under load', async () => {
+    const tag = await readFile(fixtureModule('tag-version'));
+    assert.equal((await admin.upload('tag', withCustomSection(tag, 'build', 'v2'))).status, 201);
+    const load = sendMany(weft.url, 3000, (i) => `/load/${i}`, () => ({}), 16);
+    for (let swap = 0; swap < 10; swap++) {
+      const next = swap % 2 === 0 ? { version: 2, config: 'v2' } : { version: 1, config: 'v1' };
+      const reply = await admin.putChain(specWith(next));
+      assert.equal(reply.status, 200, reply.text);
+      // Right after the answer, a new connection to either worker meets the new revision.
+      const tags = await Promise.all(Array.from({ length: 10 }, () => request(`${weft.url}/after/${swap}`).then((response) => header(response, 'x-filter-version'))));
+      assert.deepEqual(new Set(tags), new Set([next.config]), `after swap ${swap}`);
+    }
+    const statuses = await load;
+    assert.deepEqual([...statuses], [[200, 3000]]);
+    assert.deepEqual(workersServing(weft, '/after/'), new Set([1, 2]));
+    assert.deepEqual(workersServing(weft, '/load/'), new Set([1, 2]));
+  });
+
+  test('a chain that does not build is refused and changes no worker', async () => {
+    const serving = await admin.chain();
+    const reply = await admin.putChain({ filters: [{ name: 'tag', version: 1, config: { version: 'v3' } }, { name: 'ratelimit', version: 1, config: { rules: 'not a list' } }] });
+    assert.equal(reply.status, 422, reply.text);
+    assert.equal((await admin.chain()).revision, serving.revision);
+    const tags = await Promise.all(Array.from({ length: 10 }, () => request(`${weft.url}/refused`).then((response) => header(response, 'x-filter-version'))));
+    assert.deepEqual(new Set(tags), new Set(['v1']));
+  });
+
+  test('SIGTERM drains every worker: requests in flight on each finish, then the process exits 0', async () => {
+    const slow = Array.from({ length: 8 }, (_, i) => request(`${weft.url}/drain/${i}`, { headers: { 'x-upstream-delay-ms': '600' } }));
+    await eventually(async () => upstream.requests.filter((seen) => seen.path.startsWith('/drain/')).length, (seen) => seen === 8, 'every slow request to reach the upstream');
+    weft.signal('SIGTERM');
+    const answers = await Promise.all(slow);
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      Array(8).fill(200),
+    );
+    assert.equal(await weft.waitForExit(), 0);
+    assert.deepEqual(workersServing(weft, '/drain/'), new Set([1, 2]));
+  });
+});
