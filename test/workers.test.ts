@@ -2,11 +2,14 @@
 // requests land on every worker (the access log says which served), one scrape of /metrics and
 // /stats covers them all, shared data is one store across them (a compare-and-swap race loses
 // no update), the ratelimit filter holds its rate across them, a chain change answers once
-// every worker serves it and fails no request under load, and SIGTERM drains every worker.
+// every worker serves it and fails no request under load, SIGTERM drains every worker, and a
+// worker that crashes is replaced while the other serves on.
 
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Pool } from 'undici';
 import { AdminClient } from './helpers/admin.js';
@@ -157,5 +160,50 @@ describe('two worker threads', () => {
     );
     assert.equal(await weft.waitForExit(), 0);
     assert.deepEqual(workersServing(weft, '/drain/'), new Set([1, 2]));
+  });
+});
+
+describe('a worker that crashes', () => {
+  let upstream: EchoUpstream;
+  let weft: WeftProcess;
+  let dir: string;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+    dir = await mkdtemp(join(tmpdir(), 'weft-crash-'));
+    weft = await startWeft({ workers: WORKERS, clusters: [{ name: 'web', endpoints: [upstream.address] }] }, 15_000, {
+      nodeArgs: ['--import', pathToFileURL(join(repoRoot, 'dist', 'test', 'helpers', 'crash-worker.js')).href],
+      env: { WEFT_TEST_CRASH_FILE: join(dir, 'crash') },
+    });
+  });
+  after(async () => {
+    await weft?.stop();
+    await upstream?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('is replaced and logged; only its own requests in flight fail', async () => {
+    const slow = Array.from({ length: 8 }, (_, i) =>
+      request(`${weft.url}/slow/${i}`, { headers: { 'x-upstream-delay-ms': '800' } }).then(
+        (response) => response.status,
+        () => 'failed',
+      ),
+    );
+    await eventually(async () => upstream.requests.filter((seen) => seen.path.startsWith('/slow/')).length, (seen) => seen === 8, 'every slow request to reach the upstream');
+    await writeFile(join(dir, 'crash'), '');
+    await weft.waitForOutput((text) => text.includes('replacement worker serving'), 'the replacement worker');
+    const outcomes = await Promise.all(slow);
+    const crashed = weft.logLines().find((line) => line.msg === 'worker exited; starting a replacement (its requests in flight failed)');
+    assert.equal(crashed?.worker, 1);
+    // Worker 2's requests were answered; worker 1's failed with its connections.
+    assert.ok(outcomes.includes('failed'), `outcomes: ${outcomes.join(', ')}`);
+    const answered = outcomes.filter((outcome) => outcome === 200).length;
+    await eventually(async () => weft.accessLog().filter((line) => line.path.startsWith('/slow/')).length, (logged) => logged === answered, 'an access log line for each answered request');
+    assert.deepEqual(workersServing(weft, '/slow/'), new Set([2]));
+    assert.ok(!weft.hasExited);
+    // The replacement serves as worker 1.
+    const after = await Promise.all(Array.from({ length: 30 }, (_, i) => request(`${weft.url}/after/${i}`)));
+    assert.deepEqual(new Set(after.map((response) => response.status)), new Set([200]));
+    assert.deepEqual(workersServing(weft, '/after/'), new Set([1, 2]));
   });
 });

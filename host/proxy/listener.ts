@@ -179,6 +179,16 @@ export class ProxyListener implements ProxyContext {
     if (this.inFlight === 0 && this.drained !== undefined) this.drained();
   }
 
+  /** Stops accepting and closes every connection at once (a worker thread that crashed). */
+  closeNow(): void {
+    this.drainStarted = true;
+    if (this.listening) {
+      this.listening = false;
+      this.transport.stopAccepting();
+    }
+    this.transport.closeAll();
+  }
+
   /**
    * Stops accepting connections, lets in-flight requests finish (at most `timeoutMs`), then closes
    * every connection. Responses written meanwhile carry `connection: close`.

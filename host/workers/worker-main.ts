@@ -127,6 +127,19 @@ port.on('message', (command: Command) => {
   );
 });
 
+// A bug that escapes to here ends this worker, not the process: its connections close (their
+// requests fail), and the main thread starts a replacement. The sockets must be closed before the
+// thread ends: uWS 20.30 leaves its poll handle behind otherwise, and Node aborts the whole
+// process when a worker's event loop closes with a handle open.
+const crashed = (error: unknown): void => {
+  logger.fatal({ err: error }, 'worker crashed; closing its connections');
+  listener.closeNow();
+  logger.flush();
+  process.exit(1);
+};
+process.on('uncaughtException', crashed);
+process.on('unhandledRejection', crashed);
+
 // A replacement for a worker that died serves what the others serve, at once.
 if (start.serving !== undefined) {
   manager.activate(manager.build(revive(start.serving.plan)), start.serving.revision);

@@ -184,8 +184,14 @@ export function writeManifest(manifest: ManifestInput): { dir: string; file: str
   return { dir, file };
 }
 
-function spawnWeft(args: string[]): { child: ChildProcess; output: Output } {
-  const child = spawn(process.execPath, [weftBin, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+/** How the weft process is started: node options before bin/weft.js (e.g. `--import` a fault to inject), extra environment. */
+export interface SpawnOptions {
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+}
+
+function spawnWeft(args: string[], options: SpawnOptions = {}): { child: ChildProcess; output: Output } {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), weftBin, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   running.add(child);
   const output = new Output();
   child.stdout!.on('data', (chunk: Buffer) => output.append('stdout', chunk));
@@ -209,7 +215,7 @@ function canConnect(port: number): Promise<boolean> {
  * its port and admin port accept connections. Rejects with the process output if it exits or takes longer
  * than `timeoutMs`. `listen` and `admin` are set to free loopback ports unless given.
  */
-export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Promise<WeftProcess> {
+export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000, spawnOptions: SpawnOptions = {}): Promise<WeftProcess> {
   const port = await freePort();
   const adminPort = await freePort();
   // `listenTls: {...}` asks for an HTTPS listener on the free port; a plain one runs on the
@@ -224,7 +230,7 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Pr
     ...rest,
   };
   const { dir, file } = writeManifest(full);
-  const { child, output } = spawnWeft(['run', '-c', file]);
+  const { child, output } = spawnWeft(['run', '-c', file], spawnOptions);
   const weft = new WeftProcess(child, output, dir, port, adminPort, file);
   try {
     await weft.waitForOutput((text) => text.includes(LISTENING), 'the "listening" log line', timeoutMs);
