@@ -163,6 +163,51 @@ describe('two worker threads', () => {
   });
 });
 
+describe('the breaker across workers', () => {
+  const FAILURES = 10;
+  let good: EchoUpstream;
+  let bad: EchoUpstream;
+  let weft: WeftProcess;
+
+  before(async () => {
+    good = await EchoUpstream.start();
+    bad = await EchoUpstream.start();
+    bad.status = 500;
+    weft = await startWeft({
+      workers: WORKERS,
+      clusters: [{ name: 'web', endpoints: [good.address, bad.address] }],
+      filters: [
+        { name: 'router', module: builtModule(join(repoRoot, 'filters', 'router')), config: { routes: [{ match: { prefix: '/' }, cluster: 'web' }] } },
+        { name: 'breaker', module: builtModule(join(repoRoot, 'filters', 'breaker')), config: { consecutive_5xx: FAILURES, base_ejection_time_ms: 60_000, max_ejection_percent: 50 } },
+        { name: 'lb', module: builtModule(join(repoRoot, 'filters', 'lb')), config: {} },
+      ],
+    });
+  });
+  after(async () => {
+    await weft?.stop();
+    await good?.stop();
+    await bad?.stop();
+  });
+
+  test(`${FAILURES} consecutive 5xx counted over both workers eject the endpoint for both`, async () => {
+    // One at a time (so none is in flight to it when it is ejected), each on a fresh connection, which
+    // the kernel gives to either worker: both send to the bad endpoint until it is ejected.
+    for (let i = 0; i < 60; i++) await request(`${weft.url}/b/${i}`);
+    assert.equal(bad.requests.length, FAILURES, 'the bad endpoint got exactly its failures, then no more');
+    const failedOn = new Set(
+      weft
+        .accessLog()
+        .filter((line) => line.upstream === bad.address)
+        .map((line) => (line as unknown as { worker: number }).worker),
+    );
+    assert.deepEqual(failedOn, new Set([1, 2]), 'the failures came from both workers');
+    const after = await Promise.all(Array.from({ length: 20 }, (_, i) => request(`${weft.url}/after/${i}`)));
+    assert.deepEqual(new Set(after.map((response) => response.status)), new Set([200]));
+    assert.deepEqual(workersServing(weft, '/after/'), new Set([1, 2]));
+    assert.equal(bad.requests.length, FAILURES);
+  });
+});
+
 describe('a worker that crashes', () => {
   let upstream: EchoUpstream;
   let weft: WeftProcess;
