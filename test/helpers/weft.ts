@@ -30,6 +30,7 @@ export interface AccessLine {
 
 const weftBin = join(repoRoot, 'bin', 'weft.js');
 const LISTENING = '"msg":"listening"';
+const ADMIN_LISTENING = '"msg":"admin listening"';
 const running = new Set<ChildProcess>();
 
 // A test that crashes must not leave proxies behind.
@@ -212,7 +213,7 @@ function canConnect(port: number): Promise<boolean> {
 
 /**
  * Starts `weft run -c <manifest>` and resolves once it has logged `"msg":"listening"` and
- * its port and admin port accept connections. Rejects with the process output if it exits or takes longer
+ * `"msg":"admin listening"` and its port accepts connections. Rejects with the process output if it exits or takes longer
  * than `timeoutMs`. `listen` and `admin` are set to free loopback ports unless given.
  */
 export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000, spawnOptions: SpawnOptions = {}): Promise<WeftProcess> {
@@ -233,9 +234,9 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000, spa
   const { child, output } = spawnWeft(['run', '-c', file], spawnOptions);
   const weft = new WeftProcess(child, output, dir, port, adminPort, file);
   try {
-    await weft.waitForOutput((text) => text.includes(LISTENING), 'the "listening" log line', timeoutMs);
     // The admin API starts right after the listener: a test may call it at once.
-    while (!(await canConnect(port)) || !(await canConnect(adminPort))) {
+    await weft.waitForOutput((text) => text.includes(LISTENING) && text.includes(ADMIN_LISTENING), 'the "listening" and "admin listening" log lines', timeoutMs);
+    while (!(await canConnect(port))) {
       if (weft.hasExited) throw new Error(`weft run exited; output:\n${output.all}`);
       await new Promise((wait) => setTimeout(wait, 20));
     }
