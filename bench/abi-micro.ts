@@ -8,6 +8,7 @@
 // The guest of the rows that are not the SDK's is a few lines of WAT below, so the numbers
 // are the host's cost, not an SDK's. Fixtures answer from constants: only host/abi is measured.
 // usage: node dist/bench/abi-micro.js ITERATIONS   (prints one MICRO_RESULT line)
+import { FilterQuotas } from '../host/chain/filter-quotas.js';
 import { existsSync, readFileSync } from 'node:fs';
 import wabtInit from 'wabt';
 import { LogLevel, WasmResult } from '../host/abi/enums.js';
@@ -98,11 +99,12 @@ function fixtureHost(rootId: string): VmHost {
     reportTrap: (error) => {
       throw error;
     },
-    sharedData: { get: () => undefined, set: refuse },
+    sharedData: { get: () => undefined, set: refuse, bytesUsed: () => 0 },
     queues: { register: () => 0, resolve: () => undefined, enqueue: refuse, dequeue: () => undefined },
     metrics: { define: () => 0, increment: refuse, record: refuse, get: refuse },
     getProperty: () => undefined,
     httpCall: refuse,
+    quotas: new FilterQuotas(undefined, () => {}),
     setTickPeriod: () => {},
     foreignFunction: () => undefined,
   };

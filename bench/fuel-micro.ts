@@ -10,6 +10,7 @@
 //      the default budget.
 // usage: node dist/bench/fuel-micro.js [REQUESTS_PER_SAMPLE]   (default 2000; a few seconds in all)
 
+import { FilterQuotas } from '../host/chain/filter-quotas.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogLevel, WasmResult } from '../host/abi/enums.js';
@@ -84,6 +85,7 @@ async function fuelRate(): Promise<{ baseline: number; optimized: number }> {
       pluginName: 'looper', rootId: 'looper', vmId: '', logLevel: LogLevel.Warn, log: () => {}, reportTrap: () => {},
       sharedData: new InMemorySharedData(), queues: new InMemorySharedQueues(), metrics: new WeftMetrics({ processMetrics: false }).filterMetrics,
       getProperty: () => undefined, httpCall: () => WasmResult.Unimplemented, setTickPeriod: () => {}, foreignFunction: () => undefined,
+      quotas: new FilterQuotas(undefined, () => {}),
     };
     const vm = await WasmVm.create(module, host, { vmConfig: new Uint8Array(), pluginConfig: new Uint8Array(), fuel: budget });
     const stream = {

@@ -41,8 +41,8 @@ function quickstartChain() {
     { name: 'router', module: builtIn('router'), config: { routes: [{ name: 'health', match: { path: '/healthz' }, direct_response: { status: 200 } }, { name: 'api', match: { prefix: '/' }, cluster: 'up', timeout_ms: 5000, retry: { attempts: 1, on: ['gateway-error', 'connect-failure', 'reset'] } }] } },
     { name: 'auth', module: builtIn('auth'), config: { api_key: { keys: [{ key: 'demo-key', name: 'bench' }] }, rules: [{ prefix: '/private/', methods: ['api_key'] }], default: { methods: [] } } },
     { name: 'ratelimit', module: builtIn('ratelimit'), config: { rules: [{ name: 'per-client', key: 'source_address', rate: 100_000_000, per: 'second', burst: 100_000_000 }] } },
-    { name: 'breaker', module: builtIn('breaker'), config: { consecutive_5xx: 3, max_ejection_percent: 50 } },
-    { name: 'lb', module: builtIn('lb'), config: { default_policy: 'least_request' } },
+    { name: 'breaker', module: builtIn('breaker'), config: { consecutive_5xx: 3, max_ejection_percent: 50 }, vm_id: 'mesh' },
+    { name: 'lb', module: builtIn('lb'), config: { default_policy: 'least_request' }, vm_id: 'mesh' },
     { name: 'telemetry', module: builtIn('telemetry'), config: { response_header: 'x-trace-id' } },
   ];
 }

@@ -8,6 +8,8 @@ import { ChainManager } from './chain/manager.js';
 import type { ChainServices } from './chain/services.js';
 import type { ClusterFeed, EndpointSink } from './discovery/cluster-feed.js';
 import { ServiceRegistry } from './discovery/service-registry.js';
+import { vmIdOf } from './chain/filter-slot.js';
+import type { ChainSpec } from './registry/chain-spec.js';
 import { InMemorySharedData, InMemorySharedQueues } from './chain/shared-state.js';
 import type { SharedData, SharedQueues } from './abi/host-api.js';
 import { weftForeignFunctions } from './extensions/index.js';
@@ -94,7 +96,8 @@ export function chainServices(
     foreignFunctions: weftForeignFunctions,
     filterLog: filterLog(deps.logger),
     hostProperty: overload?.configured ? (key) => clusterProperty(key) ?? overload.property(key) : clusterProperty,
-    httpCall: makeHttpCall(clusters, manifest.limits.max_http_call_response_bytes),
+    httpCall: makeHttpCall(clusters),
+    quotaDefaults: { http_call_response_bytes: manifest.limits.max_http_call_response_bytes },
   };
 }
 
@@ -115,6 +118,13 @@ function sandboxServices(logLevel: LogLevelName, logger: Logger): ChainServices 
     hostProperty: () => undefined,
     httpCall: () => WasmResult.Unimplemented,
   };
+}
+
+/** The shared-data namespaces of the filters of every chain that serves. */
+function servingVmIds(spec: ChainSpec): Set<string> {
+  const vmIds = new Set<string>();
+  for (const entries of [spec.filters, ...Object.values(spec.chains ?? {})]) for (const entry of entries) vmIds.add(vmIdOf(entry));
+  return vmIds;
 }
 
 /** Every failed upstream handshake is counted; logged once a second per cluster and side at most (a bad certificate fails every connection). */
@@ -273,7 +283,7 @@ export function logListening(manifest: Manifest, chains: ChainControl, store: St
 export function requestStats(manifest: Manifest, clusters: Clusters, sharedData: SharedData): RequestStats {
   return new RequestStats(
     manifest.clusters.map((spec) => ({ name: spec.name, service: spec.discovery?.service })),
-    (name, nowMs) => breakerEjections(sharedData, name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
+    (name, nowMs) => breakerEjections(sharedData, servingVmIds(chains.current().spec), name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
   );
 }
 

@@ -8,7 +8,9 @@ import { LogLevel, StreamType, WasmResult } from '../host/abi/enums.js';
 import { HeaderMap } from '../host/abi/header-map.js';
 import type { BodyBuffer, HttpCallRequest, HttpCallResponse, HttpContextHost, VmHost } from '../host/abi/host-api.js';
 import { FilterModule, WasmVm } from '../host/abi/vm.js';
-import { MemoryBody, MemoryQueues, MemorySharedData, RecordingMetrics } from '../host/testkit/memory-services.js';
+import { FilterQuotas } from '../host/chain/filter-quotas.js';
+import { InMemorySharedData } from '../host/chain/shared-state.js';
+import { MemoryBody, MemoryQueues, RecordingMetrics } from '../host/testkit/memory-services.js';
 
 /** The in-memory body the kit uses; the ABI tests place request and response bodies with it. */
 export { MemoryBody as TestBody };
@@ -284,7 +286,9 @@ export class TestVmHost implements VmHost {
   readonly tickPeriods: number[] = [];
   onTick: (() => void) | undefined;
   readonly foreign = new Map<string, (args: Uint8Array) => Uint8Array | WasmResult>();
-  readonly sharedData = new MemorySharedData();
+  readonly sharedData = new InMemorySharedData();
+  readonly quotaRefusals: string[] = [];
+  quotas = new FilterQuotas(undefined, (quota) => this.quotaRefusals.push(quota));
   readonly queues = new MemoryQueues();
   readonly metrics = new RecordingMetrics();
 

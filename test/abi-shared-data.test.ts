@@ -14,19 +14,19 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 describe('shared data cas', () => {
   it('is kept per key: writes to one key do not move another key\'s cas', () => {
     const data = new InMemorySharedData();
-    assert.equal(data.set('', 'a', bytes('1'), 0), WasmResult.Ok);
-    for (let i = 0; i < 5; i++) data.set('', 'a', bytes(String(i)), 0);
-    assert.equal(data.set('', 'b', bytes('1'), 0), WasmResult.Ok);
+    assert.equal(data.set('', 'a', bytes('1'), 0, Infinity), WasmResult.Ok);
+    for (let i = 0; i < 5; i++) data.set('', 'a', bytes(String(i)), 0, Infinity);
+    assert.equal(data.set('', 'b', bytes('1'), 0, Infinity), WasmResult.Ok);
     assert.equal(data.get('', 'b')!.cas, 1);
     assert.equal(data.get('', 'a')!.cas, 6);
   });
 
   it('moves on every write, so a stale cas is refused and the current one accepted', () => {
     const data = new InMemorySharedData();
-    data.set('', 'k', bytes('v1'), 0);
+    data.set('', 'k', bytes('v1'), 0, Infinity);
     const first = data.get('', 'k')!.cas;
-    assert.equal(data.set('', 'k', bytes('v2'), first), WasmResult.Ok);
-    assert.equal(data.set('', 'k', bytes('v3'), first), WasmResult.CasMismatch);
+    assert.equal(data.set('', 'k', bytes('v2'), first, Infinity), WasmResult.Ok);
+    assert.equal(data.set('', 'k', bytes('v3'), first, Infinity), WasmResult.CasMismatch);
     assert.equal(new TextDecoder().decode(data.get('', 'k')!.value), 'v2');
   });
 

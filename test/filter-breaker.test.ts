@@ -60,10 +60,11 @@ describe('breaker', () => {
       ],
       default_cluster: 'web',
       filters: [
-        { name: 'peek', module: fixtureModule('breaker-peek') },
+        // peek, breaker and lb share one vm_id, so they see one another's shared data.
+        { name: 'peek', module: fixtureModule('breaker-peek'), vm_id: 'mesh' },
         { name: 'set-props', module: fixtureModule('set-props') },
-        { name: 'breaker', module: builtModule(join(repoRoot, 'filters', 'breaker')), config: breakerConfig },
-        { name: 'lb', module: builtModule(join(repoRoot, 'filters', 'lb')), config: { default_cluster: 'web' } },
+        { name: 'breaker', module: builtModule(join(repoRoot, 'filters', 'breaker')), config: breakerConfig, vm_id: 'mesh' },
+        { name: 'lb', module: builtModule(join(repoRoot, 'filters', 'lb')), config: { default_cluster: 'web' }, vm_id: 'mesh' },
       ],
     });
   });
@@ -167,10 +168,10 @@ describe('breaker', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         filters: [
-          { name: 'peek' },
+          { name: 'peek', vm_id: 'mesh' },
           { name: 'set-props' },
-          { name: 'breaker', config: { ...breakerConfig, probe_timeout_ms: 10_000 } },
-          { name: 'lb', config: { default_cluster: 'web', default_policy: 'round_robin' } },
+          { name: 'breaker', config: { ...breakerConfig, probe_timeout_ms: 10_000 }, vm_id: 'mesh' },
+          { name: 'lb', config: { default_cluster: 'web', default_policy: 'round_robin' }, vm_id: 'mesh' },
         ],
       }),
     });

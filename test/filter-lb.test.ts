@@ -70,12 +70,14 @@ describe('lb filter', () => {
       default_cluster: 'rr',
       filters: [
         { name: 'router', module: routerModule, config: { routes: CLUSTERS.map((name) => ({ match: { prefix: `/${name}/` }, cluster: name })) } },
-        { name: 'lb-control', module: fixtureModule('lb-control') },
+        // Plays the breaker writing ejection deadlines: it shares the lb's vm_id, as the breaker must.
+        { name: 'lb-control', module: fixtureModule('lb-control'), vm_id: 'mesh' },
         // Plays the breaker pinning its half-open probe (`x-set-prop: weft.upstream.endpoint=...`).
         { name: 'pin', module: fixtureModule('set-props') },
         {
           name: 'lb',
           module: lbModule,
+          vm_id: 'mesh',
           config: {
             // rr is not listed: it gets the default policy.
             default_policy: 'round_robin',

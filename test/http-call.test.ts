@@ -31,9 +31,10 @@ describe('http_call to a cluster', () => {
         body: new TextEncoder().encode('ping'),
         trailers: [],
         timeoutMs: 2000,
+        maxResponseBytes,
         ...extra,
       };
-      const result = makeHttpCall(clusters, maxResponseBytes)(request, (response, failure) => resolve({ result, response, failure }));
+      const result = makeHttpCall(clusters)(request, (response, failure) => resolve({ result, response, failure }));
       if (result !== WasmResult.Ok) resolve({ result });
     });
 
@@ -45,11 +46,11 @@ describe('http_call to a cluster', () => {
     assert.equal(echoed.path, '/callout');
   });
 
-  it('fails a call whose response body passes limits.max_http_call_response_bytes, saying why', async () => {
+  it('fails a call whose response body passes the filter\'s http_call_response_bytes quota, saying why', async () => {
     const { result, response, failure } = await call(16);
     assert.equal(result, WasmResult.Ok);
     assert.equal(response, null);
-    assert.equal(failure, 'response body larger than limits.max_http_call_response_bytes (16)');
+    assert.equal(failure, "response body larger than 16 bytes (the filter's http_call_response_bytes quota)");
   });
 
   it('refuses a call with trailers (undici cannot send them) instead of sending it without them', async () => {

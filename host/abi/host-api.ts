@@ -45,6 +45,8 @@ export interface HttpCallRequest {
   body: Uint8Array;
   trailers: Array<[string, string]>;
   timeoutMs: number;
+  /** A response body larger than this fails the call (the calling filter's http_call_response_bytes quota). */
+  maxResponseBytes: number;
 }
 
 /** The answer to an http_call; null when it failed (connect error, timeout, reset). */
@@ -54,21 +56,33 @@ export interface HttpCallResponse {
   trailers: Array<[string, string]>;
 }
 
-/** Shared key-value store with compare-and-swap, per vm_id (proxy_get/set_shared_data). */
+/**
+ * Shared data (proxy_get/set_shared_data), one namespace per vm_id: filters see each other's keys
+ * only when they share a vm_id. An implementation keeps, per namespace, the bytes its keys and
+ * values take, so that a write can be refused past the writer's quota.
+ */
 export interface SharedData {
   get(vmId: string, key: string): { value: Uint8Array; cas: number } | undefined;
   /**
    * cas 0 = unconditional; otherwise must equal the current cas or CasMismatch. `value` is the
    * callee's to keep: callers hand over a copy (the host call copies it out of guest memory).
+   * InternalFailure, and nothing written, when the namespace would then hold more than
+   * `maxBytes` (UTF-8 key length + value length, summed over its keys).
    */
-  set(vmId: string, key: string, value: Uint8Array, cas: number): WasmResult;
+  set(vmId: string, key: string, value: Uint8Array, cas: number, maxBytes: number): WasmResult;
+  /** The bytes a namespace holds, as set() counts them (0 for an unknown vm_id). */
+  bytesUsed(vmId: string): number;
 }
 
-/** Shared queues (proxy_register/resolve/enqueue/dequeue_shared_queue). */
+/** Shared queues (proxy_register/resolve/enqueue/dequeue_shared_queue), one namespace per vm_id. */
 export interface SharedQueues {
-  /** Register (or re-register) a queue owned by the calling VM; `onReady` fires after each enqueue. */
-  register(vmId: string, name: string, onReady: (queueId: number) => void): number;
+  /**
+   * Register (or re-register) a queue owned by the calling VM; `onReady` fires after each
+   * enqueue, never re-entrantly. The queue holds at most `maxDepth` items (the owner's quota).
+   */
+  register(vmId: string, name: string, onReady: (queueId: number) => void, maxDepth: number): number;
   resolve(vmId: string, name: string): number | undefined;
+  /** NotFound for an unknown queue; InternalFailure, and nothing queued, when it holds maxDepth items. */
   enqueue(queueId: number, data: Uint8Array): WasmResult;
   /** undefined when the queue does not exist; null when it is empty. */
   dequeue(queueId: number): Uint8Array | null | undefined;
@@ -80,6 +94,17 @@ export interface FilterMetrics {
   increment(id: number, delta: bigint): WasmResult;
   record(id: number, value: bigint): WasmResult;
   get(id: number): bigint | WasmResult;
+}
+
+/** The quotas the host calls enforce for one filter; past one, the call answers InternalFailure (a log line is dropped). */
+export interface VmQuotas {
+  readonly limits: { readonly shared_data_bytes: number; readonly queue_depth: number; readonly http_call_response_bytes: number };
+  /** Whether one more log line is kept now. */
+  takeLogLine(nowMs: number): boolean;
+  /** Whether the filter may define a metric of this name. */
+  mayDefineMetric(name: string): boolean;
+  /** Counts a refusal the shared-data or queue store answered (InternalFailure). */
+  refused(quota: 'shared_data_bytes' | 'queue_depth'): void;
 }
 
 /** Host services of one filter VM that do not belong to a single stream. */
@@ -102,6 +127,8 @@ export interface VmHost {
   readonly sharedData: SharedData;
   readonly queues: SharedQueues;
   readonly metrics: FilterMetrics;
+  /** What this filter may hold in and ask of the host (host/chain/filter-quotas.ts implements it). */
+  readonly quotas: VmQuotas;
   /** Properties not tied to a stream (weft.cluster.<name>.endpoints, ...); undefined = NotFound. */
   getProperty(key: string): Uint8Array | undefined;
   /**

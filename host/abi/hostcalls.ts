@@ -129,7 +129,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     proxy_log(level: number, ptr: number, len: number): WasmResult {
       if (level >>> 0 > MAX_LOG_LEVEL) return WasmResult.BadArgument;
       const threshold = host.logLevel;
-      if (threshold !== undefined && level < threshold) {
+      if ((threshold !== undefined && level < threshold) || !host.quotas.takeLogLine(Date.now())) {
         return memory.inBounds(ptr, len) ? WasmResult.Ok : WasmResult.InvalidMemoryAccess;
       }
       const message = memory.string(ptr, len);
@@ -312,7 +312,7 @@ export function envFunctions(state: AbiState): HostFunctions {
       const callbacks = state.callbacks;
       let answered = false;
       const result = host.httpCall(
-        { cluster, headers: headerEntries, body, trailers: toEntries(trailers), timeoutMs: timeoutMs >>> 0 },
+        { cluster, headers: headerEntries, body, trailers: toEntries(trailers), timeoutMs: timeoutMs >>> 0, maxResponseBytes: host.quotas.limits.http_call_response_bytes },
         (response, failure) => {
           // The completion callback runs once per token, whatever the host does (SDKs forget a token once answered).
           if (answered) return;
@@ -349,13 +349,15 @@ export function envFunctions(state: AbiState): HostFunctions {
       const key = memory.string(keyPtr, keyLen);
       const value = memory.copy(valuePtr, valueLen);
       if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
-      return host.sharedData.set(host.vmId, key, value, cas >>> 0);
+      const result = host.sharedData.set(host.vmId, key, value, cas >>> 0, host.quotas.limits.shared_data_bytes);
+      if (result === WasmResult.InternalFailure) host.quotas.refused('shared_data_bytes');
+      return result;
     },
 
     proxy_register_shared_queue(namePtr: number, nameLen: number, queueIdPtr: number): WasmResult {
       const name = memory.string(namePtr, nameLen);
       if (name === null || !memory.inBounds(queueIdPtr, 4)) return WasmResult.InvalidMemoryAccess;
-      memory.writeU32(queueIdPtr, host.queues.register(host.vmId, name, state.callbacks.queueReady));
+      memory.writeU32(queueIdPtr, host.queues.register(host.vmId, name, state.callbacks.queueReady, host.quotas.limits.queue_depth));
       return WasmResult.Ok;
     },
 
@@ -371,7 +373,9 @@ export function envFunctions(state: AbiState): HostFunctions {
     proxy_enqueue_shared_queue(queueId: number, ptr: number, len: number): WasmResult {
       const data = memory.copy(ptr, len);
       if (data === null) return WasmResult.InvalidMemoryAccess;
-      return host.queues.enqueue(queueId >>> 0, data);
+      const result = host.queues.enqueue(queueId >>> 0, data);
+      if (result === WasmResult.InternalFailure) host.quotas.refused('queue_depth');
+      return result;
     },
 
     proxy_dequeue_shared_queue(queueId: number, ptrOut: number, lenOut: number): WasmResult {
@@ -387,6 +391,7 @@ export function envFunctions(state: AbiState): HostFunctions {
       if (type >>> 0 > MAX_METRIC_TYPE) return WasmResult.BadArgument;
       const name = memory.string(namePtr, nameLen);
       if (name === null || !memory.inBounds(metricIdPtr, 4)) return WasmResult.InvalidMemoryAccess;
+      if (!host.quotas.mayDefineMetric(name)) return WasmResult.InternalFailure;
       memory.writeU32(metricIdPtr, host.metrics.define(type, name));
       return WasmResult.Ok;
     },

@@ -6,11 +6,12 @@
 // configuration hands the same slot (so the same VM and its in-VM state) to the next chain.
 // Chains retain and release it; the last release destroys it.
 
-import type { LogLevel, WasmResult } from '../abi/enums.js';
+import { type LogLevel, WasmResult } from '../abi/enums.js';
 import type { FilterMetrics, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
 import { FilterModule, FilterTrap, VmStartError, WasmVm } from '../abi/vm.js';
 import type { FilterSpec } from '../config/schema.js';
 import type { ChainServices, PhaseObserver } from './services.js';
+import { FilterQuotas } from './filter-quotas.js';
 import { DEFAULT_TRAP_COOLDOWN, TrapCooldown } from './trap-cooldown.js';
 
 /** The phases a filter's time is measured by, as label values of the phase histogram. */
@@ -19,12 +20,14 @@ export type PhaseName = (typeof PHASES)[number];
 
 /** What a slot needs of a filter's spec; the manifest's FilterSpec and the registry's chain entries both fit. */
 export type SlotSpec = Pick<FilterSpec, 'name' | 'config' | 'root_id' | 'vm_config' | 'on_error'> &
-  Partial<Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown'>>;
+  Partial<Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown' | 'vm_id' | 'quotas'>>;
 
 export class FilterSlot implements VmHost {
   readonly pluginName: string;
   readonly rootId: string;
-  readonly vmId = '';
+  /** The namespace of its shared data and queues: the manifest's vm_id, else the filter's name (vmIdOf). */
+  readonly vmId: string;
+  readonly quotas: FilterQuotas;
   readonly failOpen: boolean;
   /** Pre-bound histogram children, one per phase, so the hot path does no label lookups. */
   readonly phaseTimers: readonly PhaseObserver[];
@@ -36,6 +39,8 @@ export class FilterSlot implements VmHost {
   /** While the first VM starts: its warn-and-above log lines, for the error when it does not start. */
   private startComplaints: string[] | undefined;
   private readonly cooldown: TrapCooldown;
+  /** Logged once that the filter asked for ticks faster than MIN_TICK_MS. */
+  private warnedShortTick = false;
   /** The last VM whose trap was counted: a broken VM counts once, however many requests meet it. */
   private countedVm: WasmVm | undefined;
 
@@ -49,7 +54,9 @@ export class FilterSlot implements VmHost {
   ) {
     this.pluginName = spec.name;
     this.rootId = spec.root_id;
+    this.vmId = vmIdOf(spec);
     this.failOpen = spec.on_error === 'fail_open';
+    this.quotas = new FilterQuotas({ ...services.quotaDefaults, ...spec.quotas }, (quota) => services.telemetry.filterQuotaExceeded(spec.name, quota));
     this.phaseTimers = PHASES.map((phase) => services.telemetry.filterPhase(spec.name, phase));
     this.cooldown = new TrapCooldown({ ...DEFAULT_TRAP_COOLDOWN, ...spec.trap_cooldown }, {
       started: ({ traps, window_ms, cooldown_ms }) => {
@@ -131,12 +138,24 @@ export class FilterSlot implements VmHost {
   }
 
   httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult {
-    return this.services.httpCall(request, done);
+    const quotas = this.quotas;
+    if (!quotas.takeHttpCall()) return WasmResult.InternalFailure; // its http_calls quota is in flight
+    const result = this.services.httpCall(request, (response, failure) => {
+      quotas.httpCallEnded();
+      done(response, failure);
+    });
+    if (result !== WasmResult.Ok) quotas.httpCallEnded(); // not sent: nothing will answer
+    return result;
   }
 
   setTickPeriod(ms: number, onTick: () => void): void {
     if (this.tick !== undefined) clearInterval(this.tick);
     this.tick = undefined;
+    if (ms > 0 && ms < MIN_TICK_MS) {
+      if (!this.warnedShortTick) this.services.filterLog(this.pluginName, WARN, `asked for a tick every ${ms} ms; ticks come at most every ${MIN_TICK_MS} ms`);
+      this.warnedShortTick = true;
+      ms = MIN_TICK_MS;
+    }
     if (ms > 0 && !this.destroyed) {
       this.tick = setInterval(onTick, ms);
       this.tick.unref();
@@ -195,6 +214,14 @@ export class FilterSlot implements VmHost {
     }
   }
 }
+
+/** A filter's shared-data and queue namespace: its vm_id, else its own name. */
+export function vmIdOf(spec: { name: string; vm_id?: string }): string {
+  return spec.vm_id ?? spec.name;
+}
+
+/** The shortest tick period: a filter cannot keep the event loop busy with its ticks alone. */
+const MIN_TICK_MS = 10;
 
 function noop(): void {}
 

@@ -2,6 +2,7 @@
 // The chain never imports the proxy: http_call and cluster properties arrive through here.
 
 import type { LogLevel, WasmResult } from '../abi/enums.js';
+import type { FilterQuotaSpec, QuotaName } from './filter-quotas.js';
 import type { FilterMetrics, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues } from '../abi/host-api.js';
 
 export interface PhaseObserver {
@@ -14,6 +15,8 @@ export interface ChainTelemetry {
   filterTrap(filter: string): void;
   /** A filter entered (`true`) or left (`false`) a cool-down after repeated traps. */
   filterCooldown(filter: string, active: boolean): void;
+  /** A filter was refused something past one of its quotas (host/chain/filter-quotas.ts). */
+  filterQuotaExceeded(filter: string, quota: QuotaName): void;
 }
 
 export interface ChainServices {
@@ -23,6 +26,8 @@ export interface ChainServices {
   readonly queues: SharedQueues;
   readonly filterMetrics: FilterMetrics;
   readonly telemetry: ChainTelemetry;
+  /** Quotas of filters that set none of their own, over the built-in defaults (DEFAULT_FILTER_QUOTAS). */
+  readonly quotaDefaults?: Partial<FilterQuotaSpec>;
   readonly foreignFunctions: ReadonlyMap<string, (args: Uint8Array) => Uint8Array | WasmResult>;
   filterLog(filter: string, level: LogLevel, message: string): void;
   /** Properties served by the host itself, e.g. `weft.cluster.<name>.endpoints`. */

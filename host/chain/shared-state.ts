@@ -10,24 +10,37 @@ interface Entry {
   cas: number;
 }
 
+/** One vm_id's keys, and the bytes they take (UTF-8 key + value, as quotas count them). */
+interface Space {
+  readonly entries: Map<string, Entry>;
+  bytes: number;
+}
+
 export class InMemorySharedData implements SharedData {
-  /** vm_id -> key -> entry. Filters with the same vm_id see the same keys. */
-  private readonly spaces = new Map<string, Map<string, Entry>>();
+  private readonly spaces = new Map<string, Space>();
 
   get(vmId: string, key: string): Entry | undefined {
-    return this.spaces.get(vmId)?.get(key);
+    return this.spaces.get(vmId)?.entries.get(key);
   }
 
-  set(vmId: string, key: string, value: Uint8Array, cas: number): WasmResult {
+  set(vmId: string, key: string, value: Uint8Array, cas: number, maxBytes: number): WasmResult {
     let space = this.spaces.get(vmId);
     if (space === undefined) {
-      space = new Map();
+      space = { entries: new Map(), bytes: 0 };
       this.spaces.set(vmId, space);
     }
-    const current = space.get(key);
+    const current = space.entries.get(key);
     if (cas !== 0 && (current === undefined || current.cas !== cas)) return WasmResult.CasMismatch;
-    space.set(key, { value, cas: nextCas(current?.cas ?? 0) }); // the caller's copy, ours to keep
+    const keyBytes = Buffer.byteLength(key);
+    const bytes = space.bytes - (current === undefined ? 0 : keyBytes + current.value.length) + keyBytes + value.length;
+    if (bytes > maxBytes) return WasmResult.InternalFailure;
+    space.bytes = bytes;
+    space.entries.set(key, { value, cas: nextCas(current?.cas ?? 0) }); // the caller's copy, ours to keep
     return WasmResult.Ok;
+  }
+
+  bytesUsed(vmId: string): number {
+    return this.spaces.get(vmId)?.bytes ?? 0;
   }
 }
 
@@ -46,6 +59,7 @@ interface Queue {
   readonly name: string;
   readonly items: Uint8Array[];
   onReady: (queueId: number) => void;
+  maxDepth: number;
 }
 
 export class InMemorySharedQueues implements SharedQueues {
@@ -53,16 +67,18 @@ export class InMemorySharedQueues implements SharedQueues {
   private readonly byName = new Map<string, number>();
   private nextId = 1;
 
-  register(vmId: string, name: string, onReady: (queueId: number) => void): number {
+  register(vmId: string, name: string, onReady: (queueId: number) => void, maxDepth: number): number {
     const key = queueKey(vmId, name);
     const existing = this.byName.get(key);
     if (existing !== undefined) {
       // Re-registration (a fresh VM after a swap or a trap) takes the queue over with its items.
-      this.byId.get(existing)!.onReady = onReady;
+      const queue = this.byId.get(existing)!;
+      queue.onReady = onReady;
+      queue.maxDepth = maxDepth;
       return existing;
     }
     const id = this.nextId++;
-    this.byId.set(id, { vmId, name, items: [], onReady });
+    this.byId.set(id, { vmId, name, items: [], onReady, maxDepth });
     this.byName.set(key, id);
     return id;
   }
@@ -74,9 +90,12 @@ export class InMemorySharedQueues implements SharedQueues {
   enqueue(queueId: number, data: Uint8Array): WasmResult {
     const queue = this.byId.get(queueId);
     if (queue === undefined) return WasmResult.NotFound;
+    if (queue.items.length >= queue.maxDepth) return WasmResult.InternalFailure;
     queue.items.push(data.slice());
-    // The owner is told after the enqueuing callback returns, never re-entrantly.
-    queueMicrotask(() => queue.onReady(queueId));
+    // The owner is told after the enqueuing callback returns, never re-entrantly, and on a later
+    // turn of the event loop (a macrotask): a proxy_on_queue_ready that enqueues again cannot
+    // keep the loop from serving I/O, as a chain of microtasks would.
+    setImmediate(() => queue.onReady(queueId));
     return WasmResult.Ok;
   }
 

@@ -6,6 +6,7 @@
 // filled in, addresses split into {host, port}, paths absolute, and filter configs as text.
 // Objects are strict, so a misspelt key is an error instead of a silently ignored setting.
 
+import type { FilterQuotaSpec } from '../chain/filter-quotas.js';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -145,6 +146,13 @@ export interface FilterSpec {
   max_memory_mb?: number;
   /** After `traps` traps within `window_ms`, the filter's on_error mode for `cooldown_ms`. */
   trap_cooldown?: Partial<TrapCooldownSpec>;
+  /**
+   * The namespace of the filter's shared data and queues; filters share them only when they
+   * name the same vm_id. Absent: the filter's own name (a namespace of its own).
+   */
+  vm_id?: string;
+  /** Host-side quotas over the defaults (host/chain/filter-quotas.ts). */
+  quotas?: Partial<FilterQuotaSpec>;
 }
 
 /** Attaches an extra chain to the requests whose host and path match (the first matching route wins). */
@@ -590,7 +598,7 @@ const http = z.strictObject({
 });
 
 /** A filter's containment limits; the manifest's filters and the chain spec's entries both carry them. */
-export type ContainmentLimits = Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown'>;
+export type ContainmentLimits = Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown' | 'vm_id' | 'quotas'>;
 
 /** The limits `spec` sets, without keys for the absent ones (so stored specs show only what was chosen). */
 export function containmentOf(spec: ContainmentLimits): ContainmentLimits {
@@ -598,6 +606,8 @@ export function containmentOf(spec: ContainmentLimits): ContainmentLimits {
   if (spec.fuel !== undefined) out.fuel = spec.fuel;
   if (spec.max_memory_mb !== undefined) out.max_memory_mb = spec.max_memory_mb;
   if (spec.trap_cooldown !== undefined) out.trap_cooldown = spec.trap_cooldown;
+  if (spec.vm_id !== undefined) out.vm_id = spec.vm_id;
+  if (spec.quotas !== undefined) out.quotas = spec.quotas;
   return out;
 }
 
@@ -608,6 +618,18 @@ export const containmentKeys = {
   trap_cooldown: z
     .strictObject({ traps: integer(1).optional(), window_ms: integer(1).optional(), cooldown_ms: integer(1).optional() })
     .transform((spec): Partial<TrapCooldownSpec> => Object.fromEntries(Object.entries(spec).filter(([, value]) => value !== undefined)))
+    .optional(),
+  vm_id: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).optional(),
+  quotas: z
+    .strictObject({
+      shared_data_bytes: integer(0).optional(),
+      queue_depth: integer(0).optional(),
+      metrics: integer(0).optional(),
+      log_lines_per_s: integer(0).optional(),
+      http_calls: integer(0).optional(),
+      http_call_response_bytes: integer(0).optional(),
+    })
+    .transform((spec): Partial<FilterQuotaSpec> => Object.fromEntries(Object.entries(spec).filter(([, value]) => value !== undefined)))
     .optional(),
 };
 
@@ -627,7 +649,7 @@ function filter(context: ManifestContext) {
       ...containmentKeys,
     })
     .transform(
-      ({ fuel, max_memory_mb, trap_cooldown, ...spec }): FilterSpec => ({
+      ({ fuel, max_memory_mb, trap_cooldown, vm_id, quotas, ...spec }): FilterSpec => ({
         name: spec.name,
         module: path.resolve(context.baseDir, spec.module),
         ...(spec.sha256 === undefined ? {} : { sha256: spec.sha256.toLowerCase() }),
@@ -635,7 +657,7 @@ function filter(context: ManifestContext) {
         root_id: spec.root_id ?? spec.name,
         vm_config: spec.vm_config,
         on_error: spec.on_error,
-        ...containmentOf({ fuel, max_memory_mb, trap_cooldown }),
+        ...containmentOf({ fuel, max_memory_mb, trap_cooldown, vm_id, quotas }),
       }),
     );
 }

@@ -1,6 +1,7 @@
 // proxy_http_call for filters: a request to one endpoint of a named cluster, answered with the
 // whole response (filters read it in one callback), or null when it failed or timed out.
-// The response body is capped (limits.max_http_call_response_bytes): a larger one fails the
+// The response body is capped (the calling filter's http_call_response_bytes quota, whose default
+// is limits.max_http_call_response_bytes): a larger one fails the
 // call, as Envoy's async client resets a callout past its buffer limit, rather than hand the
 // filter a truncated body.
 
@@ -10,7 +11,7 @@ import type { HttpCallRequest, HttpCallResponse } from '../abi/host-api.js';
 import type { Clusters } from './clusters.js';
 import { isHopByHop } from './headers.js';
 
-export function makeHttpCall(clusters: Clusters, maxResponseBytes: number) {
+export function makeHttpCall(clusters: Clusters) {
   return function httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult {
     const endpoint = clusters.get(request.cluster)?.pick();
     if (endpoint === undefined) return WasmResult.BadArgument;
@@ -34,7 +35,7 @@ export function makeHttpCall(clusters: Clusters, maxResponseBytes: number) {
     // One settle, one done: a throw inside done must not become a second, failed answer.
     sent
       .then(async (response): Promise<HttpCallResponse> => {
-        const body = await readCapped(response.body, maxResponseBytes);
+        const body = await readCapped(response.body, request.maxResponseBytes);
         const pairs: Array<[string, string]> = [[':status', String(response.statusCode)]];
         for (const [name, value] of Object.entries(response.headers)) {
           if (Array.isArray(value)) for (const v of value) pairs.push([name, v]);
@@ -62,7 +63,7 @@ async function readCapped(body: Readable, limit: number): Promise<Uint8Array> {
     total += chunk.length;
     if (total > limit) {
       body.destroy();
-      throw new ResponseTooLarge(`response body larger than limits.max_http_call_response_bytes (${limit})`);
+      throw new ResponseTooLarge(`response body larger than ${limit} bytes (the filter's http_call_response_bytes quota)`);
     }
     chunks.push(chunk);
   }

@@ -94,6 +94,7 @@ export class WeftMetrics {
   private readonly filterTrapsTotal: CounterFamily;
   private readonly filterCooldownsTotal: CounterFamily;
   private readonly filtersCoolingDown: GaugeCell;
+  private readonly filterQuotaExceededTotal: CounterFamily;
   private readonly upstreamTlsFailuresTotal: CounterFamily;
   private readonly clusters = new Map<string, ClusterMetrics>();
 
@@ -105,6 +106,7 @@ export class WeftMetrics {
     this.filterTrapsTotal = new CounterFamily(this.registry, 'weft_filter_traps_total', 'Filter traps (wasm runtime errors), by filter');
     this.filterCooldownsTotal = new CounterFamily(this.registry, 'weft_filter_cooldowns_total', 'Cool-downs a filter was put in after repeated traps (its on_error mode applies without calling it), by filter');
     this.filtersCoolingDown = new GaugeFamily(this.registry, 'weft_filters_cooling_down', 'Filters in a cool-down after repeated traps').cell();
+    this.filterQuotaExceededTotal = new CounterFamily(this.registry, 'weft_filter_quota_exceeded_total', 'Requests of a filter refused past one of its quotas (shared_data_bytes, queue_depth, metrics, log_lines_per_s, http_calls, http_call_response_bytes), by filter and quota');
     this.upstreamTlsFailuresTotal = new CounterFamily(this.registry, 'weft_upstream_tls_failures_total', 'Connections to an upstream whose TLS handshake failed, by cluster and the side that refused (upstream: alert or closed; weft: its certificate did not verify)');
     this.filterMetrics = new PrometheusFilterMetrics(this.registry);
     this.chain = new ChainMetrics(this.registry);
@@ -134,6 +136,11 @@ export class WeftMetrics {
   filterCooldown(filter: string, active: boolean): void {
     if (active) this.filterCooldownsTotal.cell({ filter }).inc();
     this.filtersCoolingDown.inc(active ? 1 : -1);
+  }
+
+  /** Counts one refusal past a filter's quota (refusals are the exception: a lookup per call is fine). */
+  filterQuotaExceeded(filter: string, quota: string): void {
+    this.filterQuotaExceededTotal.cell({ filter, quota }).inc();
   }
 
   /** Counts one connection whose TLS handshake failed (rare: a lookup per call is fine here). */

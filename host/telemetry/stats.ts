@@ -240,19 +240,29 @@ export function ejectionKey(cluster: string, endpoint: string): string {
 
 /**
  * The endpoints of a cluster the breaker has ejected at `nowMs`: those whose shared-data
- * deadline (8 bytes, little-endian i64 ns since the epoch) is still ahead.
+ * deadline (8 bytes, little-endian i64 ns since the epoch) is still ahead, in any of the
+ * namespaces (vm_ids) of the filters that serve.
  */
-export function breakerEjections(sharedData: SharedData, cluster: string, endpoints: readonly string[], nowMs: number): Ejection[] {
+export function breakerEjections(sharedData: SharedData, vmIds: Iterable<string>, cluster: string, endpoints: readonly string[], nowMs: number): Ejection[] {
   const nowNs = BigInt(Math.round(nowMs)) * 1_000_000n;
   const ejected: Ejection[] = [];
   for (const endpoint of endpoints) {
-    // Every Weft filter shares the vm_id "" (chain/filter-slot.ts), so the breaker's keys live there.
-    const entry = sharedData.get('', ejectionKey(cluster, endpoint));
-    if (entry === undefined || entry.value.byteLength !== 8) continue;
-    const untilNs = new DataView(entry.value.buffer, entry.value.byteOffset, 8).getBigInt64(0, true);
+    const untilNs = latestDeadline(sharedData, vmIds, ejectionKey(cluster, endpoint));
     if (untilNs <= nowNs) continue;
     const untilMs = Number(untilNs / 1_000_000n);
     ejected.push({ endpoint, until: new Date(untilMs).toISOString(), remaining_s: round((untilMs - nowMs) / 1000, 1) });
   }
   return ejected;
+}
+
+/** The latest ejection deadline stored under `key` in any of `vmIds` (0n when none is). */
+function latestDeadline(sharedData: SharedData, vmIds: Iterable<string>, key: string): bigint {
+  let latest = 0n;
+  for (const vmId of vmIds) {
+    const entry = sharedData.get(vmId, key);
+    if (entry === undefined || entry.value.byteLength !== 8) continue;
+    const untilNs = new DataView(entry.value.buffer, entry.value.byteOffset, 8).getBigInt64(0, true);
+    if (untilNs > latest) latest = untilNs;
+  }
+  return latest;
 }

@@ -11,7 +11,9 @@ import type { HttpCallRequest, HttpCallResponse, SharedData, VmHost } from '../a
 import { FilterModule, VmStartError, WasmVm } from '../abi/vm.js';
 import { weftForeignFunctions, type ForeignFunction } from '../extensions/index.js';
 import { clusterProperties, type EndpointFacts } from '../proxy/cluster-properties.js';
-import { MemoryQueues, MemorySharedData, RecordingMetrics, type MetricRecord } from './memory-services.js';
+import { FilterQuotas } from '../chain/filter-quotas.js';
+import { InMemorySharedData } from '../chain/shared-state.js';
+import { MemoryQueues, RecordingMetrics, type MetricRecord } from './memory-services.js';
 import { StreamUnderTest, type StreamOptions } from './stream-under-test.js';
 import { bytesOf, type Bytes, type HeaderInput, headerPairs } from './values.js';
 
@@ -128,6 +130,8 @@ export class FilterUnderTest implements VmHost {
   readonly logLevel: LogLevel;
   readonly sharedData: SharedData;
   readonly queues = new MemoryQueues();
+  /** The proxy's default quotas; a refusal shows as the call's InternalFailure. */
+  readonly quotas = new FilterQuotas(undefined, () => {});
   readonly metrics = new RecordingMetrics();
   /** Every log line, in order. */
   readonly logs: LogLine[] = [];
@@ -148,7 +152,7 @@ export class FilterUnderTest implements VmHost {
     this.pluginName = name;
     this.rootId = options.rootId ?? '';
     this.logLevel = LEVEL_NAMES.indexOf(options.logLevel ?? 'trace') as LogLevel;
-    this.sharedData = options.sharedData ?? new MemorySharedData();
+    this.sharedData = options.sharedData ?? new InMemorySharedData();
     this.foreign = new Map([...weftForeignFunctions, ...Object.entries(options.foreignFunctions ?? {})]);
     const clusters = new Map(Object.entries(options.clusters ?? {}).map(([cluster, endpoints]) => [cluster, { name: cluster, endpoints: endpoints.map(endpointFacts) }]));
     const clusterFacts = clusterProperties({ all: () => clusters.values(), get: (cluster) => clusters.get(cluster) });
@@ -228,7 +232,7 @@ export class FilterUnderTest implements VmHost {
 
   /** Sets a shared data entry, as another worker or filter instance would. */
   setSharedData(key: string, value: Bytes): void {
-    this.sharedData.set(this.vmId, key, Uint8Array.from(bytesOf(value)), 0); // the store keeps what it is given
+    this.sharedData.set(this.vmId, key, Uint8Array.from(bytesOf(value)), 0, Infinity); // the store keeps what it is given
   }
 
   /** Runs proxy_on_tick once, as the proxy does every tickPeriodMs; throws when the filter set no period. */

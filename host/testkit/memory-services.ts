@@ -1,10 +1,11 @@
 // In-memory versions of the VM-wide services the ABI layer talks to (host/abi/host-api.ts):
-// shared data with compare-and-swap, shared queues, filter metrics and a body buffer. The test
+// shared queues that deliver synchronously (nothing runs on its own in a test), filter metrics
+// and a body buffer. Shared data is the proxy's own store (host/chain/shared-state.ts). The test
 // kit runs filters on them; the ABI tests' probe host uses them too.
 
 import { MetricType, WasmResult } from '../abi/enums.js';
 import { Registry } from 'prom-client';
-import type { BodyBuffer, FilterMetrics, SharedData, SharedQueues } from '../abi/host-api.js';
+import type { BodyBuffer, FilterMetrics, SharedQueues } from '../abi/host-api.js';
 import { PrometheusFilterMetrics } from '../telemetry/filter-metrics.js';
 
 /** A body with proxy_set_buffer_bytes semantics (see BodyBuffer.set). */
@@ -28,32 +29,18 @@ export class MemoryBody implements BodyBuffer {
   }
 }
 
-/** Shared data per vm_id; every set bumps the entry's cas, as the proxy's store does. */
-export class MemorySharedData implements SharedData {
-  private readonly entries = new Map<string, { value: Uint8Array; cas: number }>();
-  private nextCas = 1;
-
-  get(vmId: string, key: string): { value: Uint8Array; cas: number } | undefined {
-    return this.entries.get(`${vmId}/${key}`);
-  }
-
-  set(vmId: string, key: string, value: Uint8Array, cas: number): WasmResult {
-    const current = this.entries.get(`${vmId}/${key}`);
-    if (cas !== 0 && current?.cas !== cas) return WasmResult.CasMismatch;
-    this.entries.set(`${vmId}/${key}`, { value: value.slice(), cas: this.nextCas++ });
-    return WasmResult.Ok;
-  }
-}
-
 /** Shared queues; a queue's owner hears of every enqueue through its onReady. */
 export class MemoryQueues implements SharedQueues {
-  private readonly queues = new Map<number, { name: string; items: Uint8Array[]; onReady: (id: number) => void }>();
+  private readonly queues = new Map<number, { name: string; items: Uint8Array[]; onReady: (id: number) => void; maxDepth: number }>();
 
-  register(vmId: string, name: string, onReady: (queueId: number) => void): number {
+  register(vmId: string, name: string, onReady: (queueId: number) => void, maxDepth: number): number {
     const existing = this.resolve(vmId, name);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      this.queues.get(existing)!.maxDepth = maxDepth;
+      return existing;
+    }
     const id = this.queues.size + 1;
-    this.queues.set(id, { name: `${vmId}/${name}`, items: [], onReady });
+    this.queues.set(id, { name: `${vmId}/${name}`, items: [], onReady, maxDepth });
     return id;
   }
 
@@ -65,6 +52,7 @@ export class MemoryQueues implements SharedQueues {
   enqueue(queueId: number, data: Uint8Array): WasmResult {
     const queue = this.queues.get(queueId);
     if (queue === undefined) return WasmResult.NotFound;
+    if (queue.items.length >= queue.maxDepth) return WasmResult.InternalFailure;
     queue.items.push(data.slice());
     queue.onReady(queueId); // the VM defers the guest callback itself: it must not re-enter the guest
     return WasmResult.Ok;
