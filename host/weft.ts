@@ -216,7 +216,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     throw error;
   }
   const { registry, chains } = running;
-  const stats = requestStats(manifest, clusters, shared.sharedData);
+  const stats = requestStats(manifest, clusters, shared.sharedData, () => chains);
   if (overload.configured) stats.overload = () => overload.report();
 
   const release = async () => {
@@ -280,22 +280,23 @@ export function logListening(manifest: Manifest, chains: ChainControl, store: St
 }
 
 /** /stats per cluster, with the breaker's ejections read from shared data. */
-export function requestStats(manifest: Manifest, clusters: Clusters, sharedData: SharedData): RequestStats {
+export function requestStats(manifest: Manifest, clusters: Clusters, sharedData: SharedData, chains: () => ChainControl): RequestStats {
   return new RequestStats(
     manifest.clusters.map((spec) => ({ name: spec.name, service: spec.discovery?.service })),
-    (name, nowMs) => breakerEjections(sharedData, servingVmIds(chains.current().spec), name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
+    (name, nowMs) => breakerEjections(sharedData, servingVmIds(chains().current().spec), name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
   );
 }
 
 /** The listener of the manifest; `reusePort` when several worker threads listen on one address. */
 export function listenerOptions(
   manifest: Manifest,
-  parts: Pick<ListenerOptions, 'logger' | 'clusters' | 'chainFor' | 'onFinished'> & { overload: OverloadProtection; tracer: ListenerOptions['tracer'] | undefined; reusePort?: boolean },
+  parts: Pick<ListenerOptions, 'logger' | 'clusters' | 'chainFor' | 'onFinished'> & { overload: OverloadProtection; tracer: ListenerOptions['tracer'] | undefined; reusePort?: boolean; quiet?: boolean },
 ): ListenerOptions {
-  const { overload, tracer, reusePort, ...rest } = parts;
+  const { overload, tracer, reusePort, quiet, ...rest } = parts;
   return {
     ...(tracer === undefined ? {} : { tracer }),
     ...(reusePort === undefined ? {} : { reusePort }),
+    ...(quiet === undefined ? {} : { quiet }),
     host: manifest.listen.host,
     port: manifest.listen.port,
     ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),

@@ -178,8 +178,9 @@ describe('the breaker across workers', () => {
       clusters: [{ name: 'web', endpoints: [good.address, bad.address] }],
       filters: [
         { name: 'router', module: builtModule(join(repoRoot, 'filters', 'router')), config: { routes: [{ match: { prefix: '/' }, cluster: 'web' }] } },
-        { name: 'breaker', module: builtModule(join(repoRoot, 'filters', 'breaker')), config: { consecutive_5xx: FAILURES, base_ejection_time_ms: 60_000, max_ejection_percent: 50 } },
-        { name: 'lb', module: builtModule(join(repoRoot, 'filters', 'lb')), config: {} },
+        // breaker and lb share their shared-data namespace (the lb reads the breaker's ejections).
+        { name: 'breaker', vm_id: 'mesh', module: builtModule(join(repoRoot, 'filters', 'breaker')), config: { consecutive_5xx: FAILURES, base_ejection_time_ms: 60_000, max_ejection_percent: 50 } },
+        { name: 'lb', vm_id: 'mesh', module: builtModule(join(repoRoot, 'filters', 'lb')), config: {} },
       ],
     });
   });
@@ -193,7 +194,10 @@ describe('the breaker across workers', () => {
     // One at a time (so none is in flight to it when it is ejected), each on a fresh connection, which
     // the kernel gives to either worker: both send to the bad endpoint until it is ejected.
     for (let i = 0; i < 60; i++) await request(`${weft.url}/b/${i}`);
-    assert.equal(bad.requests.length, FAILURES, 'the bad endpoint got exactly its failures, then no more');
+    // The ejection is written in on_log, which may run just after the client has its answer: a
+    // request the other worker takes in that moment can still reach the endpoint, once.
+    const reached = bad.requests.length;
+    assert.ok(reached === FAILURES || reached === FAILURES + 1, `the bad endpoint got ${reached} requests, expected ${FAILURES} (+1)`);
     const failedOn = new Set(
       weft
         .accessLog()
@@ -204,7 +208,7 @@ describe('the breaker across workers', () => {
     const after = await Promise.all(Array.from({ length: 20 }, (_, i) => request(`${weft.url}/after/${i}`)));
     assert.deepEqual(new Set(after.map((response) => response.status)), new Set([200]));
     assert.deepEqual(workersServing(weft, '/after/'), new Set([1, 2]));
-    assert.equal(bad.requests.length, FAILURES);
+    assert.equal(bad.requests.length, reached, 'no worker sends to it once ejected');
   });
 });
 

@@ -33,6 +33,8 @@ export interface ListenerOptions {
    * connections over them). uWS sets it on Linux anyway; node:http only when asked (Node 22.12+).
    */
   reusePort?: boolean;
+  /** Leave the engine line out of the log: another worker thread's listener logs it for all. */
+  quiet?: boolean;
   clusters: Clusters;
   defaultCluster: string | undefined;
   limits: ProxyLimits;
@@ -100,13 +102,14 @@ export class ProxyListener implements ProxyContext {
   /** TLS runs on node:https; plain HTTP on the engine chosen here, logged once with its reason. */
   private makeTransport(): Transport {
     const { host, port, tls, logger } = this.options;
+    const announce = this.options.quiet !== true;
     if (tls !== undefined) {
-      logger.info({ engine: 'node:https' }, 'listener engine: node:https (TLS)');
+      if (announce) logger.info({ engine: 'node:https' }, 'listener engine: node:https (TLS)');
       return new TlsTransport(host, port, tls, this, logger);
     }
     const choice = chooseEngine(this.options.engine);
-    logger.info({ engine: choice.engine === 'uws' ? 'uws' : 'node:http', reason: choice.reason }, describeEngine(choice));
-    if (choice.engine === 'uws' && choice.splitHeadBytes !== undefined && choice.splitHeadBytes < this.limits.maxRequestHeaderBytes) {
+    if (announce) logger.info({ engine: choice.engine === 'uws' ? 'uws' : 'node:http', reason: choice.reason }, describeEngine(choice));
+    if (announce && choice.engine === 'uws' && choice.splitHeadBytes !== undefined && choice.splitHeadBytes < this.limits.maxRequestHeaderBytes) {
       // Say it once at start: the symptom (a reset now and then for a client with large cookies) is hard to trace.
       logger.warn(
         { split_head_bytes: choice.splitHeadBytes, max_request_headers_kb: this.limits.maxRequestHeaderBytes / 1024 },

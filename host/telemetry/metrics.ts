@@ -29,12 +29,12 @@ export class ChainMetrics {
   private readonly vms: GaugeCell;
 
   constructor(registry: Registry) {
-    this.revision = new GaugeFamily(registry, 'weft_chain_revision', 'Revision of the chain spec serving new requests').cell();
+    this.revision = new GaugeFamily(registry, 'weft_chain_revision', 'Revision of the chain spec serving new requests', 'max').cell();
     this.swaps = new CounterFamily(registry, 'weft_chain_swaps_total', 'Chain revisions that went into service').cell();
     this.failures = new CounterFamily(registry, 'weft_chain_swap_failures_total', 'Chain changes that did not go into service, by reason (invalid, conflict, build, store)');
     this.buildSeconds = new HistogramFamily(registry, 'weft_chain_build_seconds', 'Time to build a chain generation, from a checked spec to every VM started', CHAIN_BUILD_BUCKETS).cell();
-    this.generations = new GaugeFamily(registry, 'weft_chain_generations', 'Chain generations alive: the serving one plus those draining requests').cell();
-    this.vms = new GaugeFamily(registry, 'weft_filter_vms', 'Filter VMs alive across those generations (a filter kept by a swap counts once)').cell();
+    this.generations = new GaugeFamily(registry, 'weft_chain_generations', 'Chain generations alive: the serving one plus those draining requests (with worker threads: in the worker with the most)', 'max').cell();
+    this.vms = new GaugeFamily(registry, 'weft_filter_vms', 'Filter VMs alive across those generations (a filter kept by a swap counts once; with worker threads: in the worker with the most, each worker running its own)', 'max').cell();
   }
 
   serving(revision: number): void {

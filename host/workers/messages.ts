@@ -25,6 +25,8 @@ export type Command =
   | { op: 'discard'; generation: number }
   | { id: number; op: 'listen' }
   | { id: number; op: 'metrics' }
+  /** Report the finished requests not yet reported, then reply. */
+  | { id: number; op: 'flush' }
   | { id: number; op: 'drain'; timeoutMs: number }
   | { op: 'endpoints'; cluster: string; endpoints: EndpointSpec[] }
   | { op: 'queue-ready'; queueId: number };

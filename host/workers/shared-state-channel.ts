@@ -1,5 +1,6 @@
 // Shared data and shared queues, process-wide: the one store lives on the main thread (the same
-// in-memory implementation a single thread uses, host/chain/shared-state.ts, with its limits),
+// in-memory implementation a single thread uses, host/chain/shared-state.ts, with its vm_id
+// namespaces and quotas),
 // and each worker reaches it with a synchronous call, as proxy-wasm-cpp-host's process-wide
 // SharedData is reached from every worker thread under a mutex.
 //
@@ -21,9 +22,9 @@ export interface SharedStateLink {
 }
 
 type Call =
-  | { target: 'data'; method: 'get' | 'set'; args: unknown[] }
+  | { target: 'data'; method: 'get' | 'set' | 'bytesUsed'; args: unknown[] }
   | { target: 'queues'; method: 'resolve' | 'enqueue' | 'dequeue'; args: unknown[] }
-  | { target: 'queues'; method: 'register'; args: [vmId: string, name: string] };
+  | { target: 'queues'; method: 'register'; args: [vmId: string, name: string, maxDepth: number] };
 
 type Answer = { ok: true; value: unknown } | { ok: false; error: string };
 
@@ -48,10 +49,19 @@ export function serveSharedState(port: MessagePort, signal: SharedArrayBuffer, d
 }
 
 function perform(call: Call, data: SharedData, queues: SharedQueues, queueReady: (queueId: number) => void): unknown {
-  if (call.target === 'data') return call.method === 'get' ? data.get(...(call.args as Parameters<SharedData['get']>)) : data.set(...(call.args as Parameters<SharedData['set']>));
+  if (call.target === 'data') {
+    switch (call.method) {
+      case 'get':
+        return data.get(...(call.args as Parameters<SharedData['get']>));
+      case 'set':
+        return data.set(...(call.args as Parameters<SharedData['set']>));
+      case 'bytesUsed':
+        return data.bytesUsed(...(call.args as Parameters<SharedData['bytesUsed']>));
+    }
+  }
   switch (call.method) {
     case 'register':
-      return queues.register(call.args[0], call.args[1], queueReady);
+      return queues.register(call.args[0], call.args[1], queueReady, call.args[2]);
     case 'resolve':
       return queues.resolve(...(call.args as Parameters<SharedQueues['resolve']>));
     case 'enqueue':
@@ -92,6 +102,10 @@ export class RemoteSharedData implements SharedData {
   set(...args: Parameters<SharedData['set']>): WasmResult {
     return this.client.call({ target: 'data', method: 'set', args }) as WasmResult;
   }
+
+  bytesUsed(...args: Parameters<SharedData['bytesUsed']>): number {
+    return this.client.call({ target: 'data', method: 'bytesUsed', args }) as number;
+  }
 }
 
 /**
@@ -103,8 +117,8 @@ export class RemoteSharedQueues implements SharedQueues {
 
   constructor(private readonly client: SharedStateClient) {}
 
-  register(vmId: string, name: string, onReady: (queueId: number) => void): number {
-    const queueId = this.client.call({ target: 'queues', method: 'register', args: [vmId, name] }) as number;
+  register(vmId: string, name: string, onReady: (queueId: number) => void, maxDepth: number): number {
+    const queueId = this.client.call({ target: 'queues', method: 'register', args: [vmId, name, maxDepth] }) as number;
     this.onReady.set(queueId, onReady);
     return queueId;
   }

@@ -34,11 +34,12 @@ const manager = localManager(chainServices(clusters, manifest, { logger, metrics
 const generations = new Map<number, Generation>();
 
 let finished: Array<string | number> = [];
-const flushFinished = setInterval(() => {
+function reportFinished(): void {
   if (finished.length === 0) return;
   send({ op: 'finished', requests: finished });
   finished = [];
-}, FINISHED_REPORT_MS);
+}
+const reporting = setInterval(reportFinished, FINISHED_REPORT_MS);
 
 const listener = new ProxyListener(
   listenerOptions(manifest, {
@@ -47,6 +48,8 @@ const listener = new ProxyListener(
     overload,
     tracer: tracing?.tracer,
     reusePort: true,
+    // Every worker runs the same engine: the first says which.
+    quiet: start.index !== 1,
     chainFor: (authority, path) => manager.chainFor(authority, path),
     onFinished: finishedRequests(createAccessLog(manifest.access_log, logger, start.index), metrics, (cluster, status, durationMs) => finished.push(cluster, status, durationMs)),
   }),
@@ -71,8 +74,8 @@ async function drain(timeoutMs: number): Promise<number> {
   const { unfinished } = await listener.drain(timeoutMs);
   overload.stop();
   manager.stop();
-  clearInterval(flushFinished);
-  if (finished.length > 0) send({ op: 'finished', requests: finished });
+  clearInterval(reporting);
+  reportFinished();
   await tracing?.shutdown();
   await clusters.close();
   return unfinished;
@@ -100,6 +103,10 @@ async function perform(command: Command): Promise<unknown> {
       return listen();
     case 'metrics':
       return metrics.registry.getMetricsAsJSON();
+    case 'flush':
+      // Posted before the reply, so the main thread has counted them when the reply arrives.
+      reportFinished();
+      return undefined;
     case 'drain':
       return drain(command.timeoutMs);
     case 'endpoints':

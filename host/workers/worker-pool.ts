@@ -145,6 +145,11 @@ export class WorkerPool implements GenerationHost<number> {
     return outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
   }
 
+  /** Resolves once every worker has reported the requests it finished so far. */
+  async flushFinished(): Promise<void> {
+    await Promise.allSettled(this.workers.map((worker) => worker.request({ op: 'flush' })));
+  }
+
   /** Every worker stops accepting, finishes its requests (bounded by `timeoutMs`) and exits. */
   async drain(timeoutMs: number): Promise<{ unfinished: number }> {
     this.stopping = true;

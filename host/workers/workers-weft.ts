@@ -21,12 +21,14 @@ export async function startWorkers(manifest: Manifest, count: number, deps: Weft
   // Endpoint addresses only (for /stats' ejections): the workers send the requests.
   const clusters = new Clusters(manifest.clusters);
   const shared = { sharedData: new InMemorySharedData(), queues: new InMemorySharedQueues() };
-  const stats = requestStats(manifest, clusters, shared.sharedData);
+  // /stats reads the breaker's ejections in the namespaces of the chain that serves (known once it does).
+  let running: Awaited<ReturnType<typeof startChains>> | undefined;
+  const stats = requestStats(manifest, clusters, shared.sharedData, () => running!.chains);
   const pool = new WorkerPool({ count, manifest, ...shared, logger, finished: (cluster, status, durationMs) => stats.record(cluster, status, durationMs) });
   metrics.sources.push(() => pool.metrics());
+  stats.settle = () => pool.flushFinished();
   let store: Store | undefined;
   let services: ServiceRegistry | undefined;
-  let running;
   try {
     store = deps.store ?? (await openStore(manifest.store, logger));
     const feeds = registryFeeds(manifest, (name) => ({

@@ -143,6 +143,12 @@ export class WeftProcess {
     return lines;
   }
 
+  /** How many worker threads serve, as the `listening` line says (1 when it names none). */
+  get workers(): number {
+    const listening = this.logLines().find((line) => line.msg === 'listening');
+    return typeof listening?.workers === 'number' ? listening.workers : 1;
+  }
+
   accessLog(): AccessLine[] {
     return this.logLines().filter((line) => line.msg === 'access') as unknown as AccessLine[];
   }
