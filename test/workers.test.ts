@@ -212,6 +212,31 @@ describe('the breaker across workers', () => {
   });
 });
 
+describe('a shared queue across workers', () => {
+  let upstream: EchoUpstream;
+  let weft: WeftProcess;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+    weft = await startWeft({ workers: WORKERS, clusters: [{ name: 'web', endpoints: [upstream.address] }], filters: [{ name: 'relay', module: fixtureModule('queue-relay') }] });
+  });
+  after(async () => {
+    await weft?.stop();
+    await upstream?.stop();
+  });
+
+  test('items enqueued in every worker reach the worker that registered the queue (on_queue_ready)', async () => {
+    const items = 20;
+    const replies = await Promise.all(Array.from({ length: items }, (_, i) => request(`${weft.url}/enqueue/${i}`, { headers: { 'x-enqueue': `item-${i}` } })));
+    for (const reply of replies) assert.deepEqual(JSON.parse(reply.body), { status: 0 }, 'enqueued');
+    assert.deepEqual(workersServing(weft, '/enqueue/'), new Set([1, 2]), 'both workers enqueued');
+    await eventually(async () => JSON.parse((await request(`${weft.url}/received`, { headers: { 'x-received': '1' } })).body).received, (received) => received === items, 'every item to be received');
+    const got = weft.logLines().filter((line) => typeof line.msg === 'string' && line.msg.startsWith('relay: got '));
+    assert.deepEqual(new Set(got.map((line) => line.msg)), new Set(Array.from({ length: items }, (_, i) => `relay: got item-${i}`)));
+    assert.equal(new Set(got.map((line) => line.worker)).size, 1, 'one worker, the owner, received them all');
+  });
+});
+
 describe('a worker that crashes', () => {
   let upstream: EchoUpstream;
   let weft: WeftProcess;
