@@ -134,6 +134,18 @@ store: { kind: file, path: ./weft-state.json }
     assert.equal(result.manifest.access_log, 'off');
   });
 
+  test('workers: auto by default, a count, or a digit string', async () => {
+    const plain = await load(MINIMAL);
+    assert.ok(plain.ok);
+    assert.equal(plain.manifest.workers, 'auto');
+    for (const [text, workers] of [['auto', 'auto'], ['1', 1], ['4', 4], ['"2"', 2]] as const) {
+      const result = await load(`${MINIMAL}workers: ${text}\n`);
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.equal(result.manifest.workers, workers);
+    }
+    for (const text of ['0', 'many', '1.5', '[2]']) assert.deepEqual(await errorsOf(`${MINIMAL}workers: ${text}\n`), [`workers: must be auto or an integer >= 1, not ${text === 'many' ? '"many"' : text === '[2]' ? 'a list' : text}`]);
+  });
+
   test('listen.engine forces the plain listener engine; absent means auto', async () => {
     for (const engine of ['auto', 'uws', 'node'] as const) {
       const result = await load(MINIMAL.replace('listen: 127.0.0.1:8080', `listen: { address: 127.0.0.1:8080, engine: ${engine} }`));

@@ -784,6 +784,13 @@ function whenClean(...fields: string[]) {
   };
 }
 
+/** `auto` or a count of worker threads (digit strings too, so `${WORKERS}` works). */
+const notWorkers = unlessMissing((input) => `must be auto or an integer >= 1, not ${describeValue(input)}`);
+const workers = z.preprocess(
+  (value) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+  z.union([z.literal('auto', { error: notWorkers }), z.number({ error: notWorkers }).int({ error: notWorkers }).min(1, { error: notWorkers })], { error: notWorkers }),
+);
+
 export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, unknown> {
   return z
     .strictObject({
@@ -803,7 +810,7 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
       limits: limits.prefault({}),
       http: http.prefault({}),
       overload: overload.optional(),
-      workers: z.union([z.literal('auto'), integer(1)], { error: unlessMissing((input) => `must be auto or an integer >= 1, not ${describeValue(input)}`) }).default('auto'),
+      workers: workers.default('auto'),
     })
     .superRefine((manifest, ctx) => {
       checkUniqueNames(manifest.clusters, 'clusters', ctx);
