@@ -212,6 +212,32 @@ describe('the breaker across workers', () => {
   });
 });
 
+describe('workers on the node:http engine', () => {
+  // server.listen({reusePort}) arrived in Node 22.12 (23.1 on the 23 line).
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  const reusesPorts = major >= 24 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+
+  test(reusesPorts ? 'share the port with reusePort: requests land on every worker' : 'fall back to one thread, saying why, where Node cannot share a port', async () => {
+    const upstream = await EchoUpstream.start();
+    const weft = await startWeft({ workers: WORKERS, listenEngine: 'node', clusters: [{ name: 'web', endpoints: [upstream.address] }] });
+    try {
+      const responses = await Promise.all(Array.from({ length: 30 }, (_, i) => request(`${weft.url}/node/${i}`)));
+      assert.deepEqual(new Set(responses.map((response) => response.status)), new Set([200]));
+      if (reusesPorts) {
+        assert.equal(weft.workers, WORKERS);
+        assert.deepEqual(workersServing(weft, '/node/'), new Set([1, 2]));
+      } else {
+        assert.equal(weft.workers, 1);
+        const reason = weft.logLines().find((line) => line.level === 40 && String(line.msg).includes('cannot share a port'));
+        assert.match(String(reason?.msg), new RegExp(`workers: ${WORKERS} asks for ${WORKERS} threads, but node:http on Node ${process.versions.node} cannot share a port between threads`));
+      }
+    } finally {
+      await weft.stop();
+      await upstream.stop();
+    }
+  });
+});
+
 describe('a shared queue across workers', () => {
   let upstream: EchoUpstream;
   let weft: WeftProcess;
