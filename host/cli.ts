@@ -185,7 +185,10 @@ function stopOnSignals(weft: Weft, admin: AdminServer, readiness: Readiness, log
   const onSignal = (signal: NodeJS.Signals) => {
     if (draining) {
       logger.warn({ signal }, 'second signal while draining: exiting now');
-      process.exit(1);
+      // Worker threads close their sockets first (see WorkerPool.halt); bounded, as a second signal asks for speed.
+      const halted = weft.halt?.() ?? Promise.resolve();
+      void Promise.race([halted, new Promise((resolve) => setTimeout(resolve, 1000))]).then(() => process.exit(1));
+      return;
     }
     draining = true;
     readiness.notReady('draining');

@@ -47,6 +47,8 @@ export interface Weft {
   degraded(): string | undefined;
   /** Stops accepting, lets in-flight requests finish (bounded by limits.drain_timeout_ms), releases everything. */
   stop(): Promise<void>;
+  /** Closes every connection at once, before the process exits without draining (absent: nothing to do first). */
+  halt?(): Promise<void>;
 }
 
 export interface WeftDeps {

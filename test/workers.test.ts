@@ -306,4 +306,18 @@ describe('a worker that crashes', () => {
     assert.deepEqual(new Set(after.map((response) => response.status)), new Set([200]));
     assert.deepEqual(workersServing(weft, '/after/'), new Set([1, 2]));
   });
+
+  test('a second SIGTERM while draining exits 1 at once, the workers\' connections closed first', async () => {
+    const slow = request(`${weft.url}/halt`, { headers: { 'x-upstream-delay-ms': '3000' } }).then(
+      (response) => response.status,
+      () => 'failed',
+    );
+    await eventually(async () => upstream.requests.some((seen) => seen.path === '/halt'), Boolean, 'the slow request to reach the upstream');
+    weft.signal('SIGTERM');
+    await weft.waitForOutput((text) => text.includes('"msg":"draining"'), 'draining');
+    weft.signal('SIGTERM');
+    // 1, not 134: a worker thread that ended with its uWS sockets open would abort the process.
+    assert.equal(await weft.waitForExit(), 1);
+    assert.equal(await slow, 'failed');
+  });
 });

@@ -28,6 +28,8 @@ export type Command =
   /** Report the finished requests not yet reported, then reply. */
   | { id: number; op: 'flush' }
   | { id: number; op: 'drain'; timeoutMs: number }
+  /** Close every connection now (a second signal while draining). */
+  | { id: number; op: 'halt' }
   | { op: 'endpoints'; cluster: string; endpoints: EndpointSpec[] }
   | { op: 'queue-ready'; queueId: number };
 

@@ -109,6 +109,9 @@ async function perform(command: Command): Promise<unknown> {
       return undefined;
     case 'drain':
       return drain(command.timeoutMs);
+    case 'halt':
+      listener.closeNow();
+      return undefined;
     case 'endpoints':
       clusters.get(command.cluster)?.update(command.endpoints);
       return undefined;

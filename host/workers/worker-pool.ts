@@ -163,6 +163,20 @@ export class WorkerPool implements GenerationHost<number> {
     return { unfinished: outcomes.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0) };
   }
 
+  /**
+   * Every worker closes its connections at once and ends. A worker thread must close its uWS
+   * sockets before it ends (Node aborts the process otherwise), so the process exits after this.
+   */
+  async halt(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled(
+      this.workers.map(async (worker) => {
+        await worker.request({ op: 'halt' });
+        await worker.thread.terminate();
+      }),
+    );
+  }
+
   private spawn(index: number, serving: WorkerStart['serving']): WorkerThread {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);

@@ -60,6 +60,7 @@ export async function startWorkers(manifest: Manifest, count: number, deps: Weft
     stats,
     store: openedStore.description,
     degraded: () => openedStore.unavailable?.(),
+    halt: () => pool.halt(),
     async stop() {
       const { unfinished } = await pool.drain(manifest.limits.drain_timeout_ms);
       if (unfinished > 0) logger.warn({ unfinished }, 'drain timed out; closed connections with requests in flight');
