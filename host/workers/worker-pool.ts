@@ -153,13 +153,10 @@ export class WorkerPool implements GenerationHost<number> {
   /** Every worker stops accepting, finishes its requests (bounded by `timeoutMs`) and exits. */
   async drain(timeoutMs: number): Promise<{ unfinished: number }> {
     this.stopping = true;
-    const outcomes = await Promise.allSettled(
-      this.workers.map(async (worker) => {
-        const unfinished = (await worker.request({ op: 'drain', timeoutMs })) as number;
-        await worker.thread.terminate();
-        return unfinished;
-      }),
-    );
+    const outcomes = await Promise.allSettled(this.workers.map((worker) => worker.request({ op: 'drain', timeoutMs }) as Promise<number>));
+    // Only once every worker has drained: ending a thread that ran uWS while another still
+    // serves has cut that other's connections (uWS 20.30).
+    await Promise.allSettled(this.workers.map((worker) => worker.thread.terminate()));
     return { unfinished: outcomes.reduce((sum, outcome) => sum + (outcome.status === 'fulfilled' ? outcome.value : 0), 0) };
   }
 
