@@ -22,6 +22,9 @@ const WORKER_FILE = new URL('./worker-main.js', import.meta.url);
 
 type Reply = Extract<Report, { op: 'reply' }>;
 
+/** A command that gets a reply, before its id is assigned. */
+type Request = Command extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never;
+
 class WorkerFailed extends Error {
   constructor(
     message: string,
@@ -42,7 +45,7 @@ class WorkerThread {
     readonly thread: Worker,
   ) {}
 
-  request(command: Command extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never): Promise<unknown> {
+  request(command: Request): Promise<unknown> {
     if (this.exited) return Promise.reject(new WorkerFailed(`worker ${this.index} is not running`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
