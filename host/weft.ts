@@ -1,6 +1,7 @@
 // The composition root: turns a checked manifest into a running proxy. Everything is wired here
 // and nowhere else, so each module only sees the interfaces it needs.
 
+import { RegistrationGuard } from './discovery/registration-guard.js';
 import { pino } from 'pino';
 import { WasmResult, type LogLevel } from './abi/enums.js';
 import { ChainBuildError } from './chain/chain.js';
@@ -147,6 +148,11 @@ export function upstreamTlsFailed(metrics: WeftMetrics, logger: Logger): Upstrea
   };
 }
 
+/** What the service registry refuses to register: the proxy's own addresses, and addresses outside discovery.allowed_networks. */
+export function registrationGuard(manifest: Manifest): RegistrationGuard {
+  return new RegistrationGuard({ ownAddresses: [manifest.listen, manifest.admin], allowedNetworks: manifest.discovery.allowed_networks });
+}
+
 /** The clusters the service registry feeds (`discovery: registry`), each with its subset of a service. */
 export function registryFeeds(manifest: Manifest, sinkFor: (cluster: string) => EndpointSink): ClusterFeed[] {
   return manifest.clusters.flatMap((spec) => (spec.discovery === undefined ? [] : [{ name: spec.name, subset: spec.discovery, cluster: sinkFor(spec.name) }]));
@@ -209,7 +215,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   }
   const manager = localManager(chainServices(clusters, manifest, deps, shared, overload), metrics);
   try {
-    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, (name) => clusters.get(name)!), spec: manifest.discovery, logger });
+    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, (name) => clusters.get(name)!), spec: manifest.discovery, logger, guard: registrationGuard(manifest) });
     running = await startChains(manifest, store, manager, deps);
   } catch (error) {
     services?.stop();

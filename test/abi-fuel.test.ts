@@ -166,15 +166,41 @@ describe('instrumentModule', () => {
     }
   });
 
-  it('exports a setter of the fuel counter, itself uncharged, in modules with and without memory.grow', async () => {
+  it('exports a setter of the fuel counter, itself uncharged, that answers what was left, in modules with and without memory.grow', async () => {
     for (const source of [SPIN, BEHAVIOUR]) {
       const { exports, fuel } = await instantiate(instrumentModule(await assemble(source)).bytes, { env: { work: () => undefined } });
-      const setFuel = exports[SET_FUEL_EXPORT] as unknown as (budget: number) => void;
+      const setFuel = exports[SET_FUEL_EXPORT] as unknown as (budget: number) => number;
       setFuel(123_456_789);
       assert.equal(fuel.value, 123_456_789n);
-      setFuel(2 ** 40);
+      assert.equal(setFuel(2 ** 40), 123_456_789);
       assert.equal(fuel.value, 2n ** 40n);
+      fuel.value = -5n;
+      assert.equal(setFuel(7), -5, 'an exhausted counter reads below zero');
     }
+  });
+
+  it('charges memory.fill and memory.copy one unit per byte, so a large one cannot pass for one instruction', async () => {
+    const source = `(module
+      (memory (export "memory") 2)
+      (func (export "fill") (param $n i32) (memory.fill (i32.const 0) (i32.const 7) (local.get $n)))
+      (func (export "copy") (param $n i32) (memory.copy (i32.const 65536) (i32.const 0) (local.get $n)))
+      (func (export "byte") (param $at i32) (result i32) (i32.load8_u (local.get $at))))`;
+    const result = instrumentModule(await assemble(source));
+    assert.equal(result.meteredBulkOps, 2);
+    const { exports, fuel } = await instantiate(result.bytes);
+    const used = (op: string, n: number): bigint => {
+      fuel.value = 1_000_000n;
+      exports[op]!(n);
+      return 1_000_000n - fuel.value;
+    };
+    const fillEntry = used('fill', 0);
+    assert.equal(used('fill', 60_000) - fillEntry, 60_000n);
+    assert.equal(exports.byte!(59_999), 7, 'the fill happened');
+    assert.equal(used('copy', 50_000) - used('copy', 0), 50_000n);
+    assert.equal(exports.byte!(65536 + 49_999), 7, 'the copy happened');
+    fuel.value = 1_000n;
+    assert.throws(() => exports.fill!(65_536), WebAssembly.RuntimeError, 'a fill larger than the fuel left traps');
+    assert.ok(fuel.value < 0n);
   });
 
   it('traps with unreachable when the fuel runs out, at the exact unit', async () => {

@@ -167,21 +167,30 @@ describe('admin tokens through weft run', () => {
 
 describe('AdminAuth compares digests in constant time', () => {
   const auth = AdminAuth.fromSpec({
-    host: '127.0.0.1',
-    port: 1,
     token: ADMIN_TOKEN,
     tokens: [
       { name: 'ci', sha256: sha256hex(CI_TOKEN), role: 'write' },
       { name: 'viewer', sha256: sha256hex(VIEWER_TOKEN), role: 'read' },
+      { name: 'reviews', sha256: sha256hex('reviews-token'), role: 'register', services: ['reviews'] },
     ],
   });
 
   test('each token gets its own name and role, whichever position it has', () => {
-    assert.deepEqual(auth.check(`Bearer ${ADMIN_TOKEN}`, 'write'), { ok: true, caller: 'admin' });
-    assert.deepEqual(auth.check(`Bearer ${CI_TOKEN}`, 'write'), { ok: true, caller: 'ci' });
-    assert.deepEqual(auth.check(`Bearer ${VIEWER_TOKEN}`, 'read'), { ok: true, caller: 'viewer' });
+    assert.deepEqual(auth.check(`Bearer ${ADMIN_TOKEN}`, 'write'), { ok: true, caller: 'admin', role: 'write' });
+    assert.deepEqual(auth.check(`Bearer ${CI_TOKEN}`, 'write'), { ok: true, caller: 'ci', role: 'write' });
+    assert.deepEqual(auth.check(`Bearer ${VIEWER_TOKEN}`, 'read'), { ok: true, caller: 'viewer', role: 'read' });
     assert.deepEqual(auth.check(`Bearer ${VIEWER_TOKEN}`, 'write'), { ok: false, status: 403, error: 'token "viewer" is read-only' });
-    assert.deepEqual(auth.check(undefined, 'public'), { ok: true, caller: undefined });
+    assert.deepEqual(auth.check(`Bearer ${VIEWER_TOKEN}`, 'register', 'reviews'), { ok: false, status: 403, error: 'token "viewer" is read-only' });
+    assert.deepEqual(auth.check(undefined, 'public'), { ok: true, caller: undefined, role: undefined });
+  });
+
+  test('a register token registers instances of its own services, and does nothing else', () => {
+    const only = { ok: false, status: 403, error: 'token "reviews" may only register instances of reviews' };
+    assert.deepEqual(auth.check('Bearer reviews-token', 'register', 'reviews'), { ok: true, caller: 'reviews', role: 'register' });
+    assert.deepEqual(auth.check('Bearer reviews-token', 'register', 'payments'), only);
+    assert.deepEqual(auth.check('Bearer reviews-token', 'read'), only);
+    assert.deepEqual(auth.check('Bearer reviews-token', 'write'), only);
+    assert.deepEqual(auth.check(`Bearer ${CI_TOKEN}`, 'register', 'payments'), { ok: true, caller: 'ci', role: 'write' });
   });
 
   test('tokens of every length go through the same digest compare (a plain timingSafeEqual would throw on them)', () => {
@@ -190,10 +199,16 @@ describe('AdminAuth compares digests in constant time', () => {
     }
   });
 
-  test('without any token, every route is open', () => {
-    const open = AdminAuth.fromSpec({ host: '127.0.0.1', port: 1 });
+  test('without any token (admin.auth: none), every route is open', () => {
+    const open = AdminAuth.fromSpec({});
     assert.equal(open.required, false);
-    assert.deepEqual(open.check(undefined, 'write'), { ok: true, caller: undefined });
+    assert.deepEqual(open.check(undefined, 'write'), { ok: true, caller: undefined, role: undefined });
+  });
+
+  test('without a token in the manifest, the generated one is the admin credential', () => {
+    const generated = AdminAuth.fromSpec({}, 'generated-token');
+    assert.deepEqual(generated.check(undefined, 'read'), { ok: false, status: 401, error: 'missing bearer token' });
+    assert.deepEqual(generated.check('Bearer generated-token', 'write'), { ok: true, caller: 'admin', role: 'write' });
   });
 });
 

@@ -62,7 +62,7 @@ store: { kind: file, path: ./weft-state.json }
       ok: true,
       manifest: {
         listen: { host: '127.0.0.1', port: 8080 },
-        admin: { host: '127.0.0.1', port: 9901, token: 's3cret: {not yaml}' },
+        admin: { host: '127.0.0.1', port: 9901, token: 's3cret: {not yaml}', auth: 'token', token_file: path.join(dir, 'admin.token'), allowed_hosts: [] },
         clusters: [
           {
             name: 'web',
@@ -90,7 +90,7 @@ store: { kind: file, path: ./weft-state.json }
         routes: [],
         registry: { max_module_bytes: 16 * 1024 * 1024, trusted_keys: [] },
         store: { kind: 'file', path: path.join(dir, 'weft-state.json') },
-        discovery: { default_ttl_s: 15, grace_s: 60 },
+        discovery: { default_ttl_s: 15, grace_s: 60, allowed_networks: [], max_instances_per_service: 1000 },
         tracing: { exporter: 'off', endpoint: 'http://localhost:4318/v1/traces', service_name: 'weft', sample_ratio: 1 },
         access_log: 'stdout',
         log_level: 'info',
@@ -105,7 +105,8 @@ store: { kind: file, path: ./weft-state.json }
     const result = await load(`${MINIMAL}filters:\n  - { name: f1, module: /abs/f1.wasm }\n`);
     assert.ok(result.ok);
     const { manifest } = result;
-    assert.deepEqual(manifest.admin, { host: '127.0.0.1', port: 9901 });
+    // No token in the manifest: `weft run` makes one, kept beside the store's file.
+    assert.deepEqual(manifest.admin, { host: '127.0.0.1', port: 9901, auth: 'token', token_file: path.join(dir, 'admin.token'), allowed_hosts: [] });
     assert.equal(manifest.default_cluster, 'web', 'the only cluster is the default');
     assert.deepEqual(manifest.clusters[0], {
       name: 'web',
@@ -172,7 +173,7 @@ store: { kind: file, path: ./weft-state.json }
   test('a token that is empty means no token', async () => {
     const result = await load(`${MINIMAL}admin: { token: "\${UNSET_TOKEN:-}" }\n`);
     assert.ok(result.ok);
-    assert.deepEqual(result.manifest.admin, { host: '127.0.0.1', port: 9901 });
+    assert.deepEqual(result.manifest.admin, { host: '127.0.0.1', port: 9901, auth: 'token', token_file: path.join(dir, 'admin.token'), allowed_hosts: [] });
   });
 
   test('a store without kind is the file store', async () => {

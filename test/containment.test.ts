@@ -162,15 +162,24 @@ describe("the manifest's containment keys", () => {
     const plain = parse('{ name: f, module: /f.wasm }');
     assert.ok(plain.ok);
     assert.ok(!('fuel' in plain.manifest.filters[0]!) && !('trap_cooldown' in plain.manifest.filters[0]!));
+    assert.ok(!('vm_id' in plain.manifest.filters[0]!) && !('quotas' in plain.manifest.filters[0]!));
+    const isolation = parse('{ name: f, module: /f.wasm, vm_id: mesh, cpu_budget_ms_per_s: 50, quotas: { queue_depth: 5, log_lines_per_s: 0 } }');
+    assert.ok(isolation.ok, JSON.stringify(isolation));
+    assert.equal(isolation.manifest.filters[0]!.vm_id, 'mesh');
+    assert.equal(isolation.manifest.filters[0]!.cpu_budget_ms_per_s, 50);
+    assert.deepEqual(isolation.manifest.filters[0]!.quotas, { queue_depth: 5, log_lines_per_s: 0 });
   });
 
   it('refuse values that are not limits, naming the key', () => {
-    const result = parse('{ name: f, module: /f.wasm, fuel: 0, max_memory_mb: lots, trap_cooldown: { trap: 3 } }');
+    const result = parse("{ name: f, module: /f.wasm, fuel: 0, max_memory_mb: lots, trap_cooldown: { trap: 3 }, vm_id: '', quotas: { shared_data: 1, metrics: -1 } }");
     assert.equal(result.ok, false);
     assert.deepEqual(result.ok ? [] : result.errors, [
       'filters[0].fuel: must be an integer >= 1, not 0',
       'filters[0].max_memory_mb: must be an integer >= 1, not "lots"',
       'filters[0].trap_cooldown.trap: unknown key',
+      'filters[0].vm_id: must not be empty',
+      'filters[0].quotas.metrics: must be an integer >= 0, not -1',
+      'filters[0].quotas.shared_data: unknown key',
     ]);
   });
 });

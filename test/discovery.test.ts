@@ -310,7 +310,7 @@ describe('the service registry', () => {
 
 describe('registries sharing a store', () => {
   const subset = { service: 'reviews', metadata: {} };
-  const spec = { default_ttl_s: 15, grace_s: 60 };
+  const spec = { default_ttl_s: 15, grace_s: 60, allowed_networks: [], max_instances_per_service: 1000 };
   const logger = pino({ enabled: false });
   const newCluster = () => new Cluster({ name: 'reviews', endpoints: [], discovery: subset, connect_timeout_ms: 1000, timeout_ms: 1000 });
   const addresses = (cluster: Cluster) => cluster.endpoints.map((e) => `${e.address} w${e.weight} ${e.healthy ? 'healthy' : 'unhealthy'}`);

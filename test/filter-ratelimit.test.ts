@@ -150,7 +150,7 @@ describe('ratelimit', () => {
     assert.equal(swap.status, 422, swap.body);
     await weft.waitForOutput((text) => text.includes('ratelimit: invalid configuration'), "the filter's reasons in the log");
     const reasons = weft.logLines().find((line) => String(line.msg).startsWith('ratelimit: invalid configuration'))!.msg as string;
-    assert.match(reasons, /rules\[0\]\.brust is not a known field \(known: name, key, rate, per, burst, match\)/);
+    assert.match(reasons, /rules\[0\]\.brust is not a known field \(known: name, key, rate, per, burst, match, max_keys\)/);
     assert.match(reasons, /rules\[0\]\.name must use only letters, digits, "_" and "-"/);
     assert.match(reasons, /rules\[0\]\.key must be "source_address", "route", "global" or \{"header": "<name>"\}, not "nope"/);
     assert.match(reasons, /rules\[0\]\.rate must be an integer >= 1, not 0/);
@@ -178,10 +178,9 @@ describe('ratelimit configuration', () => {
 });
 
 describe('ratelimit buckets keyed by many clients (test kit)', () => {
-  // The filter remembers the shared-data key of each client it saw (at most 1,024 per rule, keys
-  // over 128 characters never): a client's bucket must stay its own when the table starts over
-  // and for a key too long to remember.
-  it('keeps every client on its own bucket past the table bound and for long keys', async () => {
+  // Buckets live in a table of max_keys (default 10,000) keyed by a hash of the client's key:
+  // a client's bucket stays its own among a thousand others, and a long key is just another key.
+  it('keeps every client on its own bucket among many, and for long keys', async () => {
     const filter = await loadFilter(ratelimitModule(), { config: { rules: [{ name: 'per-client', key: { header: 'x-client' }, rate: 1, per: 'minute' }] } });
     const status = (client: string) => {
       const stream = filter.stream();
@@ -196,6 +195,26 @@ describe('ratelimit buckets keyed by many clients (test kit)', () => {
     assert.equal(status(long), 429, 'the long key has spent its token');
     assert.equal(status(`${long}x`), 200, 'a longer key is another client');
     assert.equal(status('client-5'), 429);
+    filter.close();
+  });
+
+  // A flood of fresh keys (a client rotating a header) neither grows the host's memory nor
+  // escapes the limit: past max_keys a new key takes the least recently used bucket with the
+  // tokens it holds, and the flood's own buckets are empty.
+  it('keeps at most max_keys buckets, in bounded memory, and a flood of fresh keys stays limited', async () => {
+    const filter = await loadFilter(ratelimitModule(), { config: { rules: [{ name: 'rotating', key: { header: 'x-client' }, rate: 5, per: 'minute', max_keys: 8 }] } });
+    const status = (client: string) => {
+      const stream = filter.stream();
+      stream.sendRequestHeaders({ ':method': 'GET', ':path': '/', ':authority': 'shop.test', 'x-client': client });
+      return stream.localResponse?.status ?? 200;
+    };
+    let allowed = 0;
+    for (let i = 0; i < 200; i++) if (status(`rotating-${i}-${'x'.repeat(i)}`) === 200) allowed++;
+    // 8 buckets of 5 tokens; the minute's refill of a bucket is 5 tokens over 60 s, nothing here.
+    assert.ok(allowed <= 40, `${allowed} of 200 fresh keys let through`);
+    assert.ok(allowed >= 8, `${allowed}: every bucket serves its first key`);
+    // Two sets of four 24-byte buckets, and their two shared-data keys.
+    assert.ok(filter.sharedData.bytesUsed('') <= 2 * (4 * 24 + 'ratelimit.rotating.0'.length), `${filter.sharedData.bytesUsed('')} bytes`);
     filter.close();
   });
 });

@@ -273,7 +273,8 @@ describe('overload manager', () => {
       // One thread: overload limits (circuit breakers, adaptive concurrency, the overload manager) apply per worker thread.
       workers: 1,
       clusters: [{ name: 'svc', endpoints: [upstream.address] }],
-      filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000 }],
+      // The burner stalls the loop on purpose: no CPU budget may cut it short.
+      filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000, cpu_budget_ms_per_s: 1_000_000 }],
       overload: {
         refresh_interval_ms: 100,
         stop_keepalive: { event_loop_delay_ms: 40 },
@@ -333,7 +334,8 @@ describe('overload manager', () => {
       // One thread: overload limits (circuit breakers, adaptive concurrency, the overload manager) apply per worker thread.
       workers: 1,
       clusters: [{ name: 'svc', endpoints: [upstream.address] }],
-      filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000 }],
+      // The burner stalls the loop on purpose: no CPU budget may cut it short.
+      filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000, cpu_budget_ms_per_s: 1_000_000 }],
       overload: { refresh_interval_ms: 100, refuse_connections: { event_loop_delay_ms: 40 } },
     });
     try {

@@ -265,14 +265,18 @@ describe('signed modules (registry.trusted_keys)', () => {
     assert.match(unsigned.json.error, /the module is not signed: registry\.trusted_keys is set, so X-Weft-Signature is required/);
 
     const stranger = generateSigningKey();
-    const wrongKey = await admin.upload('signed-tag', tagBytes, { 'x-weft-signature': signModule(tagBytes, stranger.privateKeyPem) });
+    const wrongKey = await admin.upload('signed-tag', tagBytes, { 'x-weft-signature': signModule(tagBytes, 'signed-tag', stranger.privateKeyPem) });
     assert.equal(wrongKey.status, 422);
-    assert.equal(wrongKey.json.error, 'the signature does not verify with any key in registry.trusted_keys');
+    assert.equal(wrongKey.json.error, 'the signature does not verify, as filter signed-tag, with any key in registry.trusted_keys (a signature holds for the name it was made for)');
 
     const otherBytes = await admin.upload('signed-tag', withCustomSection(tagBytes, 'x', 'y'), {
-      'x-weft-signature': signModule(tagBytes, await readFile(keyFile, 'utf8')),
+      'x-weft-signature': signModule(tagBytes, 'signed-tag', await readFile(keyFile, 'utf8')),
     });
     assert.equal(otherBytes.status, 422, 'a signature over other bytes does not verify');
+
+    const otherName = await admin.upload('router', tagBytes, { 'x-weft-signature': signModule(tagBytes, 'signed-tag', await readFile(keyFile, 'utf8')) });
+    assert.equal(otherName.status, 422, 'a module signed as signed-tag cannot be uploaded as router');
+    assert.match(otherName.json.error, /does not verify, as filter router/);
 
     const garbled = await admin.upload('signed-tag', tagBytes, { 'x-weft-signature': 'bm90IGEgc2lnbmF0dXJl' });
     assert.equal(garbled.status, 422);
@@ -283,7 +287,7 @@ describe('signed modules (registry.trusted_keys)', () => {
   test('weft filter sign makes a signature the proxy accepts; push --sign signs on the way', async () => {
     const moduleFile = path.join(dir, 'tag.wasm');
     await writeFile(moduleFile, tagBytes);
-    const signed = await runCli(['filter', 'sign', moduleFile, '--key', keyFile]);
+    const signed = await runCli(['filter', 'sign', moduleFile, '--key', keyFile, '--name', 'signed-tag']);
     assert.equal(signed.code, 0, signed.stderr);
     const accepted = await admin.upload('signed-tag', tagBytes, { 'x-weft-signature': signed.stdout.trim() });
     assert.equal(accepted.status, 201, accepted.text);

@@ -9,7 +9,9 @@
 // of instructions up to the next point: the function's body outside its loops, or a loop's body
 // outside its inner loops (both arms of an `if` counted). One unit is therefore at most one wasm
 // instruction executed, and a tight loop and a long straight-line loop body burn fuel at a
-// similar rate per unit of time.
+// similar rate per unit of time. memory.fill and memory.copy are one instruction whatever their
+// length, so each becomes a call to a function the pass adds, which charges one unit per byte
+// (more than a byte costs: V8 fills and copies several bytes per ns) and then does the operation.
 //
 // Memory. The pass adds a mutable i32 global, exported as `__weft_memory_limit_pages`, and
 // replaces every `memory.grow` of memory 0 with a call to a function it adds, which returns -1
@@ -46,9 +48,10 @@ import { Instruction, readInstruction } from './wasm-code.js';
 /** The exported fuel counter (i64): units left in the current call; below zero = exhausted. */
 export const FUEL_EXPORT = '__weft_fuel';
 /**
- * The exported function (f64) -> () that sets the fuel counter: the host sets the budget before
- * every call into the guest, and a call is ~10x cheaper than writing an i64 global from JS
- * (which goes through a BigInt, ~40 ns).
+ * The exported function (f64) -> f64 that sets the fuel counter and answers what was left of it:
+ * the host sets the budget before every call into the guest and so learns, in the same call,
+ * what the previous one spent (for the filter's CPU budget). A call is ~10x cheaper than writing
+ * an i64 global from JS (which goes through a BigInt, ~40 ns).
  */
 export const SET_FUEL_EXPORT = '__weft_set_fuel';
 /** The exported memory limit (i32), in 64 KiB pages, that memory.grow of memory 0 may not pass. */
@@ -65,6 +68,14 @@ const RESERVED_EXPORTS = [FUEL_EXPORT, SET_FUEL_EXPORT, MEMORY_LIMIT_EXPORT, MEM
  * largest calls need under 0.4 M units.
  */
 export const DEFAULT_FUEL = 400_000_000;
+/**
+ * Fuel per millisecond of CPU, to state a CPU budget in milliseconds: V8's baseline tier runs
+ * ~3.8 units per ns (bench/fuel-micro.ts), optimized code ~8.4, so a budget counted at this rate
+ * allows about that much CPU or up to twice less, never more.
+ */
+export const FUEL_PER_CPU_MS = 4_000_000;
+/** CPU per second a filter may spend in wasm when the manifest gives no cpu_budget_ms_per_s. */
+export const DEFAULT_CPU_BUDGET_MS_PER_S = 500;
 /** Memory cap per VM when the manifest gives none. */
 export const DEFAULT_MAX_MEMORY_MB = 64;
 export const WASM_PAGE_BYTES = 65536;
@@ -101,6 +112,8 @@ export interface InstrumentResult {
   readonly meteredPoints: number;
   /** memory.grow instructions now checked against the limit. */
   readonly guardedGrows: number;
+  /** memory.fill and memory.copy instructions now charged by the byte. */
+  readonly meteredBulkOps: number;
 }
 
 /**
@@ -117,9 +130,13 @@ export function instrumentModule(bytes: Uint8Array, initialFuel: number = DEFAUL
   }
 }
 
-/** __weft_set_fuel(budget f64): no locals; local.get 0, i64.trunc_f64_u, global.set fuel, end. */
+/**
+ * __weft_set_fuel(budget f64) -> f64: no locals; global.get fuel, f64.convert_i64_s (the answer,
+ * left on the stack), local.get 0, i64.trunc_f64_u, global.set fuel, end.
+ */
 function setFuelBody(fuelGlobal: number): number[] {
-  return [0x00, 0x20, 0x00, 0xb1, 0x24, ...encodeU32(fuelGlobal), 0x0b];
+  const fuel = encodeU32(fuelGlobal);
+  return [0x00, 0x23, ...fuel, 0xb9, 0x20, 0x00, 0xb1, 0x24, ...fuel, 0x0b];
 }
 
 /** Custom sections that point at code offsets, which the pass moves; they are dropped. */
@@ -142,8 +159,10 @@ class Instrumenter {
   private definedFunctions = 0;
   private definedGlobals = 0;
   private memory64 = false;
+  private hasMemory = false;
   private meteredPoints = 0;
   private guardedGrows = 0;
+  private meteredBulkOps = 0;
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -157,25 +176,30 @@ class Instrumenter {
     const fuelGlobal = this.importedGlobals + this.definedGlobals;
     const limitGlobal = fuelGlobal + 1;
     const refusalsGlobal = fuelGlobal + 2;
-    const growFunction = this.importedFunctions + this.definedFunctions;
-    const growType = this.typeCount;
+    // Added functions, in index order: the metered memory.fill and memory.copy (when the module
+    // has a 32-bit memory), the guarded memory.grow (when it grows its memory), the fuel setter.
+    const bulk = this.hasMemory && !this.memory64;
+    const fillFunction = this.importedFunctions + this.definedFunctions;
+    const copyFunction = fillFunction + 1;
+    const growFunction = fillFunction + (bulk ? 2 : 0);
+    const bulkType = this.typeCount;
+    const growType = bulkType + (bulk ? 1 : 0);
 
     const code = this.find(SectionId.Code);
-    const rewrittenCode =
-      code === undefined
-        ? { payload: concatBytes([encodeU32(1), encodeU32(setFuelBody(fuelGlobal).length), setFuelBody(fuelGlobal)]), addGrow: false }
-        : this.rewriteCode(code, fuelGlobal, [limitGlobal, refusalsGlobal], growFunction);
+    const calls = { grow: [0x10, ...encodeU32(growFunction)], fill: [0x10, ...encodeU32(fillFunction)], copy: [0x10, ...encodeU32(copyFunction)] };
+    const rewrittenCode = this.rewriteCode(code, fuelGlobal, [limitGlobal, refusalsGlobal], calls, bulk);
     const addGrow = rewrittenCode.addGrow;
     if (addGrow && this.memory64) throw new InstrumentError('64-bit memories are not supported');
-    // The fuel setter comes after the grow function (when there is one), its type after grow's.
     const setFuelFunction = growFunction + (addGrow ? 1 : 0);
     const setFuelType = growType + (addGrow ? 1 : 0);
 
     const replaced = new Map<number, Uint8Array>();
+    const bulkTypeEntry = bulk ? [FUNC_TYPE, 3, I32, I32, I32, 0] : [];
     const growTypeEntry = addGrow ? [FUNC_TYPE, 1, I32, 1, I32] : [];
-    const growFunctionEntry = addGrow ? [...encodeU32(growType)] : [];
-    replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, addGrow ? 2 : 1, [...growTypeEntry, FUNC_TYPE, 1, F64, 0]));
-    replaced.set(SectionId.Function, this.appendToVector(SectionId.Function, addGrow ? 2 : 1, [...growFunctionEntry, ...encodeU32(setFuelType)]));
+    const added = (bulk ? 2 : 0) + (addGrow ? 1 : 0) + 1;
+    const functionEntries = [...(bulk ? [...encodeU32(bulkType), ...encodeU32(bulkType)] : []), ...(addGrow ? encodeU32(growType) : []), ...encodeU32(setFuelType)];
+    replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, added - (bulk ? 1 : 0), [...bulkTypeEntry, ...growTypeEntry, FUNC_TYPE, 1, F64, 1, F64]));
+    replaced.set(SectionId.Function, this.appendToVector(SectionId.Function, added, functionEntries));
     replaced.set(SectionId.Code, rewrittenCode.payload);
     replaced.set(
       SectionId.Global,
@@ -194,7 +218,7 @@ class Instrumenter {
         ...[...encodeName(MEMORY_REFUSALS_EXPORT), EXPORT_GLOBAL, ...encodeU32(refusalsGlobal)],
       ]),
     );
-    return { bytes: this.assemble(replaced), meteredPoints: this.meteredPoints, guardedGrows: this.guardedGrows };
+    return { bytes: this.assemble(replaced), meteredPoints: this.meteredPoints, guardedGrows: this.guardedGrows, meteredBulkOps: this.meteredBulkOps };
   }
 
   /** Counts what the pass's new indices depend on, and refuses modules that use the reserved names. */
@@ -216,6 +240,7 @@ class Instrumenter {
             r.skipValueType();
             r.skipLimits();
           } else if (kind === 0x02) {
+            this.hasMemory = true;
             if (r.skipLimits() & 0x04) this.memory64 = true;
           } else if (kind === 0x03) {
             r.skipValueType();
@@ -233,7 +258,10 @@ class Instrumenter {
         this.definedFunctions = r.u32();
         break;
       case SectionId.Memory:
-        if (r.u32() > 0 && r.skipLimits() & 0x04) this.memory64 = true;
+        if (r.u32() > 0) {
+          this.hasMemory = true;
+          if (r.skipLimits() & 0x04) this.memory64 = true;
+        }
         break;
       case SectionId.Global:
         this.definedGlobals = r.u32();
@@ -262,33 +290,44 @@ class Instrumenter {
     return concatBytes([encodeU32(count + added), this.bytes.subarray(r.pos, section.end), entries]);
   }
 
-  /** Every function body with its fuel checks (and memory.grow calls), plus the grow function when needed, then the fuel setter. */
-  private rewriteCode(section: Section, fuelGlobal: number, growGlobals: [limit: number, refusals: number], growFunction: number): { payload: Uint8Array; addGrow: boolean } {
-    const r = new ByteReader(this.bytes, section.start, section.end);
-    const count = r.u32();
+  /**
+   * Every function body with its fuel checks (and calls in place of memory.grow, fill and copy),
+   * then the added functions: metered fill and copy (`bulk`), the guarded grow when needed, the
+   * fuel setter.
+   */
+  private rewriteCode(section: Section | undefined, fuelGlobal: number, growGlobals: [limit: number, refusals: number], calls: BulkCalls, bulk: boolean): { payload: Uint8Array; addGrow: boolean } {
     const chunks: ArrayLike<number>[] = [];
     const fuel = encodeU32(fuelGlobal);
-    const callGrow = [0x10, ...encodeU32(growFunction)];
+    let count = 0;
     let addGrow = false;
-    for (let i = 0; i < count; i++) {
-      const size = r.u32();
-      const start = r.pos;
-      r.skip(size);
-      const body = this.rewriteBody(start, start + size, fuel, callGrow);
-      addGrow ||= body.grows > 0;
-      chunks.push(encodeU32(body.bytes.length), body.bytes);
+    if (section !== undefined) {
+      const r = new ByteReader(this.bytes, section.start, section.end);
+      count = r.u32();
+      for (let i = 0; i < count; i++) {
+        const size = r.u32();
+        const start = r.pos;
+        r.skip(size);
+        const body = this.rewriteBody(start, start + size, fuel, bulk ? calls : { ...calls, fill: undefined, copy: undefined });
+        addGrow ||= body.grows > 0;
+        chunks.push(encodeU32(body.bytes.length), body.bytes);
+      }
+      if (!r.atEnd) throw new WasmFormatError('code section has bytes after its last body');
     }
-    if (!r.atEnd) throw new WasmFormatError('code section has bytes after its last body');
+    if (bulk) {
+      const fill = meteredBulkBody(fuel, [0xfc, 0x0b, 0x00]);
+      const copy = meteredBulkBody(fuel, [0xfc, 0x0a, 0x00, 0x00]);
+      chunks.push(encodeU32(fill.length), fill, encodeU32(copy.length), copy);
+    }
     if (addGrow) {
       const grow = growBody(encodeU32(growGlobals[0]), encodeU32(growGlobals[1]));
       chunks.push(encodeU32(grow.length), grow);
     }
     const setFuel = setFuelBody(fuelGlobal);
     chunks.push(encodeU32(setFuel.length), setFuel);
-    return { payload: concatBytes([encodeU32(count + (addGrow ? 2 : 1)), ...chunks]), addGrow };
+    return { payload: concatBytes([encodeU32(count + (bulk ? 2 : 0) + (addGrow ? 1 : 0) + 1), ...chunks]), addGrow };
   }
 
-  private rewriteBody(start: number, end: number, fuel: number[], callGrow: number[]): { bytes: Uint8Array; grows: number } {
+  private rewriteBody(start: number, end: number, fuel: number[], calls: BulkCalls): { bytes: Uint8Array; grows: number } {
     const r = new ByteReader(this.bytes, start, end);
     for (let groups = r.u32(); groups > 0; groups--) {
       r.u32();
@@ -298,8 +337,9 @@ class Instrumenter {
     // collects the cost of the instructions it pays for. `open` holds the points of the loops
     // around the current instruction (the function's first), `blocks` whether each open block is a loop.
     const points: Array<{ at: number; cost: number }> = [{ at: r.pos, cost: 0 }];
-    const grows: number[] = [];
-    const growEnds: number[] = [];
+    // Instructions replaced by a call to an added function: where each starts, ends, and the call.
+    const replaced: Array<{ at: number; end: number; call: number[] }> = [];
+    let grows = 0;
     const open: number[] = [0];
     const blocks: boolean[] = [false];
     while (blocks.length > 0) {
@@ -322,34 +362,43 @@ class Instrumenter {
           break;
         case Instruction.MemoryGrow:
           payer.cost++;
-          grows.push(at);
-          growEnds.push(r.pos);
+          grows++;
+          replaced.push({ at, end: r.pos, call: calls.grow });
           break;
+        case Instruction.MemoryFill:
+        case Instruction.MemoryCopy: {
+          payer.cost++;
+          const call = kind === Instruction.MemoryFill ? calls.fill : calls.copy;
+          if (call !== undefined) replaced.push({ at, end: r.pos, call });
+          break;
+        }
         default:
           payer.cost++;
       }
     }
     if (!r.atEnd) throw new WasmFormatError(`function body at byte ${start} has bytes after its end`);
     this.meteredPoints += points.length;
-    this.guardedGrows += grows.length;
+    this.guardedGrows += grows;
+    this.meteredBulkOps += replaced.length - grows;
 
     const chunks: ArrayLike<number>[] = [this.bytes.subarray(start, points[0]!.at)];
     let copied = points[0]!.at;
     let p = 0;
     let g = 0;
     // Insertions and replacements merged by position; an insertion comes first where both fall on one byte.
-    while (p < points.length || g < grows.length) {
-      if (p < points.length && (g >= grows.length || points[p]!.at <= grows[g]!)) {
+    while (p < points.length || g < replaced.length) {
+      if (p < points.length && (g >= replaced.length || points[p]!.at <= replaced[g]!.at)) {
         const point = points[p++]!;
         chunks.push(this.bytes.subarray(copied, point.at), charge(fuel, Math.max(point.cost, 1)));
         copied = point.at;
       } else {
-        chunks.push(this.bytes.subarray(copied, grows[g]!), callGrow);
-        copied = growEnds[g++]!;
+        const replacement = replaced[g++]!;
+        chunks.push(this.bytes.subarray(copied, replacement.at), replacement.call);
+        copied = replacement.end;
       }
     }
     chunks.push(this.bytes.subarray(copied, end));
-    return { bytes: concatBytes(chunks), grows: grows.length };
+    return { bytes: concatBytes(chunks), grows };
   }
 
   /** The module with `replaced` section payloads, new sections placed in order, code-offset custom sections dropped. */
@@ -392,6 +441,28 @@ function charge(fuel: number[], cost: number): number[] {
     ...[0x23, ...fuel, 0x42, ...encodeSigned(cost), 0x7d, 0x24, ...fuel], // global.get, i64.const, i64.sub, global.set
     ...[0x23, ...fuel, 0x42, 0x00, 0x53], // global.get, i64.const 0, i64.lt_s
     ...[0x04, 0x40, 0x00, 0x0b], // if unreachable end
+  ];
+}
+
+/** The calls that replace memory.grow, memory.fill and memory.copy. */
+interface BulkCalls {
+  grow: number[];
+  /** Absent for a 64-bit memory, whose fill and copy stay as they are (unmetered). */
+  fill: number[] | undefined;
+  copy: number[] | undefined;
+}
+
+/**
+ * (func (param $d i32) (param $x i32) (param $n i32): fuel -= n, trap below zero, then the
+ * operation on the same operands (`op`: memory.fill or memory.copy of memory 0).
+ */
+function meteredBulkBody(fuel: number[], op: number[]): number[] {
+  return [
+    0x00, // no locals
+    ...[0x23, ...fuel, 0x20, 0x02, 0xad, 0x7d, 0x24, ...fuel], // fuel -= i64.extend_i32_u(n)
+    ...[0x23, ...fuel, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b], // if (fuel < 0) unreachable
+    ...[0x20, 0x00, 0x20, 0x01, 0x20, 0x02, ...op], // local.get d, x, n; the operation
+    0x0b,
   ];
 }
 

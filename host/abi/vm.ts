@@ -236,8 +236,10 @@ export class WasmVm {
   private finishing: NodeJS.Timeout | undefined;
   /** The instrumented module's fuel counter; undefined for a module compiled without containment. */
   private fuel: WebAssembly.Global | undefined;
-  /** Sets the fuel counter (a call is cheaper than writing the i64 global from JS). */
-  private setFuel: ((budget: number) => void) | undefined;
+  /** Sets the fuel counter and answers what was left (a call is cheaper than the i64 global from JS). */
+  private setFuel: ((budget: number) => number) | undefined;
+  /** Whether a call set the budget already, so the counter's value is what the last call left of it. */
+  private budgetSet = false;
   private memoryRefusals: WebAssembly.Global | undefined;
   private readonly fuelBudget: number;
   private readonly maxMemoryMb: number;
@@ -496,7 +498,7 @@ export class WasmVm {
     (exports[MEMORY_LIMIT_EXPORT] as WebAssembly.Global).value = capPages;
     this.memoryRefusals = exports[MEMORY_REFUSALS_EXPORT] as WebAssembly.Global;
     this.fuel = exports[FUEL_EXPORT] as WebAssembly.Global;
-    this.setFuel = exports[SET_FUEL_EXPORT] as (budget: number) => void;
+    this.setFuel = exports[SET_FUEL_EXPORT] as (budget: number) => number;
     const size = this.state.memory.byteLength;
     if (size > capPages * WASM_PAGE_BYTES) {
       throw new VmStartError(`its memory starts at ${(size / MIB).toFixed(1)} MiB, over its max_memory_mb of ${this.maxMemoryMb}`, { phase: 'instantiate' });
@@ -527,7 +529,7 @@ export class WasmVm {
     const savedStream = state.activeStream;
     state.activeId = id;
     state.activeStream = stream;
-    if (this.depth++ === 0 && this.setFuel !== undefined) this.setFuel(this.fuelBudget);
+    if (this.depth++ === 0 && this.setFuel !== undefined) this.setBudget(this.setFuel);
     try {
       return (fn(id, a, b, c, d) as number) >>> 0;
     } catch (error) {
@@ -538,6 +540,16 @@ export class WasmVm {
       state.activeId = savedId;
       state.activeStream = savedStream;
     }
+  }
+
+  /**
+   * Gives the next call its budget; what the previous call left tells the host what it spent
+   * (reported one call late: that costs no second call into the guest per call).
+   */
+  private setBudget(setFuel: (budget: number) => number): void {
+    const left = setFuel(this.fuelBudget);
+    if (this.budgetSet) this.host.spentFuel?.(this.fuelBudget - left);
+    this.budgetSet = true;
   }
 
   /** What a trap says: the fuel check's `unreachable` as running out of fuel; a note when the memory cap refused growth. */

@@ -19,6 +19,10 @@ export const Instruction = {
   End: 3,
   /** memory.grow of memory 0. */
   MemoryGrow: 4,
+  /** memory.fill of memory 0. */
+  MemoryFill: 5,
+  /** memory.copy within memory 0. */
+  MemoryCopy: 6,
 } as const;
 export type InstructionKind = (typeof Instruction)[keyof typeof Instruction];
 
@@ -91,8 +95,7 @@ export function readInstruction(r: ByteReader): InstructionKind {
       readGc(r, at);
       return Instruction.Plain;
     case PREFIX_MISC:
-      readMisc(r, at);
-      return Instruction.Plain;
+      return readMisc(r, at);
     case PREFIX_SIMD:
       readSimd(r, at);
       return Instruction.Plain;
@@ -162,25 +165,30 @@ function skipMemArg(r: ByteReader): void {
   r.skipLeb();
 }
 
-function readMisc(r: ByteReader, at: number): void {
+function readMisc(r: ByteReader, at: number): InstructionKind {
   const sub = r.u32();
-  if (sub <= 7 || (sub >= 19 && sub <= 22)) return; // saturating truncations; wide arithmetic
+  if (sub <= 7 || (sub >= 19 && sub <= 22)) return Instruction.Plain; // saturating truncations; wide arithmetic
   switch (sub) {
+    case 10: { // memory.copy memory memory
+      const destination = r.u32();
+      const source = r.u32();
+      return destination === 0 && source === 0 ? Instruction.MemoryCopy : Instruction.Plain;
+    }
+    case 11: // memory.fill memory
+      return r.u32() === 0 ? Instruction.MemoryFill : Instruction.Plain;
     case 8: // memory.init data memory
-    case 10: // memory.copy memory memory
     case 12: // table.init elem table
     case 14: // table.copy table table
       r.u32();
       r.u32();
-      return;
+      return Instruction.Plain;
     case 9: // data.drop
-    case 11: // memory.fill
     case 13: // elem.drop
     case 15: // table.grow
     case 16: // table.size
     case 17: // table.fill
       r.u32();
-      return;
+      return Instruction.Plain;
   }
   throw unknown(PREFIX_MISC, at, sub);
 }

@@ -2,7 +2,7 @@
 // replies; server.ts owns HTTP, auth, body limits and error formatting, so a new route
 // is a new entry in routes/index.ts and nothing else.
 
-import type { Access } from './auth.js';
+import type { Access, Role } from './auth.js';
 
 export interface AdminRequest {
   readonly method: string;
@@ -12,8 +12,10 @@ export interface AdminRequest {
   readonly query: Readonly<Record<string, string>>;
   /** Lower-case header names. */
   readonly headers: Readonly<Record<string, string>>;
-  /** Name of the credential that was accepted; undefined when no token is configured. */
+  /** Name of the credential that was accepted; undefined when the API has no auth (admin.auth: none). */
   readonly caller: string | undefined;
+  /** Its role; undefined without auth (everything is allowed then). */
+  readonly role: Role | undefined;
   /** The request body, bounded by the route's maxBodyBytes. */
   body(): Promise<Buffer>;
 }
@@ -29,6 +31,8 @@ export interface AdminRoute {
   access: Access;
   /** Bodies above this get 413 (default DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
+  /** The Content-Type a body must have (default application/json); see server.ts on why POSTs always need one. */
+  bodyType?: string;
   /** Routine changes (heartbeats) are logged at debug rather than info, so they do not flood the log. */
   routine?: boolean;
   handle(request: AdminRequest): AdminReply | Promise<AdminReply>;

@@ -9,14 +9,25 @@
 // received length passes the route's limit), so no handler ever sees an unbounded body.
 //
 // The permission model is the HTTP method: GET routes are `public` or `read`, every other
-// method changes state and must be `write` (checked when the routes are registered), and every
-// change is logged here, with the name of the token that made it, whatever the route.
+// method changes state and must be `write` or `register` (checked when the routes are
+// registered), and every change is logged here, with the name of the token that made it.
+//
+// A web page the operator has open must not reach the API through the operator's browser:
+// - DNS rebinding: a Host that is not an IP literal, `localhost` or one of admin.allowed_hosts
+//   gets 421 (a rebinding page's requests carry its own domain name);
+// - cross-site requests: a request whose Origin is not the admin page's own gets 403, and a
+//   request with a body must say it is the route's type (application/json, application/wasm),
+//   415 otherwise. A POST always needs it, body or not: POST with no Content-Type, text/plain
+//   or a form type is what a page may send to any site without a CORS preflight.
 
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { assertAddressFree } from '../net/address.js';
+import { isIP } from 'node:net';
+import type { Logger } from '../telemetry/logger.js';
 import type { AdminSpec } from '../config/schema.js';
-import { AdminAuth } from './auth.js';
+import { AdminAuth, type Role } from './auth.js';
+import { loadOrCreateAdminToken } from './token-file.js';
 import type { AdminDeps } from './deps.js';
 import { PathPattern } from './path-pattern.js';
 import { checkDeclaredLength, readBody } from './request-body.js';
@@ -45,11 +56,12 @@ interface Target {
 }
 
 export async function startAdminServer(spec: AdminSpec, deps: AdminDeps): Promise<AdminServer> {
-  const auth = AdminAuth.fromSpec(spec);
+  const auth = await adminAuth(spec, deps.logger);
   const routes = register(adminRoutes(deps, auth));
+  const allowedHosts = new Set(['localhost', ...spec.allowed_hosts]);
 
   const server = createServer((request, response) => {
-    serve(routes, auth, deps, request, response).catch((error: unknown) => {
+    serve(routes, auth, allowedHosts, deps, request, response).catch((error: unknown) => {
       deps.logger.error({ err: error, method: request.method, path: request.url }, 'admin request failed');
       if (!response.headersSent) sendError(response, 500, 'internal error');
       else response.destroy();
@@ -71,19 +83,55 @@ export async function startAdminServer(spec: AdminSpec, deps: AdminDeps): Promis
   return { host: spec.host, port: (server.address() as AddressInfo).port, close: () => void server.close() };
 }
 
+/**
+ * The credentials: the manifest's tokens, else the state folder's generated token (made on the
+ * first start), else none when the manifest says `admin.auth: none`.
+ */
+async function adminAuth(spec: AdminSpec, logger: Logger): Promise<AdminAuth> {
+  if (spec.auth === 'none') {
+    logger.warn({ address: `${spec.host}:${spec.port}` }, 'admin API without auth (admin.auth: none): any local process or web page that reaches this address may change the proxy');
+    return AdminAuth.fromSpec({});
+  }
+  if (spec.token !== undefined || (spec.tokens ?? []).length > 0) return AdminAuth.fromSpec(spec);
+  let file;
+  try {
+    file = await loadOrCreateAdminToken(spec.token_file);
+  } catch (error) {
+    throw new Error(`admin: cannot keep the admin token in ${spec.token_file} (${(error as Error).message}); set admin.token_file, admin.token or admin.tokens`);
+  }
+  logger.info({ token_file: spec.token_file }, file.created ? 'admin token created (the weft CLI reads it from this file)' : 'admin token read from its file');
+  if (file.exposed) logger.warn({ token_file: spec.token_file }, 'the admin token file is readable by other users: chmod 600 it');
+  return AdminAuth.fromSpec(spec, file.token);
+}
+
 /** Checks every route's access against its method and orders them most specific first. */
 function register(routes: AdminRoute[]): Registered[] {
   for (const route of routes) {
-    if (route.method !== 'GET' && route.access !== 'write') {
-      throw new Error(`admin route ${route.method} ${route.path} changes state, so its access must be 'write', not '${route.access}'`);
+    if (route.method !== 'GET' && route.access !== 'write' && route.access !== 'register') {
+      throw new Error(`admin route ${route.method} ${route.path} changes state, so its access must be 'write' or 'register', not '${route.access}'`);
+    }
+    if (route.access === 'register' && !route.path.includes(':service')) {
+      throw new Error(`admin route ${route.method} ${route.path} has access 'register' but no :service in its path`);
     }
   }
   return routes.map((route) => ({ route, pattern: new PathPattern(route.path) })).sort((a, b) => a.pattern.compare(b.pattern));
 }
 
-async function serve(routes: Registered[], auth: AdminAuth, deps: AdminDeps, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function serve(routes: Registered[], auth: AdminAuth, allowedHosts: ReadonlySet<string>, deps: AdminDeps, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const target = readTarget(request);
   const method = request.method ?? 'GET';
+  const host = target.headers['host'] ?? '';
+  if (!hostAllowed(host, allowedHosts)) {
+    deps.logger.warn({ method, path: target.path, host }, 'admin request for another host refused (DNS rebinding?)');
+    sendError(response, 421, `this is the Weft admin API, not ${host === '' ? 'a host without a name' : host}; add the name to admin.allowed_hosts to reach it by that name`);
+    return;
+  }
+  const origin = target.headers['origin'];
+  if (origin !== undefined && origin !== `http://${host}`) {
+    deps.logger.warn({ method, path: target.path, origin }, 'cross-origin admin request refused');
+    sendError(response, 403, `cross-origin request from ${origin} refused: the admin API answers only its own page`);
+    return;
+  }
   let found: { route: AdminRoute; params: Record<string, string> } | undefined;
   for (const { route, pattern } of routes) {
     if (route.method !== method) continue;
@@ -103,7 +151,7 @@ async function serve(routes: Registered[], auth: AdminAuth, deps: AdminDeps, req
 
   const { route, params } = found;
   const changes = route.method !== 'GET';
-  const outcome = auth.check(target.headers['authorization'], route.access);
+  const outcome = auth.check(target.headers['authorization'], route.access, params.service);
   if (!outcome.ok) {
     if (changes) deps.logger.warn({ method, path: target.path, status: outcome.status, reason: outcome.error }, 'admin change refused');
     sendAuthFailure(response, outcome.status, outcome.error);
@@ -112,8 +160,9 @@ async function serve(routes: Registered[], auth: AdminAuth, deps: AdminDeps, req
   const maxBodyBytes = route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   let status: number;
   try {
+    checkContentType(request, route);
     checkDeclaredLength(request, maxBodyBytes);
-    const reply = await route.handle(adminRequest(request, target, params, outcome.caller, maxBodyBytes));
+    const reply = await route.handle(adminRequest(request, target, params, outcome, maxBodyBytes));
     status = sendReply(response, reply);
   } catch (error) {
     if (error instanceof AdminError) {
@@ -127,6 +176,23 @@ async function serve(routes: Registered[], auth: AdminAuth, deps: AdminDeps, req
   }
   // Changes are logged with the token that made them; reads are not worth a line each.
   if (changes) deps.logger[route.routine === true && status < 400 ? 'debug' : 'info']({ method, path: target.path, status, token: outcome.caller ?? 'anonymous' }, 'admin change');
+}
+
+/** An IP literal, localhost or an allowed name, with or without a port: what a rebinding page cannot send. */
+function hostAllowed(host: string, allowedHosts: ReadonlySet<string>): boolean {
+  const name = (/^\[([^\]]+)\](?::\d+)?$/.exec(host)?.[1] ?? host.replace(/:\d+$/, '')).toLowerCase();
+  return isIP(name) !== 0 || allowedHosts.has(name);
+}
+
+/** 415 unless a request that carries a body, and every POST, says it is the route's type. */
+function checkContentType(request: IncomingMessage, route: AdminRoute): void {
+  if (route.method === 'GET') return;
+  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  if (!hasBody && route.method !== 'POST') return;
+  const expected = route.bodyType ?? 'application/json';
+  const type = request.headers['content-type'];
+  const essence = type?.split(';')[0]!.trim().toLowerCase();
+  if (essence !== expected) throw new AdminError(415, `send Content-Type: ${expected} (not ${type === undefined ? 'nothing' : type})`);
 }
 
 function readTarget(request: IncomingMessage): Target {
@@ -148,7 +214,7 @@ function singleValues(headers: IncomingHttpHeaders): Record<string, string> {
   return single;
 }
 
-function adminRequest(request: IncomingMessage, target: Target, params: Record<string, string>, caller: string | undefined, maxBodyBytes: number): AdminRequest {
+function adminRequest(request: IncomingMessage, target: Target, params: Record<string, string>, who: { caller: string | undefined; role: Role | undefined }, maxBodyBytes: number): AdminRequest {
   let body: Promise<Buffer> | undefined;
   return {
     method: request.method ?? 'GET',
@@ -156,7 +222,8 @@ function adminRequest(request: IncomingMessage, target: Target, params: Record<s
     params,
     query: target.query,
     headers: target.headers,
-    caller,
+    caller: who.caller,
+    role: who.role,
     body: () => (body ??= readBody(request, maxBodyBytes)),
   };
 }

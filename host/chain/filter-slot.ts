@@ -8,6 +8,7 @@
 
 import { type LogLevel, WasmResult } from '../abi/enums.js';
 import type { FilterMetrics, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
+import { DEFAULT_CPU_BUDGET_MS_PER_S, FUEL_PER_CPU_MS } from '../abi/fuel.js';
 import { FilterModule, FilterTrap, VmStartError, WasmVm } from '../abi/vm.js';
 import type { FilterSpec } from '../config/schema.js';
 import type { ChainServices, PhaseObserver } from './services.js';
@@ -20,7 +21,7 @@ export type PhaseName = (typeof PHASES)[number];
 
 /** What a slot needs of a filter's spec; the manifest's FilterSpec and the registry's chain entries both fit. */
 export type SlotSpec = Pick<FilterSpec, 'name' | 'config' | 'root_id' | 'vm_config' | 'on_error'> &
-  Partial<Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown' | 'vm_id' | 'quotas'>>;
+  Partial<Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'cpu_budget_ms_per_s' | 'trap_cooldown' | 'vm_id' | 'quotas'>>;
 
 export class FilterSlot implements VmHost {
   readonly pluginName: string;
@@ -39,6 +40,11 @@ export class FilterSlot implements VmHost {
   /** While the first VM starts: its warn-and-above log lines, for the error when it does not start. */
   private startComplaints: string[] | undefined;
   private readonly cooldown: TrapCooldown;
+  /** CPU budget: ms per second, and in fuel; the fuel spent in the current second (reset by budgetWindow). */
+  private readonly cpuBudgetMs: number;
+  private readonly cpuBudgetFuel: number;
+  private fuelThisSecond = 0;
+  private readonly budgetWindow: NodeJS.Timeout;
   /** Logged once that the filter asked for ticks faster than MIN_TICK_MS. */
   private warnedShortTick = false;
   /** The last VM whose trap was counted: a broken VM counts once, however many requests meet it. */
@@ -59,16 +65,21 @@ export class FilterSlot implements VmHost {
     this.quotas = new FilterQuotas({ ...services.quotaDefaults, ...spec.quotas }, (quota) => services.telemetry.filterQuotaExceeded(spec.name, quota));
     this.phaseTimers = PHASES.map((phase) => services.telemetry.filterPhase(spec.name, phase));
     this.cooldown = new TrapCooldown({ ...DEFAULT_TRAP_COOLDOWN, ...spec.trap_cooldown }, {
-      started: ({ traps, window_ms, cooldown_ms }) => {
+      started: ({ traps, window_ms, cooldown_ms }, cause) => {
         services.telemetry.filterCooldown(spec.name, true);
         const mode = this.failOpen ? 'skip it (fail_open)' : 'get 500 (fail_closed)';
-        services.filterLog(spec.name, WARN, `trapped ${traps} times within ${window_ms} ms: cooling down for ${cooldown_ms} ms, requests ${mode} without calling it`);
+        const why = cause === 'traps' ? `trapped ${traps} times within ${window_ms} ms` : `spent its CPU budget (cpu_budget_ms_per_s ${this.cpuBudgetMs})`;
+        services.filterLog(spec.name, WARN, `${why}: cooling down for ${cooldown_ms} ms, requests ${mode} without calling it`);
       },
       ended: (expired) => {
         services.telemetry.filterCooldown(spec.name, false);
         if (expired) services.filterLog(spec.name, INFO, 'cool-down over: the next request gets a fresh VM');
       },
     });
+    this.cpuBudgetMs = spec.cpu_budget_ms_per_s ?? DEFAULT_CPU_BUDGET_MS_PER_S;
+    this.cpuBudgetFuel = this.cpuBudgetMs * FUEL_PER_CPU_MS;
+    this.budgetWindow = setInterval(() => (this.fuelThisSecond = 0), 1000);
+    this.budgetWindow.unref();
     this.vm = undefined as unknown as WasmVm; // set by start() before the slot is handed out
   }
 
@@ -166,6 +177,18 @@ export class FilterSlot implements VmHost {
     return this.services.foreignFunctions.get(name);
   }
 
+  /**
+   * After every call into the filter: what it spent counts against its CPU budget; past the
+   * budget within one second, its VM is retired and it cools down (its on_error mode applies).
+   */
+  spentFuel(units: number): void {
+    if ((this.fuelThisSecond += units) <= this.cpuBudgetFuel || this.cooldown.active) return;
+    this.services.telemetry.filterQuotaExceeded(this.pluginName, 'cpu_budget_ms_per_s');
+    this.vm.broken = true; // refuses every further call; the cool-down's end brings a fresh VM
+    this.setTickPeriod(0, noop);
+    this.cooldown.begin('cpu_budget');
+  }
+
   /** A trap outside a request (tick, http_call callback, queue): counted and logged; the VM is replaced lazily. */
   reportTrap(error: Error, phase: string): void {
     this.recordTrap(phase, error);
@@ -190,6 +213,7 @@ export class FilterSlot implements VmHost {
     if (this.destroyed) return;
     this.destroyed = true;
     this.setTickPeriod(0, noop);
+    clearInterval(this.budgetWindow);
     this.cooldown.stop();
     if (!this.vm.broken) this.vm.destroy();
     this.onDestroyed?.();

@@ -198,5 +198,5 @@ export class ChainManager {
 
 function slotKey(filter: PlannedFilter): string {
   const { spec, module } = filter;
-  return JSON.stringify([spec.name, module.sha256, spec.root_id, spec.vm_config, spec.config, spec.on_error, spec.fuel, spec.max_memory_mb, spec.trap_cooldown, spec.vm_id, spec.quotas]);
+  return JSON.stringify([spec.name, module.sha256, spec.root_id, spec.vm_config, spec.config, spec.on_error, spec.fuel, spec.max_memory_mb, spec.cpu_budget_ms_per_s, spec.trap_cooldown, spec.vm_id, spec.quotas]);
 }

@@ -16,7 +16,7 @@ export interface ChainTelemetry {
   /** A filter entered (`true`) or left (`false`) a cool-down after repeated traps. */
   filterCooldown(filter: string, active: boolean): void;
   /** A filter was refused something past one of its quotas (host/chain/filter-quotas.ts). */
-  filterQuotaExceeded(filter: string, quota: QuotaName): void;
+  filterQuotaExceeded(filter: string, quota: QuotaName | 'cpu_budget_ms_per_s'): void;
 }
 
 export interface ChainServices {

@@ -15,8 +15,11 @@ export interface TrapCooldownSpec {
 /** A filter that traps 10 times in 10 s has 10 s of its on_error mode (the manifest may say otherwise). */
 export const DEFAULT_TRAP_COOLDOWN: TrapCooldownSpec = { traps: 10, window_ms: 10_000, cooldown_ms: 10_000 };
 
+/** Why a cool-down started: repeated traps, or a filter that spent its CPU budget. */
+export type CooldownCause = 'traps' | 'cpu_budget';
+
 export interface CooldownEvents {
-  started(spec: TrapCooldownSpec): void;
+  started(spec: TrapCooldownSpec, cause: CooldownCause): void;
   /** `expired`: it ran its course (rather than being stopped because the filter is going away). */
   ended(expired: boolean): void;
 }
@@ -42,10 +45,16 @@ export class TrapCooldown {
     recent.push(now);
     while (recent.length > 0 && recent[0]! <= now - this.spec.window_ms) recent.shift();
     if (recent.length < this.spec.traps) return;
-    recent.length = 0;
+    this.begin('traps');
+  }
+
+  /** Starts a cool-down now (ignored during one). */
+  begin(cause: CooldownCause): void {
+    if (this.active) return;
+    this.recent.length = 0;
     this.timer = setTimeout(() => this.end(true), this.spec.cooldown_ms);
     this.timer.unref();
-    this.events.started(this.spec);
+    this.events.started(this.spec, cause);
   }
 
   /** Ends a cool-down in progress early (the filter is going away). */

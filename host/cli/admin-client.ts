@@ -42,7 +42,8 @@ export async function callAdmin<T>(target: AdminTarget, call: AdminCall): Promis
   }
   if (!response.ok) {
     const reason = typeof body === 'object' && body !== null && 'error' in body ? String((body as { error: unknown }).error) : text || response.statusText;
-    throw new AdminCallError(`${call.method} ${call.path}: ${response.status} ${reason}`);
+    const hint = response.status === 401 && (target.token === undefined || target.token === '') ? ' (give --token, set WEFT_ADMIN_TOKEN, or -c the manifest whose admin token file to read)' : '';
+    throw new AdminCallError(`${call.method} ${call.path}: ${response.status} ${reason}${hint}`);
   }
   return { status: response.status, body: body as T };
 }

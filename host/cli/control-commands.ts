@@ -1,11 +1,11 @@
 // `weft filter ...` and `weft chain ...`: the registry and the chain of a running proxy,
-// through its admin API (--admin URL --token T, or WEFT_ADMIN_URL / WEFT_ADMIN_TOKEN).
+// through its admin API (admin-target.ts: --admin URL --token T, the environment, or the manifest).
 //
 // Exit codes as for the rest of the CLI: 0 done, 1 the call failed (the reason on stderr),
 // 2 a usage error.
 
 import { parseArgs } from 'node:util';
-import type { AdminTarget } from './admin-client.js';
+import { resolveAdminTarget, TARGET_USAGE, type TargetOptions } from './admin-target.js';
 import { chainCommands } from './chain-commands.js';
 import { ControlUsageError, type ControlCommand } from './command.js';
 import { filterCommands } from './filter-commands.js';
@@ -19,7 +19,7 @@ export const CONTROL_USAGE = `A filter project (files only):
 Registry and chain of a running proxy (through its admin API):
   filter push FILE --name N [--sign KEY] [--root-id R]   upload a module (KEY: PEM private key)
   filter ls [NAME]                                       list filters and their versions
-  filter sign FILE --key KEY [--out SIG]                 make a detached Ed25519 signature
+  filter sign FILE --key KEY --name N [--out SIG]        make a detached Ed25519 signature for filter N
   filter keygen --out KEY                                make a signing key; prints the public key
   filter rm NAME VERSION                                 delete a version no chain uses
   chain get [--json]                                     the chain spec serving now
@@ -27,13 +27,12 @@ Registry and chain of a running proxy (through its admin API):
   chain rollback [--to REV] [--if-match REV]             back to the previous (or a given) revision
   chain history                                          who changed what, newest first
 
-  --admin URL    admin API (default $WEFT_ADMIN_URL, else http://127.0.0.1:9901)
-  --token T      admin token (default $WEFT_ADMIN_TOKEN)
-`;
+${TARGET_USAGE}`;
 
 const COMMON_OPTIONS = {
   admin: { type: 'string' },
   token: { type: 'string' },
+  config: { type: 'string', short: 'c' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -69,10 +68,8 @@ export async function runControlCommand(argv: readonly string[], env: NodeJS.Pro
     const required = command.args.length - (command.optionalArgs ?? 0);
     if (parsed.positionals.length < required) throw new ControlUsageError(`${group} ${name} needs ${command.args.slice(parsed.positionals.length, required).join(' ')}`);
     if (parsed.positionals.length > command.args.length) throw new ControlUsageError(`unexpected argument "${parsed.positionals[command.args.length]}"`);
-    const target: AdminTarget = {
-      url: (parsed.values.admin as string | undefined) ?? env.WEFT_ADMIN_URL ?? 'http://127.0.0.1:9901',
-      token: (parsed.values.token as string | undefined) ?? env.WEFT_ADMIN_TOKEN,
-    };
+    const values = parsed.values as TargetOptions;
+    const target = await resolveAdminTarget({ admin: values.admin, token: values.token, config: values.config }, env);
     await command.run({ target, args: parsed.positionals, options: parsed.values, out: (text) => process.stdout.write(text) });
     return 0;
   } catch (error) {

@@ -40,7 +40,7 @@ export const filterCommands: Record<string, ControlCommand> = {
       const module = await readInput(context.args[0]!, 'module');
       const headers: Record<string, string> = { 'content-type': 'application/wasm' };
       const keyFile = context.options.sign;
-      if (typeof keyFile === 'string') headers['x-weft-signature'] = signModule(module, (await readInput(keyFile, 'key')).toString('utf8'));
+      if (typeof keyFile === 'string') headers['x-weft-signature'] = signModule(module, name, (await readInput(keyFile, 'key')).toString('utf8'));
       const rootId = context.options['root-id'];
       const query = typeof rootId === 'string' ? `?root_id=${encodeURIComponent(rootId)}` : '';
       const { status, body } = await callAdmin<{ name: string; version: number; sha256: string }>(context.target, {
@@ -89,11 +89,12 @@ export const filterCommands: Record<string, ControlCommand> = {
 
   sign: {
     args: ['FILE'],
-    options: { key: { type: 'string' }, out: { type: 'string' } },
+    options: { key: { type: 'string' }, name: { type: 'string' }, out: { type: 'string' } },
     async run(context: CommandContext) {
       const keyFile = requiredOption(context, 'key', 'filter sign');
+      const name = requiredOption(context, 'name', 'filter sign');
       const module = await readInput(context.args[0]!, 'module');
-      const signature = signModule(module, (await readInput(keyFile, 'key')).toString('utf8'));
+      const signature = signModule(module, name, (await readInput(keyFile, 'key')).toString('utf8'));
       const out = context.options.out;
       if (typeof out === 'string') {
         await writeFile(out, `${signature}\n`);

@@ -1,19 +1,18 @@
 // `weft stats`: GET /stats of a running proxy, printed as a table (or as the JSON with --json).
-// Options and exit codes as for the other client commands: --admin URL, --token T (or
-// WEFT_ADMIN_URL / WEFT_ADMIN_TOKEN); 0 done, 1 the call failed, 2 a usage error.
+// Options and exit codes as for the other client commands: --admin URL, --token T, -c FILE
+// (admin-target.ts); 0 done, 1 the call failed, 2 a usage error.
 
 import { parseArgs } from 'node:util';
 import type { ClusterStatsReport, Ejection, StatsReport, WindowStats } from '../telemetry/stats.js';
-import { callAdmin, type AdminTarget } from './admin-client.js';
+import { callAdmin } from './admin-client.js';
+import { resolveAdminTarget, TARGET_USAGE } from './admin-target.js';
 import { table } from './output.js';
 
 export const STATS_USAGE = `Traffic of a running proxy (through its admin API):
   stats [--json]       per cluster and service, over the last minute and hour: requests per
                        second, success and failure rates, p50/p90/p99 latency, ejected endpoints
 
-  --admin URL    admin API (default $WEFT_ADMIN_URL, else http://127.0.0.1:9901)
-  --token T      admin token (default $WEFT_ADMIN_TOKEN)
-`;
+${TARGET_USAGE}`;
 
 /** Runs `weft stats ...` (`argv` after the word `stats`); the exit code. */
 export async function runStatsCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -21,7 +20,7 @@ export async function runStatsCommand(argv: readonly string[], env: NodeJS.Proce
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: { admin: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { admin: { type: 'string' }, token: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     process.stderr.write(`weft: ${(error as Error).message.replace(/\. .*$/s, '')}\n\n${STATS_USAGE}`);
@@ -31,11 +30,8 @@ export async function runStatsCommand(argv: readonly string[], env: NodeJS.Proce
     process.stdout.write(STATS_USAGE);
     return 0;
   }
-  const target: AdminTarget = {
-    url: parsed.values.admin ?? env.WEFT_ADMIN_URL ?? 'http://127.0.0.1:9901',
-    token: parsed.values.token ?? env.WEFT_ADMIN_TOKEN,
-  };
   try {
+    const target = await resolveAdminTarget(parsed.values, env);
     const { body } = await callAdmin<StatsReport>(target, { method: 'GET', path: '/stats' });
     process.stdout.write(parsed.values.json ? `${JSON.stringify(body, null, 2)}\n` : formatStats(body));
     return 0;

@@ -144,6 +144,8 @@ export interface FilterSpec {
   fuel?: number;
   /** Largest linear memory of the filter's VM, in MiB; growth past it fails inside the filter. */
   max_memory_mb?: number;
+  /** CPU (ms, counted in fuel) the filter may spend per second across all its calls; past it, a cool-down. */
+  cpu_budget_ms_per_s?: number;
   /** After `traps` traps within `window_ms`, the filter's on_error mode for `cooldown_ms`. */
   trap_cooldown?: Partial<TrapCooldownSpec>;
   /**
@@ -202,8 +204,13 @@ export interface AdminTokenSpec {
   name: string;
   /** Lower-case hex SHA-256 of the token. */
   sha256: string;
-  /** `read`: GET routes only; `write`: every route. */
-  role: 'read' | 'write';
+  /**
+   * `read`: GET routes only (secret-looking config values redacted); `write`: every route;
+   * `register`: register, heartbeat and deregister instances of `services` only.
+   */
+  role: 'read' | 'write' | 'register';
+  /** For `register`: the services the token may register instances of. */
+  services?: string[];
 }
 
 /** With neither `token` nor `tokens` the admin API has no auth, and the schema keeps it on loopback. */
@@ -212,6 +219,15 @@ export interface AdminSpec extends HostPort {
   token?: string;
   /** Named tokens (admin.tokens); absent = none. */
   tokens?: AdminTokenSpec[];
+  /**
+   * `token` (the default): with neither token nor tokens, a generated token kept in
+   * `token_file` guards every route. `none`: no auth at all (an explicit, logged opt-out).
+   */
+  auth: 'token' | 'none';
+  /** Where the generated admin token is kept (absolute); default `admin.token` in the state folder. */
+  token_file: string;
+  /** Host names (besides IP literals and localhost) the admin API answers to; others get 421. */
+  allowed_hosts: string[];
 }
 
 export type AccessLogMode = 'stdout' | 'off';
@@ -258,6 +274,10 @@ export interface DiscoverySpec {
   default_ttl_s: number;
   /** How long an instance that missed its TTL stays listed (unhealthy) before it is removed. */
   grace_s: number;
+  /** CIDRs where instances may be registered even at link-local/metadata or the proxy's own addresses. */
+  allowed_networks: string[];
+  /** Most instances one service may have; a registration past it gets 409. */
+  max_instances_per_service: number;
 }
 
 export interface Manifest {
@@ -491,9 +511,21 @@ const cluster = (context: ManifestContext) => z.preprocess(
   z.discriminatedUnion('discovery', [staticCluster(context), registryCluster(context)]),
 );
 
+/** `address/bits`, IPv4 or IPv6. */
+const cidr = z.string().refine(
+  (text) => {
+    const [address, bits, extra] = text.split('/');
+    const family = isIP(address ?? '');
+    return extra === undefined && family !== 0 && bits !== undefined && /^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+  },
+  { error: (issue) => `${describeValue(issue.input)} is not a network (address/bits, e.g. 169.254.169.254/32)` },
+);
+
 const discovery = z.strictObject({
   default_ttl_s: integer(1).default(15),
   grace_s: integer(0).default(60),
+  allowed_networks: z.array(cidr).default([]),
+  max_instances_per_service: integer(1).default(1000),
 });
 
 const adminDefaults: HostPort = { host: '127.0.0.1', port: 9901 };
@@ -504,9 +536,19 @@ const adminToken = z
     token_sha256: z
       .string({ error: unlessMissing((input) => `must be a string, not ${describeValue(input)}`) })
       .regex(/^[0-9A-Fa-f]{64}$/, { error: 'must be 64 hex digits: the SHA-256 of the token (printf %s "$TOKEN" | sha256sum)' }),
-    role: z.enum(['read', 'write'], { error: unlessMissing((input) => `must be read or write, not ${describeValue(input)}`) }),
+    role: z.enum(['read', 'write', 'register'], { error: unlessMissing((input) => `must be read, write or register, not ${describeValue(input)}`) }),
+    services: z.array(z.string().min(1, { error: 'must not be empty' })).min(1, { error: 'must name at least one service' }).optional(),
   })
-  .transform(({ name: tokenName, token_sha256, role }): AdminTokenSpec => ({ name: tokenName, sha256: token_sha256.toLowerCase(), role }));
+  .superRefine((token, ctx) => {
+    if (token.role === 'register' && token.services === undefined) ctx.addIssue({ code: 'custom', path: ['services'], message: 'is required for role register: the services this token may register' });
+    if (token.role !== 'register' && token.services !== undefined) ctx.addIssue({ code: 'custom', path: ['services'], message: `is only for role register, not ${token.role}` });
+  })
+  .transform(({ name: tokenName, token_sha256, role, services }): AdminTokenSpec => ({
+    name: tokenName,
+    sha256: token_sha256.toLowerCase(),
+    role,
+    ...(services === undefined ? {} : { services }),
+  }));
 
 /** Literal loopback addresses and `localhost`; any other name might resolve anywhere, so it counts as remote. */
 function isLoopback(host: string): boolean {
@@ -534,15 +576,28 @@ function checkAdminTokens(token: string | undefined, tokens: readonly AdminToken
   });
 }
 
-const admin = z
+/** A host name the admin API answers to, as a browser sends it in Host (no port). */
+const allowedHost = z
+  .string({ error: (issue) => `must be a host name, not ${describeValue(issue.input)}` })
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/, { error: (issue) => `${describeValue(issue.input)} is not a host name` })
+  .transform((host) => host.toLowerCase());
+
+/** The admin section as written; the token file's default needs the store, so the manifest completes it. */
+const admin = (context: ManifestContext) => z
   .strictObject({
     listen: hostPort().default(adminDefaults),
     token: z.string().optional(),
     tokens: z.array(adminToken).optional(),
+    auth: z.enum(['token', 'none'], { error: unlessMissing((input) => `must be token or none, not ${describeValue(input)}`) }).default('token'),
+    token_file: z.string().min(1, { error: 'must not be empty' }).optional(),
+    allowed_hosts: z.array(allowedHost).default([]),
     allow_remote: z.boolean({ error: unlessMissing((input) => `must be true or false, not ${describeValue(input)}`) }).default(false),
   })
-  .superRefine(({ listen, token, tokens, allow_remote }, ctx) => {
+  .superRefine(({ listen, token, tokens, auth, allow_remote }, ctx) => {
     checkAdminTokens(token, tokens ?? [], ctx);
+    if (auth === 'none' && (token || (tokens ?? []).length > 0)) {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'is none, but admin.token or admin.tokens is set: remove one or the other' });
+    }
     // The admin API changes what the proxy runs: it stays on this machine unless the manifest says otherwise, and then only with auth.
     if (!allow_remote && !isLoopback(listen.host)) {
       ctx.addIssue({
@@ -555,7 +610,22 @@ const admin = z
       ctx.addIssue({ code: 'custom', path: ['allow_remote'], message: 'needs admin.token or admin.tokens: an admin API without auth stays on loopback' });
     }
   })
-  .transform(({ listen, token, tokens }): AdminSpec => ({ ...listen, ...(token ? { token } : {}), ...(tokens === undefined ? {} : { tokens }) }));
+  .transform(({ listen, token, tokens, auth, token_file, allowed_hosts }) => ({
+    ...listen,
+    ...(token ? { token } : {}),
+    ...(tokens === undefined ? {} : { tokens }),
+    auth,
+    ...(token_file === undefined ? {} : { token_file: path.resolve(context.baseDir, token_file) }),
+    allowed_hosts,
+  }));
+
+/**
+ * The folder Weft keeps its own files in: the file store's folder, or `.weft` beside the
+ * manifest when the state is in etcd.
+ */
+export function stateFolder(store: StoreSpec, baseDir: string): string {
+  return store.kind === 'file' ? path.dirname(store.path) : path.join(baseDir, '.weft');
+}
 
 /** A number from 0 to 1; digit strings count too. */
 const ratioError = unlessMissing((input) => `must be a number from 0 to 1, not ${describeValue(input)}`);
@@ -598,13 +668,14 @@ const http = z.strictObject({
 });
 
 /** A filter's containment limits; the manifest's filters and the chain spec's entries both carry them. */
-export type ContainmentLimits = Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'trap_cooldown' | 'vm_id' | 'quotas'>;
+export type ContainmentLimits = Pick<FilterSpec, 'fuel' | 'max_memory_mb' | 'cpu_budget_ms_per_s' | 'trap_cooldown' | 'vm_id' | 'quotas'>;
 
 /** The limits `spec` sets, without keys for the absent ones (so stored specs show only what was chosen). */
 export function containmentOf(spec: ContainmentLimits): ContainmentLimits {
   const out: ContainmentLimits = {};
   if (spec.fuel !== undefined) out.fuel = spec.fuel;
   if (spec.max_memory_mb !== undefined) out.max_memory_mb = spec.max_memory_mb;
+  if (spec.cpu_budget_ms_per_s !== undefined) out.cpu_budget_ms_per_s = spec.cpu_budget_ms_per_s;
   if (spec.trap_cooldown !== undefined) out.trap_cooldown = spec.trap_cooldown;
   if (spec.vm_id !== undefined) out.vm_id = spec.vm_id;
   if (spec.quotas !== undefined) out.quotas = spec.quotas;
@@ -615,6 +686,7 @@ export function containmentOf(spec: ContainmentLimits): ContainmentLimits {
 export const containmentKeys = {
   fuel: integer(1).optional(),
   max_memory_mb: integer(1).optional(),
+  cpu_budget_ms_per_s: integer(1).optional(),
   trap_cooldown: z
     .strictObject({ traps: integer(1).optional(), window_ms: integer(1).optional(), cooldown_ms: integer(1).optional() })
     .transform((spec): Partial<TrapCooldownSpec> => Object.fromEntries(Object.entries(spec).filter(([, value]) => value !== undefined)))
@@ -649,7 +721,7 @@ function filter(context: ManifestContext) {
       ...containmentKeys,
     })
     .transform(
-      ({ fuel, max_memory_mb, trap_cooldown, vm_id, quotas, ...spec }): FilterSpec => ({
+      ({ fuel, max_memory_mb, cpu_budget_ms_per_s, trap_cooldown, vm_id, quotas, ...spec }): FilterSpec => ({
         name: spec.name,
         module: path.resolve(context.baseDir, spec.module),
         ...(spec.sha256 === undefined ? {} : { sha256: spec.sha256.toLowerCase() }),
@@ -657,7 +729,7 @@ function filter(context: ManifestContext) {
         root_id: spec.root_id ?? spec.name,
         vm_config: spec.vm_config,
         on_error: spec.on_error,
-        ...containmentOf({ fuel, max_memory_mb, trap_cooldown, vm_id, quotas }),
+        ...containmentOf({ fuel, max_memory_mb, cpu_budget_ms_per_s, trap_cooldown, vm_id, quotas }),
       }),
     );
 }
@@ -795,7 +867,7 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
   return z
     .strictObject({
       listen: listener(context),
-      admin: admin.prefault({}),
+      admin: admin(context).prefault({}),
       clusters: z.array(cluster(context)).min(1, { error: 'must list at least one cluster' }),
       default_cluster: name.optional(),
       filters: z.array(filter(context)).default([]),
@@ -829,8 +901,9 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
       for (const [chain, filters] of Object.entries(manifest.chains)) checkUniqueNames(filters, `chains.${chain}`, ctx);
     }, whenClean('chains'))
     .superRefine((manifest, ctx) => checkRouteChains(manifest.routes, Object.keys(manifest.chains), ctx), whenClean('chains', 'routes'))
-    .transform(({ overload: overloadSpec, ...manifest }): Manifest => ({
+    .transform(({ overload: overloadSpec, admin: adminSpec, ...manifest }): Manifest => ({
       ...manifest,
+      admin: { ...adminSpec, token_file: adminSpec.token_file ?? path.join(stateFolder(manifest.store, context.baseDir), 'admin.token') },
       default_cluster: manifest.default_cluster ?? manifest.clusters[0]!.name,
       ...(overloadSpec === undefined ? {} : { overload: overloadSpec }),
     }));

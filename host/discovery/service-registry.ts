@@ -19,6 +19,7 @@
 // once. There is then no unhealthy period and no grace: an instance is listed while its lease
 // lives, and this proxy keeps no timers.
 
+import type { RegistrationGuard } from './registration-guard.js';
 import { randomBytes } from 'node:crypto';
 import type { DiscoverySpec } from '../config/schema.js';
 import type { CommitResult, Store, StoreLeases, StoreWatch } from '../store/store.js';
@@ -80,12 +81,16 @@ export interface ServiceRegistryOptions {
   feeds: readonly ClusterFeed[];
   spec: DiscoverySpec;
   logger: Logger;
+  /** Where instances may be registered; absent: anywhere (tests of the registry alone). */
+  guard?: RegistrationGuard;
 }
 
 export class ServiceRegistry {
   /** TTL of a registration that does not give one. */
   readonly defaultTtlS: number;
   private readonly graceMs: number;
+  private readonly maxInstances: number;
+  private readonly guard: RegistrationGuard | undefined;
   private readonly records: InstanceRecords;
   /** The store's leases: set when the store, not this proxy, expires instances. */
   private readonly leases: StoreLeases | undefined;
@@ -106,6 +111,8 @@ export class ServiceRegistry {
   private constructor(options: ServiceRegistryOptions) {
     this.defaultTtlS = options.spec.default_ttl_s;
     this.graceMs = options.spec.grace_s * 1000;
+    this.maxInstances = options.spec.max_instances_per_service;
+    this.guard = options.guard;
     this.feeds = options.feeds;
     this.logger = options.logger.child({ component: 'discovery' });
     this.records = new InstanceRecords(options.store, (key, reason) => this.logger.error({ key, reason }, 'unreadable instance record in the store; ignored'));
@@ -184,6 +191,24 @@ export class ServiceRegistry {
     if (item.leaseId !== undefined) this.release(item.leaseId);
     this.logger.info({ service, id, address: `${item.record.address}:${item.record.port}`, by }, 'instance deregistered');
     return { found: true, value: undefined };
+  }
+
+  /**
+   * Why `registration` may not be added to `service`, or undefined when it may: an address the
+   * guard refuses (registration-guard.ts), or a service already at max_instances_per_service
+   * (re-registering an instance it has is always fine).
+   */
+  async registrationProblem(service: string, registration: Registration): Promise<{ status: number; reason: string } | undefined> {
+    const addressProblem = await this.guard?.problem(registration.address, registration.port);
+    if (addressProblem !== undefined) return { status: 403, reason: addressProblem };
+    let count = 0;
+    for (const { record } of this.live.values()) {
+      if (record.service !== service) continue;
+      if (record.address === registration.address && record.port === registration.port) return undefined;
+      count++;
+    }
+    if (count >= this.maxInstances) return { status: 409, reason: `service "${service}" already has ${count} instances (discovery.max_instances_per_service)` };
+    return undefined;
   }
 
   /** Every service with instances or a cluster, by name. */

@@ -282,7 +282,7 @@ export class ChainControl {
         try {
           const version = await this.deps.registry.version(item.name, item.version);
           if (version === undefined) throw new Error(`filter ${item.name} version ${item.version} is not in the registry (deleted?)`);
-          planned.push({ spec: slotSpec(item), module: await this.deps.registry.module(version.sha256), location });
+          planned.push({ spec: slotSpec(item), module: await this.deps.registry.trustedModule(version), location });
         } catch (error) {
           problems.push(`${location}: ${(error as Error).message}`);
         }

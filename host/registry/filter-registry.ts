@@ -28,6 +28,8 @@ export interface FilterVersion {
   uploaded_by: string;
   /** Id of the trusted key whose signature was verified (see signature.ts). */
   signed_by?: string;
+  /** The signature itself (base64), checked again whenever a chain loads the module. */
+  signature?: string;
 }
 
 export interface RegistryOptions {
@@ -58,6 +60,8 @@ const versionKey = (name: string, version: number) => `${versionsPrefix(name)}${
 
 export class FilterRegistry {
   private readonly compiled = new Map<string, Promise<FilterModule>>();
+  /** Names and modules whose signature was verified (or that this proxy's manifest seeded). */
+  private readonly verified = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -74,11 +78,11 @@ export class FilterRegistry {
     if (bytes.length > this.options.maxModuleBytes) {
       throw new ControlError(413, `the module is ${bytes.length} bytes; registry.max_module_bytes is ${this.options.maxModuleBytes}`);
     }
-    let signedBy: string | undefined;
+    let signed: { by: string; signature: string } | undefined;
     if (this.options.trustedKeys.length > 0) {
-      const verdict = checkSignature(bytes, options.signature, this.options.trustedKeys);
+      const verdict = checkSignature(bytes, name, options.signature, this.options.trustedKeys);
       if (!verdict.ok) throw new ControlError(422, verdict.reason);
-      signedBy = verdict.keyId;
+      signed = { by: verdict.keyId, signature: options.signature!.trim() };
     }
     let module: FilterModule;
     try {
@@ -88,8 +92,9 @@ export class FilterRegistry {
       throw error;
     }
     this.startOnce(name, options.rootId ?? name, module);
-    const result = await this.register(name, bytes, module, options.by, signedBy);
+    const result = await this.register(name, bytes, module, options.by, signed);
     this.remember(module);
+    if (signed !== undefined && result.created) this.verified.add(verifiedKey(result.version));
     return result;
   }
 
@@ -111,7 +116,26 @@ export class FilterRegistry {
     }
     const { version } = await this.register(name, bytes, module, 'manifest', undefined);
     this.remember(module);
+    // Read from the operator's own manifest and file: trusted as they are, on this proxy.
+    this.verified.add(verifiedKey({ name, sha256: module.sha256 }));
     return version;
+  }
+
+  /**
+   * The module of `version`, for a chain to run. With trusted keys, its signature is checked
+   * again first (once per name and module): a version record written into the store some other
+   * way (an etcd client, another proxy's manifest) runs only if a trusted key signed it.
+   */
+  async trustedModule(version: FilterVersion): Promise<FilterModule> {
+    const trustedKeys = this.options.trustedKeys;
+    if (trustedKeys.length > 0 && !this.verified.has(verifiedKey(version))) {
+      const entry = await this.store.get(moduleKey(version.sha256));
+      if (entry === undefined) throw new Error(`module ${version.sha256} is not in the store`);
+      const verdict = checkSignature(entry.value, version.name, version.signature, trustedKeys);
+      if (!verdict.ok) throw new ControlError(422, `filter ${version.name} version ${version.version} is not trusted: ${verdict.reason}`);
+      this.verified.add(verifiedKey(version));
+    }
+    return this.module(version.sha256);
   }
 
   /** Every name with at least one version, sorted, with its versions (oldest first). */
@@ -219,7 +243,7 @@ export class FilterRegistry {
   }
 
   /** Writes a new version (or finds the one with these bytes), retrying when another writer took the number. */
-  private async register(name: string, bytes: Uint8Array, module: FilterModule, by: string, signedBy: string | undefined) {
+  private async register(name: string, bytes: Uint8Array, module: FilterModule, by: string, signed: { by: string; signature: string } | undefined) {
     for (let attempt = 0; attempt < VERSION_ATTEMPTS; attempt++) {
       // `latest` first: a version another writer (another proxy) adds after this read moves it,
       // so the commit below, conditional on it, cannot add the same bytes a second time.
@@ -235,7 +259,7 @@ export class FilterRegistry {
         abi_version: module.abiVersion,
         uploaded_at: new Date().toISOString(),
         uploaded_by: by,
-        ...(signedBy === undefined ? {} : { signed_by: signedBy }),
+        ...(signed === undefined ? {} : { signed_by: signed.by, signature: signed.signature }),
       };
       const result = await this.store.commit(
         [{ key: latestKey(name), revision: latest?.revision ?? 0 }],
@@ -249,6 +273,10 @@ export class FilterRegistry {
     }
     throw new ControlError(409, `filter ${name}: other uploads kept taking the next version number; try again`);
   }
+}
+
+function verifiedKey(version: Pick<FilterVersion, 'name' | 'sha256'>): string {
+  return `${version.name}\u0000${version.sha256}`;
 }
 
 function checkName(name: string): void {

@@ -1,7 +1,9 @@
-// Ed25519 module signatures: a detached signature over the module's bytes, sent base64 in
-// X-Weft-Signature. With `registry.trusted_keys` set, the registry accepts a module only when one
-// of those keys verifies its signature; `weft filter sign` makes signatures and `weft filter
-// keygen` makes key pairs.
+// Ed25519 module signatures: a detached signature over the filter's name and the module's bytes,
+// sent base64 in X-Weft-Signature. With `registry.trusted_keys` set, the registry accepts a
+// module only when one of those keys verifies its signature for the name it is uploaded under
+// (a module signed as `auth` cannot become `router`), and checks it again whenever a chain loads
+// the module from the store; `weft filter sign` makes signatures and `weft filter keygen` makes
+// key pairs.
 //
 // Public keys are written as base64 of the raw 32-byte key (what `weft filter keygen` prints)
 // or as a PEM SPKI block (what `openssl pkey -pubout` writes). Private keys are PEM (PKCS#8).
@@ -48,9 +50,15 @@ function keyId(key: KeyObject): string {
   return createHash('sha256').update(Buffer.from(rawPublicKey(key), 'base64')).digest('hex').slice(0, 16);
 }
 
-/** The id of the trusted key that signed `bytes`, or the reason the signature is refused. */
+/** What is signed: the name and the module, so a signature holds for one filter name only. */
+function signedMessage(name: string, bytes: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(`weft-filter:${name}\n`, 'utf8'), bytes]);
+}
+
+/** The id of the trusted key that signed `bytes` as filter `name`, or the reason the signature is refused. */
 export function checkSignature(
   bytes: Uint8Array,
+  name: string,
   signature: string | undefined,
   trusted: readonly TrustedKey[],
 ): { ok: true; keyId: string } | { ok: false; reason: string } {
@@ -61,14 +69,15 @@ export function checkSignature(
   if (decoded.length !== SIGNATURE_BYTES) {
     return { ok: false, reason: `X-Weft-Signature is not base64 of a ${SIGNATURE_BYTES}-byte Ed25519 signature` };
   }
+  const message = signedMessage(name, bytes);
   for (const { id, key } of trusted) {
-    if (verify(null, bytes, key, decoded)) return { ok: true, keyId: id };
+    if (verify(null, message, key, decoded)) return { ok: true, keyId: id };
   }
-  return { ok: false, reason: 'the signature does not verify with any key in registry.trusted_keys' };
+  return { ok: false, reason: `the signature does not verify, as filter ${name}, with any key in registry.trusted_keys (a signature holds for the name it was made for)` };
 }
 
-/** Signs `bytes` with a PEM private key; the base64 signature for X-Weft-Signature. */
-export function signModule(bytes: Uint8Array, privateKeyPem: string): string {
+/** Signs `bytes` as filter `name` with a PEM private key; the base64 signature for X-Weft-Signature. */
+export function signModule(bytes: Uint8Array, name: string, privateKeyPem: string): string {
   let key: KeyObject;
   try {
     key = createPrivateKey(privateKeyPem);
@@ -76,7 +85,7 @@ export function signModule(bytes: Uint8Array, privateKeyPem: string): string {
     throw new Error(`not a PEM private key (${(error as Error).message})`);
   }
   if (key.asymmetricKeyType !== 'ed25519') throw new Error(`the key is ${key.asymmetricKeyType ?? 'unknown'}, not Ed25519`);
-  return sign(null, bytes, key).toString('base64');
+  return sign(null, signedMessage(name, bytes), key).toString('base64');
 }
 
 /** A new key pair: the private key as PEM, the public key as registry.trusted_keys wants it. */

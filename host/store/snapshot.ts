@@ -1,13 +1,14 @@
-// The memory store's file: the whole state as one JSON document, replaced atomically (write a
-// temporary file, fsync it, rename it over the old one), so a crash leaves either the old or the
-// new state, never half of one.
+// The memory store's file: the whole state as one JSON document, replaced atomically and readable
+// by this user only (private-file.ts), so a crash leaves either the old or the new state, never
+// half of one.
 //
 // Values that are UTF-8 text (chain specs, version records) are kept as text so an operator can
 // read the file; other values (wasm modules) as base64. The store's revision is saved too, so
 // revisions keep counting up after a restart.
 
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writePrivateFile } from './private-file.js';
 import { StoreError, type StoreEntry } from './store.js';
 
 const FORMAT = 'weft-store';
@@ -29,11 +30,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
 export class SnapshotFile {
-  private readonly temporary: string;
-
-  private constructor(readonly file: string) {
-    this.temporary = `${file}.${process.pid}.tmp`;
-  }
+  private constructor(readonly file: string) {}
 
   /** Reads the snapshot (an absent file is an empty state); creates the folder for later writes. */
   static async open(file: string): Promise<{ snapshot: SnapshotFile; state: SnapshotState }> {
@@ -63,16 +60,8 @@ export class SnapshotFile {
       );
     }
     try {
-      const handle = await open(this.temporary, 'w');
-      try {
-        await handle.writeFile(JSON.stringify(document));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(this.temporary, this.file);
+      await writePrivateFile(this.file, JSON.stringify(document));
     } catch (error) {
-      await rm(this.temporary, { force: true }).catch(() => undefined);
       throw new StoreError(`store: cannot write ${this.file} (${(error as Error).message})`, { cause: error });
     }
   }

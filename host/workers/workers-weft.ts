@@ -9,7 +9,7 @@ import { assertAddressFree } from '../net/address.js';
 import { Clusters } from '../proxy/clusters.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
-import { logListening, registryFeeds, requestStats, startChains, type Weft, type WeftDeps } from '../weft.js';
+import { logListening, registrationGuard, registryFeeds, requestStats, startChains, type Weft, type WeftDeps } from '../weft.js';
 import { WorkerPool } from './worker-pool.js';
 
 export async function startWorkers(manifest: Manifest, count: number, deps: WeftDeps): Promise<Weft> {
@@ -37,7 +37,7 @@ export async function startWorkers(manifest: Manifest, count: number, deps: Weft
         pool.updateEndpoints(name, endpoints);
       },
     }));
-    services = await ServiceRegistry.start({ store, feeds, spec: manifest.discovery, logger });
+    services = await ServiceRegistry.start({ store, feeds, spec: manifest.discovery, logger, guard: registrationGuard(manifest) });
     running = await startChains(manifest, store, pool, deps);
     await pool.listen();
   } catch (error) {

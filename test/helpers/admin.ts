@@ -28,7 +28,9 @@ export class AdminClient {
 
   async call(method: string, path: string, options: AdminCallOptions = {}): Promise<AdminReply> {
     const token = options.token === undefined ? this.token : options.token;
-    const headers: Record<string, string> = { ...options.headers };
+    // A JSON API client: what it sends is JSON unless the call says otherwise (the admin API refuses
+    // a POST, or a body, without its Content-Type).
+    const headers: Record<string, string> = method === 'GET' ? { ...options.headers } : { 'content-type': 'application/json', ...options.headers };
     if (token !== undefined && token !== null) headers.authorization = `Bearer ${token}`;
     const body = options.body instanceof Uint8Array ? Buffer.from(options.body.buffer, options.body.byteOffset, options.body.byteLength) : options.body;
     const response = await request(`${this.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });

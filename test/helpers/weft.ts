@@ -218,6 +218,16 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /**
+ * The admin section tests run with: as given when it says anything about auth (token, tokens,
+ * auth), else `auth: none`, so the many tests that are not about the admin API's auth can call it
+ * without a token. test/admin-security.test.ts covers the default (a generated token).
+ */
+function openUnlessAuthGiven(admin: Record<string, unknown> | undefined): Record<string, unknown> {
+  const given = admin !== undefined && ('token' in admin || 'tokens' in admin || 'auth' in admin);
+  return given ? admin : { auth: 'none', ...admin };
+}
+
+/**
  * Starts `weft run -c <manifest>` and resolves once it has logged `"msg":"listening"` and
  * `"msg":"admin listening"` and its port accepts connections. Rejects with the process output if it exits or takes longer
  * than `timeoutMs`. `listen` and `admin` are set to free loopback ports unless given.
@@ -233,7 +243,7 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000, spa
   const full: ManifestInput = {
     listen:
       listenTls !== undefined ? { address: `127.0.0.1:${port}`, tls: listenTls } : engine === undefined ? `127.0.0.1:${port}` : { address: `127.0.0.1:${port}`, engine },
-    admin: { listen: `127.0.0.1:${adminPort}`, ...(admin as Record<string, unknown> | undefined) },
+    admin: { listen: `127.0.0.1:${adminPort}`, ...openUnlessAuthGiven(admin as Record<string, unknown> | undefined) },
     ...rest,
   };
   const { dir, file } = writeManifest(full);

@@ -4,10 +4,10 @@ import { JsonKind, JsonValue, PropertyPath, getSourceIp, requestHeaders } from "
 import { ConfigReader, describe } from "../../../sdk/assembly/config-reader";
 
 const NS_PER_SECOND: f64 = 1e9;
-/** Bucket keys a rule remembers (its busiest clients); past this the table starts over. */
-const MAX_BUCKET_KEYS = 1024;
-/** Longer request keys (a client-chosen header value) are not remembered, which bounds the table's memory. */
-const MAX_REMEMBERED_KEY_LENGTH = 128;
+/** Buckets a rule keeps when max_keys is not given. */
+const DEFAULT_MAX_KEYS: i64 = 10_000;
+/** Buckets per shared-data entry (a set): a new key takes the least recently used one of its set. */
+export const BUCKET_WAYS: i32 = 4;
 const ROUTE_NAME = new PropertyPath(["weft", "route", "name"]);
 const KEY_FORMS = "\"source_address\", \"route\", \"global\" or {\"header\": \"<name>\"}";
 const RULE_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
@@ -37,7 +37,12 @@ export class Rule {
    * Shared-data key of each request key seen: the same string object for the same client, which
    * the SDK then encodes once instead of a fresh concatenation, encoded afresh, per request.
    */
-  private readonly bucketKeys: Map<string, string> = new Map<string, string>();
+  /** Most buckets kept (keys seen at once); rounded up to whole sets of BUCKET_WAYS. */
+  maxKeys: i64 = DEFAULT_MAX_KEYS;
+  /** Number of sets: shared-data entries `ratelimit.<name>.<set>`. */
+  sets: i32 = 1;
+  /** The shared-data keys of the sets, built once each. */
+  private setKeys: StaticArray<string | null> = new StaticArray<string | null>(0);
   /** Refill speed, tokens per nanosecond. */
   tokensPerNs: f64 = 0;
   /** Refill speed, tokens per second (for the headers' second counts). */
@@ -64,19 +69,21 @@ export class Rule {
     }
   }
 
-  /** Shared-data key of the bucket for `key`. */
-  bucketKey(key: string): string {
-    if (key.length > MAX_REMEMBERED_KEY_LENGTH) return this.buildBucketKey(key);
-    const keys = this.bucketKeys;
-    if (keys.has(key)) return keys.get(key);
-    if (keys.size >= MAX_BUCKET_KEYS) keys.clear();
-    const bucket = this.buildBucketKey(key);
-    keys.set(key, bucket);
-    return bucket;
+  /** Sizes the table: called once the configuration is read. */
+  sizeTable(): void {
+    this.sets = <i32>((this.maxKeys + BUCKET_WAYS - 1) / BUCKET_WAYS);
+    this.setKeys = new StaticArray<string | null>(this.sets);
   }
 
-  private buildBucketKey(key: string): string {
-    return "ratelimit." + this.name + "." + key;
+  /** Shared-data key of the set that holds the bucket of a key hashing to `hash`. */
+  setKey(hash: u64): string {
+    const index = <i32>(hash % <u64>this.sets);
+    let key = unchecked(this.setKeys[index]);
+    if (key === null) {
+      key = "ratelimit." + this.name + "." + index.toString();
+      unchecked((this.setKeys[index] = key));
+    }
+    return key;
   }
 }
 
@@ -111,7 +118,7 @@ export function parseConfig(config: JsonValue, reader: ConfigReader): RateLimitC
 }
 
 function parseRule(value: JsonValue, path: string, reader: ConfigReader): Rule | null {
-  if (!reader.expectObject(value, path, ["name", "key", "rate", "per", "burst", "match"])) return null;
+  if (!reader.expectObject(value, path, ["name", "key", "rate", "per", "burst", "match", "max_keys"])) return null;
   const rule = new Rule();
   rule.name = reader.string(value, path, "name", "");
   if (rule.name.length == 0 || !onlyNameChars(rule.name)) {
@@ -122,6 +129,8 @@ function parseRule(value: JsonValue, path: string, reader: ConfigReader): Rule |
   rule.rate = reader.integer(value, path, "rate", 1, 1);
   rule.per = reader.choice(value, path, "per", "second", ["second", "minute", "hour"]);
   rule.burst = reader.integer(value, path, "burst", rule.rate, 1);
+  rule.maxKeys = reader.integer(value, path, "max_keys", DEFAULT_MAX_KEYS, 1);
+  rule.sizeTable();
   const match = value.get("match");
   if (match !== null && reader.expectObject(match, path + ".match", ["path_prefix", "methods"])) {
     rule.pathPrefix = reader.string(match, path + ".match", "path_prefix", "");

@@ -10,7 +10,8 @@ import {
 } from "../../../sdk/assembly";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
 import { UpdateOutcome, updateSharedData } from "../../../sdk/assembly/shared-update";
-import { Quota, ReturnToken, TakeToken } from "./bucket";
+import { hash64 } from "../../../sdk/assembly/cluster";
+import { Quota, ReturnToken, TakeToken, ownerOf } from "./bucket";
 import { RateLimitConfig, Rule, parseConfig } from "./config";
 
 class RateLimitRoot extends RootContext {
@@ -52,7 +53,7 @@ class RateLimitRoot extends RootContext {
 
 /** A bucket a request took a token from, kept to give it back if a later rule refuses. */
 class Taken {
-  constructor(readonly rule: Rule, readonly key: string) {}
+  constructor(readonly rule: Rule, readonly keyHash: u64) {}
 }
 
 class RateLimit extends HttpContext {
@@ -83,12 +84,14 @@ class RateLimit extends HttpContext {
       }
       const key = rule.keyOfRequest();
       if (key === null) continue; // no such header / no route: this rule does not apply
-      const take = new TakeToken(rule, now);
-      const bucket = rule.bucketKey(key);
-      const outcome = updateSharedData(bucket, take);
+      const hash = hash64(key);
+      const owner = ownerOf(hash);
+      const take = new TakeToken(rule, owner, now);
+      const set = rule.setKey(hash);
+      const outcome = updateSharedData(set, take);
       if (outcome == UpdateOutcome.Contended) {
         // Failing open beats refusing traffic because the store is busy.
-        logWarn("ratelimit: bucket " + bucket + " stayed contended; request let through");
+        logWarn("ratelimit: buckets " + set + " stayed contended; request let through");
         continue;
       }
       const quota = Quota.of(rule, take.tokens);
@@ -99,7 +102,7 @@ class RateLimit extends HttpContext {
         return FilterHeadersStatus.StopIteration;
       }
       this.limiter.allowedCounters[i].increment();
-      taken.push(new Taken(rule, key));
+      taken.push(new Taken(rule, hash));
       const tightest = this.quota;
       if (tightest === null || quota.tighterThan(tightest)) this.quota = quota;
     }
@@ -131,7 +134,8 @@ class RateLimit extends HttpContext {
 function giveBack(taken: Array<Taken>, now: i64): void {
   for (let i = 0; i < taken.length; i++) {
     const rule = taken[i].rule;
-    updateSharedData(rule.bucketKey(taken[i].key), new ReturnToken(rule, now));
+    const hash = taken[i].keyHash;
+    updateSharedData(rule.setKey(hash), new ReturnToken(rule, ownerOf(hash), now));
   }
 }
 

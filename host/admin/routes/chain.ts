@@ -3,6 +3,7 @@
 
 import type { AdminDeps } from '../deps.js';
 import { AdminError, type AdminRequest, type AdminRoute } from '../route.js';
+import { redactSecrets } from '../redact.js';
 import { changedBy, control, jsonBody } from './control.js';
 
 /** Chain specs are small; a generous bound still keeps a runaway body out. */
@@ -15,9 +16,9 @@ export function chainRoutes(deps: Pick<AdminDeps, 'chains'>): AdminRoute[] {
       method: 'GET',
       path: '/chain',
       access: 'read',
-      handle: () => {
+      handle: (request) => {
         const { revision, spec } = chains.current();
-        return { headers: { etag: `"${revision}"` }, json: { revision, ...spec } };
+        return { headers: { etag: `"${revision}"` }, json: forCaller(request, { revision, ...spec }) };
       },
     },
     {
@@ -62,10 +63,15 @@ export function chainRoutes(deps: Pick<AdminDeps, 'chains'>): AdminRoute[] {
         const revision = Number(request.params.revision);
         const entry = (await control(() => chains.history())).find((item) => item.revision === revision);
         if (entry === undefined) throw new AdminError(404, `revision ${request.params.revision} is not in the history`);
-        return { json: entry };
+        return { json: forCaller(request, entry) };
       },
     },
   ];
+}
+
+/** A spec as the caller may see it: redacted for a read-only token (redact.ts). */
+function forCaller<T extends object>(request: AdminRequest, spec: T): T {
+  return request.role === 'read' ? redactSecrets(spec) : spec;
 }
 
 /** `If-Match: 12`, `"12"` or `W/"12"`; `*` (or none) is no condition. */

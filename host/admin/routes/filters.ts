@@ -4,7 +4,6 @@ import type { AdminDeps } from '../deps.js';
 import { AdminError, type AdminRoute } from '../route.js';
 import { changedBy, control } from './control.js';
 
-const WASM_TYPE = /^application\/wasm\s*(;|$)/i;
 
 export function filterRoutes(deps: Pick<AdminDeps, 'registry' | 'chains' | 'logger'>): AdminRoute[] {
   const { registry, chains, logger } = deps;
@@ -18,9 +17,8 @@ export function filterRoutes(deps: Pick<AdminDeps, 'registry' | 'chains' | 'logg
       path: '/filters/:name',
       access: 'write',
       maxBodyBytes: registry.maxModuleBytes,
+      bodyType: 'application/wasm',
       handle: async (request) => {
-        const type = request.headers['content-type'] ?? '';
-        if (!WASM_TYPE.test(type)) throw new AdminError(415, `send the module as Content-Type: application/wasm (not ${type === '' ? 'nothing' : type})`);
         const body = await request.body();
         const by = changedBy(request);
         const { created, version } = await control(() =>

@@ -15,7 +15,7 @@ export function serviceRoutes(services: ServiceRegistry): AdminRoute[] {
     {
       method: 'POST',
       path: '/services/:service/instances',
-      access: 'write',
+      access: 'register',
       maxBodyBytes: MAX_REGISTRATION_BYTES,
       handle: async (request) => {
         const service = checkedService(request);
@@ -23,6 +23,8 @@ export function serviceRoutes(services: ServiceRegistry): AdminRoute[] {
         if (body === undefined) throw new AdminError(400, 'send the instance as JSON: {"address", "port", "version"?, "weight"?, "metadata"?, "ttl_s"?}');
         const parsed = parseRegistration(body, services.defaultTtlS);
         if (!parsed.ok) throw new AdminError(400, parsed.problems.join('; '));
+        const refusal = await services.registrationProblem(service, parsed.registration);
+        if (refusal !== undefined) throw new AdminError(refusal.status, refusal.reason);
         const { id, created } = await storeCall(() => services.register(service, parsed.registration, changedBy(request)));
         return { status: created ? 201 : 200, json: { id } };
       },
@@ -31,7 +33,7 @@ export function serviceRoutes(services: ServiceRegistry): AdminRoute[] {
       method: 'PUT',
       path: '/services/:service/instances/:id/heartbeat',
       routine: true,
-      access: 'write',
+      access: 'register',
       handle: async (request) => {
         const instance = found(await storeCall(() => services.heartbeat(request.params.service!, request.params.id!)));
         return { json: { id: instance.id, health: instance.health, last_heartbeat: instance.last_heartbeat, expires_at: instance.expires_at } };
@@ -40,7 +42,7 @@ export function serviceRoutes(services: ServiceRegistry): AdminRoute[] {
     {
       method: 'DELETE',
       path: '/services/:service/instances/:id',
-      access: 'write',
+      access: 'register',
       handle: async (request) => {
         found(await storeCall(() => services.deregister(request.params.service!, request.params.id!, changedBy(request))));
         return { status: 204, text: '', contentType: 'text/plain; charset=utf-8' };
