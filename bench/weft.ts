@@ -61,7 +61,8 @@ export async function startWeft(start: WeftStart): Promise<Pinned> {
   mkdirSync(start.folder, { recursive: true });
   const manifest = {
     listen: start.engine === undefined ? `127.0.0.1:${start.port}` : { address: `127.0.0.1:${start.port}`, engine: start.engine },
-    admin: { listen: `127.0.0.1:${start.adminPort}` },
+    // A throwaway proxy on loopback whose admin API the harness itself calls (hot swap, /stats).
+    admin: { listen: `127.0.0.1:${start.adminPort}`, auth: 'none' },
     clusters: [{ name: 'up', endpoints: [`127.0.0.1:${start.upstreamPort}`], ...start.cluster }],
     default_cluster: 'up',
     filters,

@@ -401,7 +401,8 @@ describe('hot swap through the admin API', () => {
       const rssAfter = rssKiB(weft.pid);
       const change = (rssAfter - rssAfter10) / rssAfter10;
       t.diagnostic(`RSS after 10 swaps ${rssAfter10} KiB, after ${10 + SWAPS} ${rssAfter} KiB (${(change * 100).toFixed(1)}%)`);
-      assert.ok(Math.abs(change) < 0.1, `RSS went from ${rssAfter10} KiB to ${rssAfter} KiB`);
+      // A leak grows; RSS that shrinks (V8 giving pages back after a collection) is no failure.
+      assert.ok(change < 0.1, `RSS went from ${rssAfter10} KiB to ${rssAfter} KiB`);
     } finally {
       loading = false;
       await Promise.all(running);

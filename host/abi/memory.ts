@@ -3,9 +3,11 @@
 // then owns). Every pointer and length arrives as a signed i32 and is taken `>>> 0`.
 //
 // Views: the memory's ArrayBuffer is replaced (and the old one detached) whenever the guest grows
-// its memory, which any guest call can do (the allocator, most obviously). The views below are
-// therefore re-derived whenever `memory.buffer` is no longer the buffer they were made from, which
-// is checked on every access; no caller ever holds a view across a guest call.
+// its memory, which any guest call can do (the allocator, most obviously). A view of a detached
+// buffer reads as empty, so the views below are re-derived when theirs has become empty, checked
+// on every access at the cost of a length read (reading `memory.buffer` itself is a call into the
+// engine, several times dearer, and a host call makes several accesses); no caller ever holds a
+// view across a guest call.
 
 import { WasmResult } from './enums.js';
 import type { GuestKeyCache } from './key-cache.js';
@@ -15,7 +17,9 @@ const EMPTY = new Uint8Array(0);
 export class GuestMemory {
   private memory: WebAssembly.Memory | undefined;
   private allocator: ((size: number) => unknown) | undefined;
-  private buffer: ArrayBuffer | undefined;
+  /** The guest's return area (weft_return_area): values that fit are written there, no allocator call. 0 = none. */
+  private returnArea = 0;
+  private returnAreaBytes = 0;
   private bytes: Buffer = Buffer.alloc(0);
   private data: DataView = new DataView(new ArrayBuffer(0));
 
@@ -26,6 +30,19 @@ export class GuestMemory {
   attach(memory: WebAssembly.Memory, allocate: (size: number) => unknown): void {
     this.memory = memory;
     this.allocator = allocate;
+  }
+
+  /**
+   * A block of `size` bytes at `ptr` the guest declared for returned values (Weft's extension,
+   * sdk/assembly/memory.ts): it takes each value out before its next host call, so a value that
+   * fits is written there instead of into a block from its allocator. Ignored when out of range.
+   */
+  useReturnArea(ptr: number, size: number): void {
+    const at = ptr >>> 0;
+    const bytes = size >>> 0;
+    if (at === 0 || bytes === 0 || at + bytes > this.refresh().length) return;
+    this.returnArea = at;
+    this.returnAreaBytes = bytes;
   }
 
   /** Current size of the memory in bytes. */
@@ -107,7 +124,7 @@ export class GuestMemory {
     // memory only grows, so they stay in range after the allocation.
     if (!this.inBounds(ptrOut, 4) || !this.inBounds(lenOut, 4)) return WasmResult.InvalidMemoryAccess;
     const size = value.length;
-    const address = size === 0 ? 0 : this.allocate(size);
+    const address = size === 0 ? 0 : size <= this.returnAreaBytes ? this.returnArea : this.allocate(size);
     if (address < 0) return WasmResult.InvalidMemoryAccess;
     if (size > 0) this.bytes.set(value, address);
     this.data.setUint32(ptrOut >>> 0, address, true);
@@ -119,7 +136,7 @@ export class GuestMemory {
   returnString(ptrOut: number, lenOut: number, value: string): WasmResult {
     if (!this.inBounds(ptrOut, 4) || !this.inBounds(lenOut, 4)) return WasmResult.InvalidMemoryAccess;
     const size = value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8');
-    const address = size === 0 ? 0 : this.allocate(size);
+    const address = size === 0 ? 0 : size <= this.returnAreaBytes ? this.returnArea : this.allocate(size);
     if (address < 0) return WasmResult.InvalidMemoryAccess;
     if (size > 0) this.bytes.write(value, address, size, 'utf8');
     this.data.setUint32(ptrOut >>> 0, address, true);
@@ -140,14 +157,14 @@ export class GuestMemory {
   }
 
   private refresh(): Buffer {
+    const bytes = this.bytes;
+    if (bytes.length !== 0) return bytes;
+    // Detached by a growth (or not taken yet, or a memory of 0 pages): take the current buffer.
     const memory = this.memory;
-    if (memory === undefined) return this.bytes;
+    if (memory === undefined) return bytes;
     const buffer = memory.buffer;
-    if (buffer !== this.buffer) {
-      this.buffer = buffer;
-      this.bytes = Buffer.from(buffer);
-      this.data = new DataView(buffer);
-    }
+    this.bytes = Buffer.from(buffer);
+    this.data = new DataView(buffer);
     return this.bytes;
   }
 }

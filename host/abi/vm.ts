@@ -161,6 +161,13 @@ async function compileError(bytes: Uint8Array, error: unknown): Promise<ModuleEr
  * them. A module without the export (a Rust, Go or C++ SDK build) is called for everything it exports.
  */
 export const PHASES_EXPORT = 'weft_phases';
+/**
+ * Weft's return area: `weft_return_area()` and `weft_return_area_bytes()` give a block the guest
+ * takes each returned value out of before its next host call (the Weft SDK declares one), so the
+ * host writes values that fit there instead of calling the guest's allocator for each.
+ */
+const RETURN_AREA_EXPORT = 'weft_return_area';
+const RETURN_AREA_BYTES_EXPORT = 'weft_return_area_bytes';
 export const enum DeclaredPhase {
   RequestHeaders = 1,
   RequestBody = 2,
@@ -473,6 +480,7 @@ export class WasmVm {
       } else if (start !== undefined) {
         this.runStart(start);
       }
+      this.takeReturnArea(fn(RETURN_AREA_EXPORT), fn(RETURN_AREA_BYTES_EXPORT));
       if (f.contextCreate !== undefined) this.call('proxy_on_context_create', f.contextCreate, ROOT_CONTEXT_ID, undefined, 0, 0, 0, 0);
       const config = this.state;
       if (f.vmStart !== undefined && this.call('proxy_on_vm_start', f.vmStart, ROOT_CONTEXT_ID, undefined, config.vmConfig.length, 0, 0, 0) === 0) {
@@ -503,6 +511,14 @@ export class WasmVm {
     if (size > capPages * WASM_PAGE_BYTES) {
       throw new VmStartError(`its memory starts at ${(size / MIB).toFixed(1)} MiB, over its max_memory_mb of ${this.maxMemoryMb}`, { phase: 'instantiate' });
     }
+  }
+
+  /** Asks a guest that declares a return area where it is (once, at boot). */
+  private takeReturnArea(area: GuestFunction | undefined, bytes: GuestFunction | undefined): void {
+    if (area === undefined || bytes === undefined) return;
+    const at = this.call(RETURN_AREA_EXPORT, area, VM_CONTEXT_ID, undefined, 0, 0, 0, 0);
+    const size = this.call(RETURN_AREA_BYTES_EXPORT, bytes, VM_CONTEXT_ID, undefined, 0, 0, 0, 0);
+    this.state.memory.useReturnArea(at, size);
   }
 
   /** A command's _start; proc_exit(0) from it is a normal end (WASI command semantics). */

@@ -3,7 +3,7 @@
 //   export * from "<path to>/sdk/assembly/exports";
 
 import * as dispatcher from "./dispatcher";
-import { allocateForHost } from "./memory";
+import { RETURN_AREA, RETURN_AREA_BYTES, allocateForHost } from "./memory";
 import { enterCallback, leaveCallback } from "./collector";
 import "./abort";
 
@@ -44,6 +44,16 @@ export function weft_phases(rootContextId: u32): u32 {
   const result: u32 = dispatcher.phases(rootContextId);
   leaveCallback();
   return result;
+}
+
+/** Weft's extension: where the host may write returned values instead of calling the allocator (memory.ts). */
+export function weft_return_area(): u32 {
+  return <u32>RETURN_AREA;
+}
+
+/** Weft's extension: the size of that area. */
+export function weft_return_area_bytes(): u32 {
+  return RETURN_AREA_BYTES;
 }
 
 export function proxy_on_tick(rootContextId: u32): void {

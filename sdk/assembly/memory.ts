@@ -4,6 +4,16 @@
 // writing the block's address and length into out-slots we pass. Those blocks are raw heap
 // blocks, invisible to the garbage collector: every `take*` below copies the bytes into a
 // managed object and frees the block at once, so nothing the host allocates can leak.
+//
+// Weft's extension, the return area: a static block the module declares (weft_return_area, in
+// exports.ts). A value that fits is written there by a Weft host instead of into a block from
+// our allocator, which saves a call back into the guest per returned value. Every value is
+// taken (copied out) right after the call that returned it, before the next host call, so one
+// area suffices; a block at its address is not the allocator's and is not freed.
+
+/** Bytes of the return area: header values, properties and shared data entries mostly fit. */
+export const RETURN_AREA_BYTES: u32 = 1024;
+export const RETURN_AREA: usize = memory.data(<i32>RETURN_AREA_BYTES, 16);
 
 /** Raw heap block for the host to fill; freed by take*(). 0 = failure. */
 export function allocateForHost(size: usize): usize {
@@ -29,8 +39,8 @@ export function resetOut(): void {
 /** Frees the block the host handed over in (OUT_PTR, OUT_LEN), if any. */
 @inline
 export function releaseOut(): void {
-  const ptr = load<u32>(OUT_PTR);
-  if (ptr != 0) heap.free(<usize>ptr);
+  const ptr = <usize>load<u32>(OUT_PTR);
+  if (ptr != 0 && ptr != RETURN_AREA) heap.free(ptr);
 }
 
 /** Copies the host's block (OUT_PTR, OUT_LEN) into a managed ArrayBuffer and frees it. */

@@ -60,6 +60,9 @@ class TelemetryRoot extends RootContext {
 }
 
 class Telemetry extends HttpContext {
+  /** This request's trace id; null until onRequestHeaders ran (an earlier filter may answer first). */
+  private traceId: string | null = null;
+
   constructor(contextId: u32, readonly telemetry: TelemetryRoot) {
     super(contextId, telemetry);
   }
@@ -80,14 +83,15 @@ class Telemetry extends HttpContext {
     requestHeaders.replace("traceparent", formatTraceParent(traceId, spanId, flags));
     TRACE_ID.setString(traceId);
     SPAN_ID.setString(spanId);
+    this.traceId = traceId;
     return FilterHeadersStatus.Continue;
   }
 
   onResponseHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
     const header = this.telemetry.config.responseHeader;
     if (header.length == 0) return FilterHeadersStatus.Continue;
-    // Read back from the property: absent when the request never reached this filter (answered earlier).
-    const traceId = TRACE_ID.getString();
+    // Absent when the request never reached this filter (an earlier filter answered it).
+    const traceId = this.traceId;
     if (traceId !== null) responseHeaders.replace(header, traceId);
     return FilterHeadersStatus.Continue;
   }
