@@ -36,8 +36,8 @@ function referenceProxy(script: string): (ctx: StartContext) => Promise<Pinned> 
   };
 }
 
-function weft(id: string, filters: number | 'quickstart', engine?: 'node'): (ctx: StartContext) => Promise<Pinned> {
-  return (ctx) => startWeft({ name: id, filters, ...(engine === undefined ? {} : { engine }), ...ctx });
+function weft(id: string, filters: number | 'quickstart', options: { engine?: 'node'; workers?: number } = {}): (ctx: StartContext) => Promise<Pinned> {
+  return (ctx) => startWeft({ name: id, filters, ...options, ...ctx });
 }
 
 /** The uWS floor needs a uWS binary that loads here; without one it is reported, not run. */
@@ -67,7 +67,12 @@ export const configurations: Configuration[] = [
     start: referenceProxy('node-http-proxy'),
   },
   { id: 'weft-empty', description: `Weft, empty filter chain, listen.engine auto (here: ${uws.ok ? `uWebSockets.js, ${uws.build}` : 'node:http'})`, start: weft('weft-empty', 0) },
-  { id: 'weft-empty-node', description: 'Weft, empty filter chain, listen.engine: node (the node:http fallback)', start: weft('weft-empty-node', 0, 'node') },
+  { id: 'weft-empty-node', description: 'Weft, empty filter chain, listen.engine: node (the node:http fallback)', start: weft('weft-empty-node', 0, { engine: 'node' }) },
+  {
+    id: 'weft-workers-2',
+    description: 'Weft, empty filter chain, workers: 2 (two worker threads sharing the port with SO_REUSEPORT), on the same one core as every proxy here',
+    start: weft('weft-workers-2', 0, { workers: 2 }),
+  },
   { id: 'weft-noop1', description: 'Weft, 1 no-op filter (test/filters/noop)', start: weft('weft-noop1', 1) },
   { id: 'weft-noop5', description: 'Weft, 5 no-op filters', start: weft('weft-noop5', 5) },
   {

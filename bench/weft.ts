@@ -25,6 +25,8 @@ export interface WeftStart {
   accessLog?: boolean;
   /** Forces the listener engine (default: auto, uWebSockets.js where a binary loads). */
   engine?: 'node';
+  /** Worker threads (default 1: the single-thread figures stay comparable whatever `workers: auto` gives here). */
+  workers?: number;
 }
 
 const builtIn = (name: string) => path.join(repoRoot, 'filters', name, 'build', `${name}.wasm`);
@@ -65,6 +67,7 @@ export async function startWeft(start: WeftStart): Promise<Pinned> {
     default_cluster: 'up',
     filters,
     access_log: start.accessLog ? 'stdout' : 'off',
+    workers: start.workers ?? 1,
   };
   const manifestFile = path.join(start.folder, 'weft.yaml');
   writeFileSync(manifestFile, stringify(manifest));

@@ -18,6 +18,8 @@ import type { Manifest } from './config/schema.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { WeftMetrics } from './telemetry/metrics.js';
 import { checkFilters, startWeft, type Weft } from './weft.js';
+import { workerCount } from './workers/worker-count.js';
+import { startWorkers } from './workers/workers-weft.js';
 
 const USAGE = `Usage: weft <command> [options]
 
@@ -129,13 +131,17 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
   const metrics = new WeftMetrics();
 
   let weft: Weft;
+  let workerThreads = 1;
   try {
     // Nothing listens until both addresses are known to be free: a taken admin port must not
     // leave a proxy that served for a moment.
     await assertAddressFree(manifest.admin.host, manifest.admin.port).catch((error: Error) => {
       throw new Error(`admin: cannot listen on ${manifest.admin.host}:${manifest.admin.port} (${error.message})`);
     });
-    weft = await startWeft(manifest, { logger, metrics });
+    const workers = workerCount(manifest);
+    if (workers.reduced !== undefined) logger.warn({ workers: 1 }, workers.reduced);
+    weft = workers.count > 1 ? await startWorkers(manifest, workers.count, { logger, metrics }) : await startWeft(manifest, { logger, metrics });
+    workerThreads = workers.count;
   } catch (error) {
     printProblems(startupProblems(error));
     return 1;
@@ -144,7 +150,7 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
   const readiness = new Readiness(() => weft.degraded());
   let admin: AdminServer;
   try {
-    const server = serverInfo(manifest, weft, startedAtMs);
+    const server = serverInfo(manifest, weft, startedAtMs, workerThreads);
     admin = await startAdminServer(manifest.admin, { readiness, server, registry: weft.registry, chains: weft.chains, services: weft.services, stats: weft.stats, metrics, logger });
   } catch (error) {
     printProblems([(error as Error).message]);
@@ -158,12 +164,12 @@ async function run(manifest: Manifest): Promise<number | 'running'> {
 }
 
 /** What GET /server and the admin page's overview say about this process. */
-function serverInfo(manifest: Manifest, weft: Weft, startedAtMs: number): ServerInfo {
+function serverInfo(manifest: Manifest, weft: Weft, startedAtMs: number, workers: number): ServerInfo {
   const { listen, admin } = manifest;
   return {
     version: version(),
     startedAtMs,
-    workers: 1,
+    workers,
     listeners: [{ address: `${listen.host}:${listen.port}`, protocol: listen.tls === undefined ? 'http' : 'https' }],
     admin: { address: `${admin.host}:${admin.port}` },
     store: weft.store,
@@ -179,7 +185,10 @@ function stopOnSignals(weft: Weft, admin: AdminServer, readiness: Readiness, log
   const onSignal = (signal: NodeJS.Signals) => {
     if (draining) {
       logger.warn({ signal }, 'second signal while draining: exiting now');
-      process.exit(1);
+      // Worker threads close their sockets first (see WorkerPool.halt); bounded, as a second signal asks for speed.
+      const halted = weft.halt?.() ?? Promise.resolve();
+      void Promise.race([halted, new Promise((resolve) => setTimeout(resolve, 1000))]).then(() => process.exit(1));
+      return;
     }
     draining = true;
     readiness.notReady('draining');

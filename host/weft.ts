@@ -7,14 +7,15 @@ import { WasmResult, type LogLevel } from './abi/enums.js';
 import { ChainBuildError } from './chain/chain.js';
 import { ChainManager } from './chain/manager.js';
 import type { ChainServices } from './chain/services.js';
-import type { ClusterFeed } from './discovery/cluster-feed.js';
+import type { ClusterFeed, EndpointSink } from './discovery/cluster-feed.js';
 import { ServiceRegistry } from './discovery/service-registry.js';
 import { vmIdOf } from './chain/filter-slot.js';
 import type { ChainSpec } from './registry/chain-spec.js';
 import { InMemorySharedData, InMemorySharedQueues } from './chain/shared-state.js';
+import type { SharedData, SharedQueues } from './abi/host-api.js';
 import { weftForeignFunctions } from './extensions/index.js';
 import type { LogLevelName, Manifest } from './config/schema.js';
-import { ChainControl } from './registry/chain-control.js';
+import { ChainControl, type GenerationHost } from './registry/chain-control.js';
 import { ChainRecords } from './registry/chain-records.js';
 import { FilterRegistry } from './registry/filter-registry.js';
 import { parsePublicKey } from './registry/signature.js';
@@ -24,10 +25,10 @@ import type { Store } from './store/store.js';
 import { clusterProperties } from './proxy/cluster-properties.js';
 import { Clusters, type UpstreamTlsFailed } from './proxy/clusters.js';
 import { makeHttpCall } from './proxy/http-call.js';
-import { ProxyListener } from './proxy/listener.js';
+import { ProxyListener, type ListenerOptions } from './proxy/listener.js';
 import { OverloadProtection } from './overload/protection.js';
 import type { FinishedRequest } from './proxy/proxy-context.js';
-import { createAccessLog } from './telemetry/access-log.js';
+import { createAccessLog, type AccessLog } from './telemetry/access-log.js';
 import type { Logger } from './telemetry/logger.js';
 import { WeftMetrics, type ClusterMetrics } from './telemetry/metrics.js';
 import { breakerEjections, RequestStats } from './telemetry/stats.js';
@@ -47,6 +48,8 @@ export interface Weft {
   degraded(): string | undefined;
   /** Stops accepting, lets in-flight requests finish (bounded by limits.drain_timeout_ms), releases everything. */
   stop(): Promise<void>;
+  /** Closes every connection at once, before the process exits without draining (absent: nothing to do first). */
+  halt?(): Promise<void>;
 }
 
 export interface WeftDeps {
@@ -72,13 +75,25 @@ function filterLog(base: Logger): ChainServices['filterLog'] {
   };
 }
 
+/** Shared data and queues: in this thread, or the process-wide ones a worker reaches (host/workers/). */
+export interface SharedState {
+  sharedData: SharedData;
+  queues: SharedQueues;
+}
+
 /** What every chain's filters share; one set for the proxy's life, so shared data survives swaps. */
-function chainServices(clusters: Clusters, manifest: Pick<Manifest, 'log_level' | 'limits'>, deps: WeftDeps, sharedData = new InMemorySharedData(), overload?: OverloadProtection): ChainServices {
+export function chainServices(
+  clusters: Clusters,
+  manifest: Pick<Manifest, 'log_level' | 'limits'>,
+  deps: WeftDeps,
+  shared: SharedState = { sharedData: new InMemorySharedData(), queues: new InMemorySharedQueues() },
+  overload?: OverloadProtection,
+): ChainServices {
   const clusterProperty = clusterProperties(clusters);
   return {
     logLevel: ABI_LEVEL[manifest.log_level],
-    sharedData,
-    queues: new InMemorySharedQueues(),
+    sharedData: shared.sharedData,
+    queues: shared.queues,
     filterMetrics: deps.metrics.filterMetrics,
     telemetry: deps.metrics,
     foreignFunctions: weftForeignFunctions,
@@ -116,7 +131,7 @@ function servingVmIds(spec: ChainSpec): Set<string> {
 }
 
 /** Every failed upstream handshake is counted; logged once a second per cluster and side at most (a bad certificate fails every connection). */
-function upstreamTlsFailed(metrics: WeftMetrics, logger: Logger): UpstreamTlsFailed {
+export function upstreamTlsFailed(metrics: WeftMetrics, logger: Logger): UpstreamTlsFailed {
   const lastLogged = new Map<string, { atMs: number; suppressed: number }>();
   return (cluster, endpoint, error) => {
     metrics.upstreamTlsFailure(cluster, error.side);
@@ -133,21 +148,36 @@ function upstreamTlsFailed(metrics: WeftMetrics, logger: Logger): UpstreamTlsFai
   };
 }
 
-/** The clusters the service registry feeds (`discovery: registry`), each with its subset of a service. */
-function registryFeeds(manifest: Manifest, clusters: Clusters): ClusterFeed[] {
-  return manifest.clusters.flatMap((spec) => (spec.discovery === undefined ? [] : [{ name: spec.name, subset: spec.discovery, cluster: clusters.get(spec.name)! }]));
+/** What the service registry refuses to register: the proxy's own addresses, and addresses outside discovery.allowed_networks. */
+export function registrationGuard(manifest: Manifest): RegistrationGuard {
+  return new RegistrationGuard({ ownAddresses: [manifest.listen, manifest.admin], allowedNetworks: manifest.discovery.allowed_networks });
 }
+
+/** The clusters the service registry feeds (`discovery: registry`), each with its subset of a service. */
+export function registryFeeds(manifest: Manifest, sinkFor: (cluster: string) => EndpointSink): ClusterFeed[] {
+  return manifest.clusters.flatMap((spec) => (spec.discovery === undefined ? [] : [{ name: spec.name, subset: spec.discovery, cluster: sinkFor(spec.name) }]));
+}
+
+/** Where a chain's generations run: a ChainManager here, or the worker threads. */
+export type GenerationRunner = GenerationHost & { stop(): void };
 
 interface ChainsRunning {
   registry: FilterRegistry;
   chains: ChainControl;
-  manager: ChainManager;
+  manager: GenerationRunner;
 }
 
-/** Registry, chain control and manager on `store`, serving the store's chain (or the manifest's, seeding it). */
-async function startChains(manifest: Manifest, store: Store, services: ChainServices, deps: WeftDeps): Promise<ChainsRunning> {
+/** A ChainManager on this thread whose generations and VMs alive are metrics. */
+export function localManager(services: ChainServices, metrics: WeftMetrics): ChainManager {
+  return new ChainManager(services, { changed: (generations, vms) => metrics.chain.alive(generations, vms) });
+}
+
+/**
+ * Registry, chain control and manager on `store`, serving the store's chain (or the manifest's,
+ * seeding it). `manager` is where generations run; the registry's upload checks always run here.
+ */
+export async function startChains(manifest: Manifest, store: Store, manager: GenerationRunner, deps: WeftDeps): Promise<ChainsRunning> {
   const { logger, metrics } = deps;
-  const manager = new ChainManager(services, { changed: (generations, vms) => metrics.chain.alive(generations, vms) });
   const registry = new FilterRegistry(store, {
     maxModuleBytes: manifest.registry.max_module_bytes,
     trustedKeys: manifest.registry.trusted_keys.map(parsePublicKey),
@@ -173,7 +203,7 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
   // Guards go on the clusters before anything can send to them; the listener comes later.
   const overload = new OverloadProtection(manifest, clusters, metrics.registry, logger, { refuseConnections: (refuse) => listener.refuseConnections(refuse) });
   // Held here too so /stats can read the breaker's ejections.
-  const sharedData = new InMemorySharedData();
+  const shared: SharedState = { sharedData: new InMemorySharedData(), queues: new InMemorySharedQueues() };
   let store: Store;
   let running: ChainsRunning;
   let services: ServiceRegistry | undefined;
@@ -183,31 +213,119 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
     await clusters.close();
     throw error;
   }
+  const manager = localManager(chainServices(clusters, manifest, deps, shared, overload), metrics);
   try {
-    const guard = new RegistrationGuard({ ownAddresses: [manifest.listen, manifest.admin], allowedNetworks: manifest.discovery.allowed_networks });
-    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, clusters), spec: manifest.discovery, logger, guard });
-    running = await startChains(manifest, store, chainServices(clusters, manifest, deps, sharedData, overload), deps);
+    services = await ServiceRegistry.start({ store, feeds: registryFeeds(manifest, (name) => clusters.get(name)!), spec: manifest.discovery, logger, guard: registrationGuard(manifest) });
+    running = await startChains(manifest, store, manager, deps);
   } catch (error) {
     services?.stop();
     await store.close();
     await clusters.close();
     throw error;
   }
-  const { registry, chains, manager } = running;
-  const accessLog = createAccessLog(manifest.access_log, logger);
-  const clusterMetrics = new Map<string, ClusterMetrics>();
-  const stats = new RequestStats(
-    manifest.clusters.map((spec) => ({ name: spec.name, service: spec.discovery?.service })),
-    (name, nowMs) => breakerEjections(sharedData, servingVmIds(chains.current().spec), name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
-  );
+  const { registry, chains } = running;
+  const stats = requestStats(manifest, clusters, shared.sharedData, () => chains);
   if (overload.configured) stats.overload = () => overload.report();
 
-  const onFinished = (request: FinishedRequest): void => {
+  const release = async () => {
+    overload.stop();
+    chains.stop();
+    manager.stop();
+    services.stop();
+    await tracing?.shutdown();
+    await store.close();
+    await clusters.close();
+  };
+  let listener: ProxyListener;
+  try {
+    listener = new ProxyListener(
+      listenerOptions(manifest, {
+        logger,
+        clusters,
+        overload,
+        tracer: tracing?.tracer,
+        chainFor: (authority, path) => manager.chainFor(authority, path),
+        onFinished: finishedRequests(createAccessLog(manifest.access_log, logger), metrics, (cluster, status, durationMs) => stats.record(cluster, status, durationMs)),
+      }),
+    );
+    await listener.listen();
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  overload.start();
+  logListening(manifest, chains, store, logger);
+
+  return {
+    registry,
+    chains,
+    services,
+    stats,
+    store: store.description,
+    degraded: () => store.unavailable?.(),
+    async stop() {
+      const { unfinished } = await listener.drain(manifest.limits.drain_timeout_ms);
+      if (unfinished > 0) logger.warn({ unfinished }, 'drain timed out; closed connections with requests in flight');
+      await release();
+    },
+  };
+}
+
+/** The `listening` line tests and operators wait for. */
+export function logListening(manifest: Manifest, chains: ChainControl, store: Store, logger: Logger, extra: Record<string, unknown> = {}): void {
+  const serving = chains.current();
+  logger.info(
+    {
+      host: manifest.listen.host,
+      port: manifest.listen.port,
+      revision: serving.revision,
+      filters: serving.spec.filters.map((f) => f.name),
+      store: store.description,
+      ...extra,
+    },
+    'listening',
+  );
+}
+
+/** /stats per cluster, with the breaker's ejections read from shared data. */
+export function requestStats(manifest: Manifest, clusters: Clusters, sharedData: SharedData, chains: () => ChainControl): RequestStats {
+  return new RequestStats(
+    manifest.clusters.map((spec) => ({ name: spec.name, service: spec.discovery?.service })),
+    (name, nowMs) => breakerEjections(sharedData, servingVmIds(chains().current().spec), name, clusters.get(name)?.endpoints.map((endpoint) => endpoint.address) ?? [], nowMs),
+  );
+}
+
+/** The listener of the manifest; `reusePort` when several worker threads listen on one address. */
+export function listenerOptions(
+  manifest: Manifest,
+  parts: Pick<ListenerOptions, 'logger' | 'clusters' | 'chainFor' | 'onFinished'> & { overload: OverloadProtection; tracer: ListenerOptions['tracer'] | undefined; reusePort?: boolean; quiet?: boolean },
+): ListenerOptions {
+  const { overload, tracer, reusePort, quiet, ...rest } = parts;
+  return {
+    ...(tracer === undefined ? {} : { tracer }),
+    ...(reusePort === undefined ? {} : { reusePort }),
+    ...(quiet === undefined ? {} : { quiet }),
+    host: manifest.listen.host,
+    port: manifest.listen.port,
+    ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),
+    ...(manifest.listen.engine === undefined ? {} : { engine: manifest.listen.engine }),
+    defaultCluster: manifest.default_cluster,
+    limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
+    http: manifest.http,
+    overload: overload.manager,
+    ...rest,
+  };
+}
+
+/** What happens once per finished request: metrics, /stats (`record`), the access log line. */
+export function finishedRequests(accessLog: AccessLog, metrics: WeftMetrics, record: (cluster: string, status: number, durationMs: number) => void): (request: FinishedRequest) => void {
+  const clusterMetrics = new Map<string, ClusterMetrics>();
+  return (request) => {
     const durationMs = Date.now() - request.startTimeMs;
     let cell = clusterMetrics.get(request.cluster);
     if (cell === undefined) clusterMetrics.set(request.cluster, (cell = metrics.cluster(request.cluster)));
     cell.observe(request.status, durationMs / 1000);
-    stats.record(request.cluster, request.status, durationMs);
+    record(request.cluster, request.status, durationMs);
     if (accessLog.enabled) {
       accessLog.write({
         method: request.method,
@@ -225,64 +343,6 @@ export async function startWeft(manifest: Manifest, deps: WeftDeps): Promise<Wef
       });
     }
   };
-
-  const release = async () => {
-    overload.stop();
-    chains.stop();
-    manager.stop();
-    services.stop();
-    await tracing?.shutdown();
-    await store.close();
-    await clusters.close();
-  };
-  let listener: ProxyListener;
-  try {
-    listener = new ProxyListener({
-      host: manifest.listen.host,
-      port: manifest.listen.port,
-      ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),
-      ...(manifest.listen.engine === undefined ? {} : { engine: manifest.listen.engine }),
-      logger,
-      clusters,
-      defaultCluster: manifest.default_cluster,
-      limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
-      http: manifest.http,
-      chainFor: (authority, path) => manager.chainFor(authority, path),
-      onFinished,
-      tracer: tracing?.tracer,
-      overload: overload.manager,
-    });
-    await listener.listen();
-  } catch (error) {
-    await release();
-    throw error;
-  }
-  overload.start();
-  const serving = chains.current();
-  logger.info(
-    {
-      host: manifest.listen.host,
-      port: manifest.listen.port,
-      revision: serving.revision,
-      filters: serving.spec.filters.map((f) => f.name),
-      store: store.description,
-    },
-    'listening',
-  );
-
-  return {
-    registry,
-    chains,
-    services,
-    stats,
-    store: store.description,
-    degraded: () => store.unavailable?.(),
-    async stop() {
-      const { unfinished } = await listener.drain(manifest.limits.drain_timeout_ms);
-      if (unfinished > 0) logger.warn({ unfinished }, 'drain timed out; closed connections with requests in flight');
-      await release();
-    },
-  };
 }
 
 /**
@@ -295,7 +355,7 @@ export async function checkFilters(manifest: Manifest): Promise<string[]> {
   const silent = { logger: pino({ enabled: false }), metrics: new WeftMetrics({ processMetrics: false }) };
   const store = MemoryStore.inMemory();
   try {
-    const { chains, manager } = await startChains(manifest, store, chainServices(clusters, manifest, silent), silent);
+    const { chains, manager } = await startChains(manifest, store, localManager(chainServices(clusters, manifest, silent), silent.metrics), silent);
     chains.stop();
     manager.stop();
     return [];

@@ -96,6 +96,7 @@ store: { kind: file, path: ./weft-state.json }
         log_level: 'info',
         limits: { max_request_headers_kb: 60, max_buffered_body_bytes: 1048576, max_http_call_response_bytes: 1048576, drain_timeout_ms: 10000 },
         http: { normalize_path: true, merge_slashes: true, escaped_slashes: 'reject', xff_trusted_hops: 0, identity_headers: ['x-consumer', 'x-weft-*'] },
+        workers: 'auto',
       },
     });
   });
@@ -132,6 +133,18 @@ store: { kind: file, path: ./weft-state.json }
     assert.deepEqual(result.manifest.listen, { host: '::1', port: 8080 });
     assert.deepEqual(result.manifest.clusters[0]!.endpoints, [{ host: 'svc-a.internal', port: 80, weight: 1 }]);
     assert.equal(result.manifest.access_log, 'off');
+  });
+
+  test('workers: auto by default, a count, or a digit string', async () => {
+    const plain = await load(MINIMAL);
+    assert.ok(plain.ok);
+    assert.equal(plain.manifest.workers, 'auto');
+    for (const [text, workers] of [['auto', 'auto'], ['1', 1], ['4', 4], ['"2"', 2]] as const) {
+      const result = await load(`${MINIMAL}workers: ${text}\n`);
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.equal(result.manifest.workers, workers);
+    }
+    for (const text of ['0', 'many', '1.5', '[2]']) assert.deepEqual(await errorsOf(`${MINIMAL}workers: ${text}\n`), [`workers: must be auto or an integer >= 1, not ${text === 'many' ? '"many"' : text === '[2]' ? 'a list' : text}`]);
   });
 
   test('listen.engine forces the plain listener engine; absent means auto', async () => {

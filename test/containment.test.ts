@@ -28,6 +28,8 @@ describe('containing filters', () => {
     const looper = fixtureModule('looper');
     const trapper = fixtureModule('trapper');
     weft = await startWeft({
+      // One thread: a trap cool-down counts the traps of one VM, and each worker thread has VMs of its own.
+      workers: 1,
       clusters: [{ name: 'web', endpoints: [upstream.address] }],
       filters: [{ name: 'looper', module: looper, on_error: 'fail_closed', fuel: LOOPER_FUEL }],
       chains: {

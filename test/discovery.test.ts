@@ -90,6 +90,8 @@ describe('the service registry', () => {
       discovery: { grace_s: GRACE_S },
       store: { path: path.join(stateDir, 'state.json') },
       access_log: 'off',
+      // One thread: the host's round robin (like Envoy's) is per worker thread, and these tests count its exact alternation.
+      workers: 1,
     };
     weft = await startWeft(manifest);
     admin = new AdminClient(weft.adminUrl);

@@ -59,6 +59,9 @@ describe('lb filter', () => {
     for (let i = 0; i < 3; i++) upstreams.push(await EchoUpstream.start());
     const addresses = upstreams.map((u) => u.address);
     weft = await startWeft({
+      // One thread: round robin is exact per worker thread (its position lives in the VM), and the
+      // host's endpoint statistics (in flight, latency) are per worker; these tests count exact sequences.
+      workers: 1,
       clusters: CLUSTERS.map((name) =>
         name === 'wrr'
           ? { name, endpoints: addresses.map((address, i) => ({ address, weight: i + 1 })) }

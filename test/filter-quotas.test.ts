@@ -23,6 +23,9 @@ describe('filter quotas and budgets', () => {
     const abuser = fixtureModule('abuser');
     const peek = fixtureModule('breaker-peek');
     weft = await startWeft({
+      // One thread: the abuser fixture counts its keys, deliveries and CPU budget per VM, and each
+      // worker thread has VMs of its own.
+      workers: 1,
       clusters: [{ name: 'web', endpoints: [upstream.address] }],
       filters: [],
       chains: {

@@ -45,6 +45,8 @@ describe('kitchen-sink: every host function from a real filter', () => {
   before(async () => {
     upstream = await EchoUpstream.start();
     weft = await startWeft({
+      // One thread: on_tick runs in each worker's root context, and the tick test stops one VM's ticks.
+      workers: 1,
       log_level: 'trace',
       clusters: [
         { name: 'web', endpoints: [upstream.address] },

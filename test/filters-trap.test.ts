@@ -32,6 +32,8 @@ describe('a trapping filter with on_error: fail_closed', () => {
   before(async () => {
     upstream = await EchoUpstream.start();
     weft = await startWeft({
+      // One thread: x-trapper-vm numbers the VMs of one worker, and each worker thread has VMs of its own.
+      workers: 1,
       clusters: [{ name: 'web', endpoints: [upstream.address] }],
       filters: [{ name: 'trapper', module: fixtureModule('trapper'), on_error: 'fail_closed' }],
     });
@@ -102,6 +104,8 @@ describe('a trapping filter with on_error: fail_open', () => {
   before(async () => {
     upstream = await EchoUpstream.start();
     weft = await startWeft({
+      // One thread: x-trapper-vm numbers the VMs of one worker, and each worker thread has VMs of its own.
+      workers: 1,
       clusters: [{ name: 'web', endpoints: [upstream.address] }],
       filters: [
         { name: 'trapper', module: fixtureModule('trapper'), on_error: 'fail_open' },

@@ -166,15 +166,25 @@ describe('hot swap through the admin API', () => {
   test('an unchanged filter keeps its VM (and in-VM state) across a swap; a changed one starts fresh', async () => {
     const chainWith = (trapperConfig: string, tag: typeof SPEC_V1) => ({ filters: [{ name: 'trapper', config: trapperConfig }, ...tag.filters] });
     assert.equal((await admin.putChain(chainWith('', SPEC_V1))).status, 200);
-    const count = async () => header(await request(`${weft.url}/count`), 'x-trapper-vm');
-    assert.equal(await count(), '1');
-    assert.equal(await count(), '2');
-    assert.equal((await admin.putChain(chainWith('', SPEC_V2))).status, 200);
-    const kept = await request(`${weft.url}/count`);
-    assert.equal(header(kept, 'x-trapper-vm'), '3', 'trapper kept its VM');
-    assert.equal(header(kept, 'x-filter-version'), 'v2');
-    assert.equal((await admin.putChain(chainWith('changed', SPEC_V2))).status, 200);
-    assert.equal(await count(), '1', 'a new configuration means a new VM');
+    // One keep-alive connection: every request meets the same worker thread's VM (each worker has its own).
+    const client = new Client(weft.url);
+    const get = async () => {
+      const { headers, body } = await client.request({ method: 'GET', path: '/count' });
+      await body.dump();
+      return { vm: headers['x-trapper-vm'], version: headers['x-filter-version'] };
+    };
+    try {
+      assert.equal((await get()).vm, '1');
+      assert.equal((await get()).vm, '2');
+      assert.equal((await admin.putChain(chainWith('', SPEC_V2))).status, 200);
+      const kept = await get();
+      assert.equal(kept.vm, '3', 'trapper kept its VM');
+      assert.equal(kept.version, 'v2');
+      assert.equal((await admin.putChain(chainWith('changed', SPEC_V2))).status, 200);
+      assert.equal((await get()).vm, '1', 'a new configuration means a new VM');
+    } finally {
+      await client.close();
+    }
   });
 
   test('shared data survives a swap to a new VM', async () => {

@@ -82,6 +82,8 @@ describe('adaptive concurrency', () => {
   before(async () => {
     upstream = await spawnQueueingUpstream(CAPACITY, BASE_MS);
     weft = await startWeft({
+      // One thread: overload limits (circuit breakers, adaptive concurrency, the overload manager) apply per worker thread.
+      workers: 1,
       clusters: [
         { name: 'svc', endpoints: [`127.0.0.1:${upstream.port}`], adaptive_concurrency: { min_rtt_request_count: MIN_RTT_REQUESTS, update_interval_ms: UPDATE_INTERVAL_MS } },
         { name: 'warm', endpoints: [`127.0.0.1:${upstream.port}`] },
@@ -180,6 +182,8 @@ describe('circuit breakers', () => {
     slow = await EchoUpstream.start();
     slow.delayMs = 400;
     weft = await startWeft({
+      // One thread: overload limits (circuit breakers, adaptive concurrency, the overload manager) apply per worker thread.
+      workers: 1,
       clusters: [
         { name: 'capped', endpoints: [slow.address], circuit_breakers: { max_requests: 4 } },
         { name: 'queued', endpoints: [slow.address], circuit_breakers: { max_connections: 2, max_pending_requests: 3 } },
@@ -266,6 +270,8 @@ describe('overload manager', () => {
 
   it('an event-loop stall stops keep-alive and sheds requests (503, retry-after, OM), then both stop', async () => {
     const weft = await startWeft({
+      // One thread: overload limits (circuit breakers, adaptive concurrency, the overload manager) apply per worker thread.
+      workers: 1,
       clusters: [{ name: 'svc', endpoints: [upstream.address] }],
       // The burner stalls the loop on purpose: no CPU budget may cut it short.
       filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000, cpu_budget_ms_per_s: 1_000_000 }],
@@ -325,6 +331,8 @@ describe('overload manager', () => {
 
   it('refuse_connections closes the listening socket during a stall and opens it again after', async () => {
     const weft = await startWeft({
+      // One thread: overload limits (circuit breakers, adaptive concurrency, the overload manager) apply per worker thread.
+      workers: 1,
       clusters: [{ name: 'svc', endpoints: [upstream.address] }],
       // The burner stalls the loop on purpose: no CPU budget may cut it short.
       filters: [{ name: 'burner', module: fixtureModule('burner'), fuel: 5_000_000_000, cpu_budget_ms_per_s: 1_000_000 }],
@@ -354,6 +362,8 @@ describe('overload manager', () => {
 
   it('memory held by a filter VM over heap_used_mb sheds requests', async () => {
     const weft = await startWeft({
+      // One thread: overload limits (circuit breakers, adaptive concurrency, the overload manager) apply per worker thread.
+      workers: 1,
       clusters: [{ name: 'svc', endpoints: [upstream.address] }],
       filters: [{ name: 'hog', module: fixtureModule('hog'), max_memory_mb: 512 }],
       overload: { refresh_interval_ms: 100, shed_requests: { heap_used_mb: 200, share_percent: 100, retry_after_s: 5 } },

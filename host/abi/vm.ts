@@ -81,6 +81,14 @@ export class FilterModule {
   ) {}
 
   /**
+   * A module posted to another thread (structured clone keeps the fields and the compiled
+   * WebAssembly.Module, not the class): the same module there, without compiling it again.
+   */
+  static fromClone(clone: FilterModule): FilterModule {
+    return new FilterModule(clone.module, clone.abiVersion, clone.sha256, clone.size, clone.exports, clone.contained);
+  }
+
+  /**
    * Compiles and checks a filter; throws ModuleError with the reason when Weft cannot run it.
    * `sha256` and `size` are the given bytes', also when the module runs instrumented.
    */

@@ -300,7 +300,14 @@ export interface Manifest {
   limits: Limits;
   http: HttpSpec;
   overload?: OverloadSpec;
+  /**
+   * Worker threads serving the listener: a count, or `auto` (os.availableParallelism()). 1 serves
+   * from the main thread alone, as before workers existed (host/workers/).
+   */
+  workers: WorkersSpec;
 }
+
+export type WorkersSpec = 'auto' | number;
 
 /** What the schema needs to know about where the manifest came from. */
 export interface ManifestContext {
@@ -849,6 +856,13 @@ function whenClean(...fields: string[]) {
   };
 }
 
+/** `auto` or a count of worker threads (digit strings too, so `${WORKERS}` works). */
+const notWorkers = unlessMissing((input) => `must be auto or an integer >= 1, not ${describeValue(input)}`);
+const workers = z.preprocess(
+  (value) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+  z.union([z.literal('auto', { error: notWorkers }), z.number({ error: notWorkers }).int({ error: notWorkers }).min(1, { error: notWorkers })], { error: notWorkers }),
+);
+
 export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, unknown> {
   return z
     .strictObject({
@@ -868,6 +882,7 @@ export function manifestSchema(context: ManifestContext): z.ZodType<Manifest, un
       limits: limits.prefault({}),
       http: http.prefault({}),
       overload: overload.optional(),
+      workers: workers.default('auto'),
     })
     .superRefine((manifest, ctx) => {
       checkUniqueNames(manifest.clusters, 'clusters', ctx);

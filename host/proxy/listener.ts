@@ -28,6 +28,13 @@ export interface ListenerOptions {
   tls?: ListenerTlsSpec;
   /** The plain listener's engine (absent: auto). */
   engine?: ListenerEngine;
+  /**
+   * Several worker threads listen on this address (SO_REUSEPORT: the kernel spreads new
+   * connections over them). uWS sets it on Linux anyway; node:http only when asked (Node 22.12+).
+   */
+  reusePort?: boolean;
+  /** Leave the engine line out of the log: another worker thread's listener logs it for all. */
+  quiet?: boolean;
   clusters: Clusters;
   defaultCluster: string | undefined;
   limits: ProxyLimits;
@@ -71,6 +78,7 @@ export class ProxyListener implements ProxyContext {
   readonly limits: ProxyLimits;
   readonly tracer: RequestTracer | undefined;
   readonly overload: OverloadManager | undefined;
+  readonly reusePort: boolean;
   private drainStarted = false;
   /** Whether the listening socket is open; refuse_connections and drain close it, one change at a time. */
   private listening = false;
@@ -86,6 +94,7 @@ export class ProxyListener implements ProxyContext {
     this.limits = options.limits;
     this.tracer = options.tracer;
     this.overload = options.overload;
+    this.reusePort = options.reusePort ?? false;
     this.intake = new RequestIntake(options.http);
     this.transport = this.makeTransport();
   }
@@ -93,13 +102,14 @@ export class ProxyListener implements ProxyContext {
   /** TLS runs on node:https; plain HTTP on the engine chosen here, logged once with its reason. */
   private makeTransport(): Transport {
     const { host, port, tls, logger } = this.options;
+    const announce = this.options.quiet !== true;
     if (tls !== undefined) {
-      logger.info({ engine: 'node:https' }, 'listener engine: node:https (TLS)');
+      if (announce) logger.info({ engine: 'node:https' }, 'listener engine: node:https (TLS)');
       return new TlsTransport(host, port, tls, this, logger);
     }
     const choice = chooseEngine(this.options.engine);
-    logger.info({ engine: choice.engine === 'uws' ? 'uws' : 'node:http', reason: choice.reason }, describeEngine(choice));
-    if (choice.engine === 'uws' && choice.splitHeadBytes !== undefined && choice.splitHeadBytes < this.limits.maxRequestHeaderBytes) {
+    if (announce) logger.info({ engine: choice.engine === 'uws' ? 'uws' : 'node:http', reason: choice.reason }, describeEngine(choice));
+    if (announce && choice.engine === 'uws' && choice.splitHeadBytes !== undefined && choice.splitHeadBytes < this.limits.maxRequestHeaderBytes) {
       // Say it once at start: the symptom (a reset now and then for a client with large cookies) is hard to trace.
       logger.warn(
         { split_head_bytes: choice.splitHeadBytes, max_request_headers_kb: this.limits.maxRequestHeaderBytes / 1024 },
@@ -170,6 +180,16 @@ export class ProxyListener implements ProxyContext {
     this.inFlight--;
     this.options.onFinished(request);
     if (this.inFlight === 0 && this.drained !== undefined) this.drained();
+  }
+
+  /** Stops accepting and closes every connection at once (a worker thread that crashed). */
+  closeNow(): void {
+    this.drainStarted = true;
+    if (this.listening) {
+      this.listening = false;
+      this.transport.stopAccepting();
+    }
+    this.transport.closeAll();
   }
 
   /**

@@ -42,10 +42,12 @@ export class NodeTransport implements Transport {
   }
 
   async listen(): Promise<void> {
-    await assertAddressFree(this.host, this.port);
+    // Worker threads share the address (SO_REUSEPORT, Node 22.12+); the main thread checked it is free before starting them.
+    const reusePort = this.listener.reusePort;
+    if (!reusePort) await assertAddressFree(this.host, this.port);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.port, this.host, () => {
+      this.server.listen({ port: this.port, host: this.host, ...(reusePort ? { reusePort } : {}) }, () => {
         this.server.off('error', reject);
         resolve();
       });

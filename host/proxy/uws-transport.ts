@@ -41,7 +41,9 @@ export class UwsTransport implements Transport {
   }
 
   async listen(): Promise<void> {
-    await assertAddressFree(this.host, this.port);
+    // uSockets sets SO_REUSEPORT on Linux, so uWS alone would share a taken port with whoever holds it; worker threads
+    // share it on purpose (the main thread checked it is free before starting them).
+    if (!this.listener.reusePort) await assertAddressFree(this.host, this.port);
     this.listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       this.app.listen(this.host, this.port, (socket) => (socket ? resolve(socket) : reject(new Error('uWebSockets.js refused the address'))));
     });

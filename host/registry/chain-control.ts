@@ -12,7 +12,7 @@
 // etcd) arrives through the store's watch and is built and served the same way. Revisions are
 // the store's, so they grow but are not consecutive.
 
-import type { ChainPlan, ChainManager, Generation, PlannedFilter } from '../chain/manager.js';
+import type { ChainPlan, PlannedFilter } from '../chain/manager.js';
 import { ChainBuildError } from '../chain/chain.js';
 import { containmentOf, type FilterSpec, type RouteSpec } from '../config/schema.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -75,10 +75,21 @@ export interface ChainState {
   spec: ChainSpec;
 }
 
+/**
+ * Where generations are built and served: a ChainManager on this thread, or every worker
+ * thread's (host/workers/worker-pool.ts). `activate` resolves once the generation serves
+ * everywhere; a `build` that fails anywhere leaves nothing behind anywhere.
+ */
+export interface GenerationHost<G = unknown> {
+  build(plan: ChainPlan): G | Promise<G>;
+  activate(generation: G, revision: number): void | Promise<void>;
+  discard(generation: G): void;
+}
+
 export interface ChainControlDeps {
   records: ChainRecords;
   registry: FilterRegistry;
-  manager: ChainManager;
+  manager: GenerationHost;
   metrics: SwapMetrics;
   logger: Logger;
 }
@@ -122,7 +133,7 @@ export class ChainControl {
         const action = stored === undefined ? 'seed' : 'apply';
         const result = await records.commit(spec, stored?.revision ?? 0, { by: 'manifest', action, changes }, digest);
         if (result.ok) {
-          this.serve(generation, { revision: result.revision, spec });
+          await this.serve(generation, { revision: result.revision, spec });
           if (stored === undefined) logger.info({ revision: result.revision }, 'chain seeded from the manifest');
           else logger.info({ revision: result.revision, replaced: stored.revision, changes }, 'the manifest changed since it last seeded the store: applied as a new revision');
         } else {
@@ -212,7 +223,7 @@ export class ChainControl {
 
   /** Steps 2-4 for a resolved spec. */
   private async change(base: ChainState | undefined, spec: ChainSpec, started: number, record: ChangeRecord): Promise<{ revision: number; changes: string[] }> {
-    let generation: Generation;
+    let generation: unknown;
     try {
       generation = await this.build(spec);
     } catch (error) {
@@ -231,7 +242,7 @@ export class ChainControl {
       this.deps.manager.discard(generation);
       this.refuse('conflict', 412, 'the chain changed meanwhile (another admin or proxy); read it again and retry');
     }
-    this.serve(generation, { revision: result.revision, spec });
+    await this.serve(generation, { revision: result.revision, spec });
     this.deps.logger.info({ revision: result.revision, by: record.by, action: record.action, changes: record.changes }, 'chain updated');
     return { revision: result.revision, changes: record.changes };
   }
@@ -261,7 +272,7 @@ export class ChainControl {
   }
 
   /** Looks up every module and builds the generation (not yet serving). Throws ChainBuildError. */
-  private async build(spec: ChainSpec): Promise<Generation> {
+  private async build(spec: ChainSpec): Promise<unknown> {
     const problems: string[] = [];
     const chains = new Map<string, PlannedFilter[]>();
     for (const [chain, entries] of chainsOf(spec)) {
@@ -286,9 +297,9 @@ export class ChainControl {
     return this.deps.manager.build(plan);
   }
 
-  private serve(generation: Generation, state: ChainState): void {
+  private async serve(generation: unknown, state: ChainState): Promise<void> {
     const first = this.state.revision === 0;
-    this.deps.manager.activate(generation, state.revision);
+    await this.deps.manager.activate(generation, state.revision);
     this.state = state;
     // The chain a proxy starts with is not a swap.
     if (first) this.deps.metrics.serving(state.revision);
@@ -298,7 +309,7 @@ export class ChainControl {
   private async serveStored(): Promise<void> {
     const stored = await this.deps.records.current();
     if (stored === undefined) throw new Error('the store lost its chain while starting');
-    this.serve(await this.build(stored.spec), stored);
+    await this.serve(await this.build(stored.spec), stored);
   }
 
   /** The manifest's filters registered and written as a chain spec. Throws ChainBuildError. */
@@ -343,7 +354,7 @@ export class ChainControl {
       try {
         const generation = await this.build(stored.spec);
         this.deps.metrics.built((performance.now() - started) / 1000);
-        this.serve(generation, stored);
+        await this.serve(generation, stored);
         this.deps.logger.info({ revision: stored.revision }, 'chain updated from the store');
       } catch (error) {
         this.deps.metrics.failed('build');

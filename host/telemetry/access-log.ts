@@ -44,14 +44,16 @@ const OFF: AccessLog = { enabled: false, write() {} };
 /** pino's number for "info", so tools reading the log treat access lines like any other. */
 const INFO = 30;
 
-export function createAccessLog(mode: AccessLogMode, logger: Logger): AccessLog {
+/** `worker`: the worker thread's number, written in every line when several serve (host/workers/). */
+export function createAccessLog(mode: AccessLogMode, logger: Logger, worker?: number): AccessLog {
   if (mode === 'off') return OFF;
   const destination = loggerDestination(logger);
+  const workerField = worker === undefined ? '' : `,"worker":${worker}`;
   return {
     enabled: true,
     write(entry) {
       destination.write(
-        `{"level":${INFO},"time":${Date.now()},"msg":"access","method":${JSON.stringify(entry.method)},"path":${JSON.stringify(entry.path)},` +
+        `{"level":${INFO},"time":${Date.now()},"msg":"access"${workerField},"method":${JSON.stringify(entry.method)},"path":${JSON.stringify(entry.path)},` +
           `"status":${entry.status},"duration_ms":${Math.round(entry.duration_ms * 1000) / 1000},"upstream":${entry.upstream === null ? 'null' : JSON.stringify(entry.upstream)},` +
           `"flags":${JSON.stringify(entry.flags)},"bytes_sent":${entry.bytes_sent},"bytes_received":${entry.bytes_received},"request_id":${JSON.stringify(entry.request_id)},"route":${entry.route === null ? 'null' : JSON.stringify(entry.route)},"reason":${entry.reason === null ? 'null' : JSON.stringify(entry.reason)},` +
           `"details":${entry.details === null ? 'null' : JSON.stringify(entry.details)}}\n`,

@@ -7,7 +7,7 @@
 // few field updates, with no label hashing. Every host family name starts with `weft_`
 // (filter-defined families are kept out of that prefix, see filter-metrics.ts).
 
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { PrometheusFilterMetrics } from './filter-metrics.js';
 import { CounterFamily, GaugeFamily, HistogramFamily, type CounterCell, type GaugeCell, type HistogramCell } from './series.js';
 
@@ -29,12 +29,12 @@ export class ChainMetrics {
   private readonly vms: GaugeCell;
 
   constructor(registry: Registry) {
-    this.revision = new GaugeFamily(registry, 'weft_chain_revision', 'Revision of the chain spec serving new requests').cell();
+    this.revision = new GaugeFamily(registry, 'weft_chain_revision', 'Revision of the chain spec serving new requests', 'max').cell();
     this.swaps = new CounterFamily(registry, 'weft_chain_swaps_total', 'Chain revisions that went into service').cell();
     this.failures = new CounterFamily(registry, 'weft_chain_swap_failures_total', 'Chain changes that did not go into service, by reason (invalid, conflict, build, store)');
     this.buildSeconds = new HistogramFamily(registry, 'weft_chain_build_seconds', 'Time to build a chain generation, from a checked spec to every VM started', CHAIN_BUILD_BUCKETS).cell();
-    this.generations = new GaugeFamily(registry, 'weft_chain_generations', 'Chain generations alive: the serving one plus those draining requests').cell();
-    this.vms = new GaugeFamily(registry, 'weft_filter_vms', 'Filter VMs alive across those generations (a filter kept by a swap counts once)').cell();
+    this.generations = new GaugeFamily(registry, 'weft_chain_generations', 'Chain generations alive: the serving one plus those draining requests (with worker threads: in the worker with the most)', 'max').cell();
+    this.vms = new GaugeFamily(registry, 'weft_filter_vms', 'Filter VMs alive across those generations (a filter kept by a swap counts once; with worker threads: in the worker with the most, each worker running its own)', 'max').cell();
   }
 
   serving(revision: number): void {
@@ -152,10 +152,21 @@ export class WeftMetrics {
     return this.registry.contentType;
   }
 
-  /** The Prometheus text exposition of everything registered. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * Other registries whose values one scrape adds to this one's (worker threads', each with
+   * a registry of its own): families of the same name are summed, as prom-client's cluster mode does.
+   */
+  readonly sources: Array<() => Promise<MetricsJson[]>> = [];
+
+  /** The Prometheus text exposition of everything registered, sources summed in. */
+  async text(): Promise<string> {
+    if (this.sources.length === 0) return this.registry.metrics();
+    const [own, ...others] = await Promise.all([this.registry.getMetricsAsJSON(), ...this.sources.map((source) => source())]);
+    return AggregatorRegistry.aggregate([own as MetricsJson, ...(others as MetricsJson[][]).flat()]).metrics();
   }
 }
 
 export type { HistogramCell } from './series.js';
+
+/** A registry's getMetricsAsJSON(), as it crosses between threads. */
+export type MetricsJson = Array<MetricObjectWithValues<MetricValue<string>>>;

@@ -58,7 +58,11 @@ interface ExportedValue {
 
 /** The members prom-client's Registry uses on a registered metric. */
 abstract class Family<Cell> {
-  readonly aggregator = 'sum';
+  /**
+   * How one scrape combines this family over worker threads (prom-client's AggregatorRegistry):
+   * `sum` for what each worker counts on its own, `max` for what every worker holds alike.
+   */
+  aggregator: 'sum' | 'max' = 'sum';
   private readonly cells = new Map<string, { labels: Labels; cell: Cell }>();
 
   constructor(
@@ -111,8 +115,9 @@ export class CounterFamily extends Family<CounterCell> {
 }
 
 export class GaugeFamily extends Family<GaugeCell> {
-  constructor(registry: Registry, name: string, help: string) {
+  constructor(registry: Registry, name: string, help: string, aggregator: 'sum' | 'max' = 'sum') {
     super(registry, name, help, 'gauge');
+    this.aggregator = aggregator;
   }
   protected newCell(): GaugeCell {
     return new GaugeCell();

@@ -131,6 +131,8 @@ export class RequestStats {
   private readonly startedMs: number;
   /** Where the report's `overload` section comes from; unset when overload protection is off. */
   overload: (() => OverloadStatsReport) | undefined;
+  /** What a report waits for first: worker threads handing over the requests they finished. */
+  settle: (() => Promise<void>) | undefined;
 
   /**
    * `clusters`: what to keep figures for, in report order. Requests of any other cluster name (a
@@ -148,6 +150,12 @@ export class RequestStats {
     }
     this.cells.set('-', new ClusterCell());
     this.startedMs = clock();
+  }
+
+  /** report(), once every request finished before the call is counted (see settle). */
+  async settledReport(): Promise<StatsReport> {
+    await this.settle?.();
+    return this.report();
   }
 
   /** One finished request. `status` 0 = no response reached the client. */

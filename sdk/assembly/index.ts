@@ -32,7 +32,7 @@ export {
   ClusterEndpoint, ENDPOINT_HEALTHY, Random, cookieValue, ejectionDeadline, ejectionKey, getClusterEndpoints,
   getClusterNames, hash64, mix64, parseClusterEndpoints, setEjectionDeadline,
 } from "./cluster";
-export { SharedUpdate, UpdateOutcome, updateSharedData } from "./shared-update";
+export { SharedUpdate, UpdateOutcome, createSharedData, updateSharedData } from "./shared-update";
 export { ConfigReader, describe, join } from "./config-reader";
 export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url, isBase64UrlText } from "./base64";
 export { sha256, sha256Hex, toHex } from "./sha256";

@@ -1,5 +1,5 @@
 // Read-modify-write of one shared-data key with compare-and-swap, retried until it lands.
-// Several VMs (and, later, several workers) may update the same key at once; a write with the
+// Several VMs (in several worker threads) may update the same key at once; a write with the
 // cas read alongside the value fails with CasMismatch when someone else wrote in between, and
 // the update is then computed again from the fresh value.
 //
@@ -47,4 +47,20 @@ export function updateSharedData(key: string, update: SharedUpdate, maxAttempts:
     if (written != WasmResult.CasMismatch) hostCallFailed(written, "proxy_set_shared_data(" + key + ")");
   }
   return UpdateOutcome.Contended;
+}
+
+/**
+ * Creates `key` with `initial` unless it exists. The ABI has no create-if-absent, so two VMs
+ * racing here may both write; that is harmless when every creator writes the same initial
+ * value, which is the point: create a key that several workers will update (a count, a ledger)
+ * while nothing updates it yet, e.g. in on_configure (every worker configures a chain before any
+ * serves it), so that updateSharedData never has to create it while others update it, where two
+ * first writers racing would lose an update.
+ */
+export function createSharedData(key: string, initial: ArrayBuffer): void {
+  const current = hostcalls.getSharedData(key);
+  if (current.status == WasmResult.Ok) return;
+  if (current.status != WasmResult.NotFound) hostCallFailed(current.status, "proxy_get_shared_data(" + key + ")");
+  const written = hostcalls.setSharedData(key, initial, 0);
+  if (written != WasmResult.Ok) hostCallFailed(written, "proxy_set_shared_data(" + key + ")");
 }

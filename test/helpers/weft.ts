@@ -30,6 +30,7 @@ export interface AccessLine {
 
 const weftBin = join(repoRoot, 'bin', 'weft.js');
 const LISTENING = '"msg":"listening"';
+const ADMIN_LISTENING = '"msg":"admin listening"';
 const running = new Set<ChildProcess>();
 
 // A test that crashes must not leave proxies behind.
@@ -142,6 +143,12 @@ export class WeftProcess {
     return lines;
   }
 
+  /** How many worker threads serve, as the `listening` line says (1 when it names none). */
+  get workers(): number {
+    const listening = this.logLines().find((line) => line.msg === 'listening');
+    return typeof listening?.workers === 'number' ? listening.workers : 1;
+  }
+
   accessLog(): AccessLine[] {
     return this.logLines().filter((line) => line.msg === 'access') as unknown as AccessLine[];
   }
@@ -184,8 +191,14 @@ export function writeManifest(manifest: ManifestInput): { dir: string; file: str
   return { dir, file };
 }
 
-function spawnWeft(args: string[]): { child: ChildProcess; output: Output } {
-  const child = spawn(process.execPath, [weftBin, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+/** How the weft process is started: node options before bin/weft.js (e.g. `--import` a fault to inject), extra environment. */
+export interface SpawnOptions {
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+}
+
+function spawnWeft(args: string[], options: SpawnOptions = {}): { child: ChildProcess; output: Output } {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), weftBin, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   running.add(child);
   const output = new Output();
   child.stdout!.on('data', (chunk: Buffer) => output.append('stdout', chunk));
@@ -216,10 +229,10 @@ function openUnlessAuthGiven(admin: Record<string, unknown> | undefined): Record
 
 /**
  * Starts `weft run -c <manifest>` and resolves once it has logged `"msg":"listening"` and
- * its port accepts connections. Rejects with the process output if it exits or takes longer
+ * `"msg":"admin listening"` and its port accepts connections. Rejects with the process output if it exits or takes longer
  * than `timeoutMs`. `listen` and `admin` are set to free loopback ports unless given.
  */
-export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Promise<WeftProcess> {
+export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000, spawnOptions: SpawnOptions = {}): Promise<WeftProcess> {
   const port = await freePort();
   const adminPort = await freePort();
   // `listenTls: {...}` asks for an HTTPS listener on the free port; a plain one runs on the
@@ -234,10 +247,11 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000): Pr
     ...rest,
   };
   const { dir, file } = writeManifest(full);
-  const { child, output } = spawnWeft(['run', '-c', file]);
+  const { child, output } = spawnWeft(['run', '-c', file], spawnOptions);
   const weft = new WeftProcess(child, output, dir, port, adminPort, file);
   try {
-    await weft.waitForOutput((text) => text.includes(LISTENING), 'the "listening" log line', timeoutMs);
+    // The admin API starts right after the listener: a test may call it at once.
+    await weft.waitForOutput((text) => text.includes(LISTENING) && text.includes(ADMIN_LISTENING), 'the "listening" and "admin listening" log lines', timeoutMs);
     while (!(await canConnect(port))) {
       if (weft.hasExited) throw new Error(`weft run exited; output:\n${output.all}`);
       await new Promise((wait) => setTimeout(wait, 20));

@@ -12,7 +12,7 @@ function count(current: ArrayBuffer | null): i64 {
   return current !== null && current.byteLength == 8 ? load<i64>(changetype<usize>(current)) : 0;
 }
 
-function encodeCount(value: i64): ArrayBuffer {
+export function encodeCount(value: i64): ArrayBuffer {
   const bytes = new ArrayBuffer(8);
   store<i64>(changetype<usize>(bytes), value);
   return bytes;

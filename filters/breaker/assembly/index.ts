@@ -21,12 +21,12 @@ import {
 } from "../../../sdk/assembly";
 import { ejectionKey, getClusterEndpoints, setEjectionDeadline } from "../../../sdk/assembly/cluster";
 import { ConfigReader } from "../../../sdk/assembly/config-reader";
-import { UpdateOutcome, updateSharedData } from "../../../sdk/assembly/shared-update";
-import { Acquire, Release } from "./circuit";
+import { UpdateOutcome, createSharedData, updateSharedData } from "../../../sdk/assembly/shared-update";
+import { Acquire, Release, encodeCount } from "./circuit";
 import { ClusterKeys } from "./cluster-keys";
 import { BreakerConfig, Settings, parseConfig } from "./config";
 import { Answer, EndpointState, MarkEjected, MarkHealthy, RecordAnswer } from "./endpoint-state";
-import { ClaimProbe, Eject, OPEN, RemoveEntry, SetEntry, decodeLedger, findEntry } from "./ledger";
+import { ClaimProbe, Eject, LedgerEntry, OPEN, RemoveEntry, SetEntry, decodeLedger, encodeLedger, findEntry } from "./ledger";
 
 const UPSTREAM_CLUSTER = new PropertyPath(["weft", "upstream", "cluster"]);
 const UPSTREAM_ENDPOINT = new PropertyPath(["weft", "upstream", "endpoint"]);
@@ -59,6 +59,19 @@ class BreakerRoot extends RootContext {
     }
     this.config = config;
     this.clusterKeys.clear();
+    // Each cluster's in-flight count and ledger exist before any request updates them: created
+    // here, while no worker serves this chain yet, two workers' first requests cannot both
+    // create one (and lose a count).
+    const clusters = getPropertyString(["weft", "clusters"]);
+    if (clusters !== null) {
+      const names = clusters.split(",");
+      for (let i = 0; i < names.length; i++) {
+        if (names[i].length == 0) continue;
+        const keys = this.keysOf(names[i]);
+        createSharedData(keys.inFlight, encodeCount(0));
+        createSharedData(keys.ledger, encodeLedger(new Array<LedgerEntry>()));
+      }
+    }
     const d = config.defaults;
     logInfo(
       "breaker: eject after " + d.consecutive5xx.toString() + " consecutive 5xx / " + d.consecutiveGatewayFailure.toString() +
@@ -167,7 +180,9 @@ class Breaker extends HttpContext {
   /** Pins this request to an endpoint whose ejection is over, as its half-open probe. */
   private claimProbe(): void {
     // Most clusters have nothing ejected: one lookup, and done (the clock is read only past it).
-    if (getSharedData(this.keys!.ledger) === null) return;
+    // An empty ledger is its 4-byte count alone.
+    const ledger = getSharedData(this.keys!.ledger);
+    if (ledger === null || ledger.bytes.byteLength <= 4) return;
     // Someone already chose the endpoint: do not override them.
     if (UPSTREAM_ENDPOINT.get() !== null) return;
     const now = <i64>getCurrentTimeNanoseconds();

@@ -9,7 +9,7 @@ export function statsRoutes(deps: Pick<AdminDeps, 'stats'>): AdminRoute[] {
       method: 'GET',
       path: '/stats',
       access: 'read',
-      handle: () => ({ json: deps.stats.report() }),
+      handle: async () => ({ json: await deps.stats.settledReport() }),
     },
   ];
 }
