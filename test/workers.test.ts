@@ -218,6 +218,44 @@ describe('the breaker across workers', () => {
   });
 });
 
+describe('least-request counts across workers', () => {
+  const HELD = 8;
+  let upstream: EchoUpstream;
+  let weft: WeftProcess;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+    weft = await startWeft({
+      workers: WORKERS,
+      clusters: [{ name: 'web', endpoints: [upstream.address] }],
+      // lb-control answers x-endpoints-dump with the endpoints as lb reads them (in_flight included).
+      filters: [{ name: 'lb-control', module: fixtureModule('lb-control') }],
+    });
+  });
+  after(async () => {
+    await weft?.stop();
+    await upstream?.stop();
+  });
+
+  test('every worker reads the requests in flight to an endpoint from all workers', async () => {
+    // Held 3 s by the upstream, each on a connection of its own, which the kernel gives to either worker.
+    const held = Array.from({ length: HELD }, (_, i) => request(`${weft.url}/held/${i}`, { headers: { 'x-upstream-delay-ms': '3000' } }));
+    await eventually(async () => upstream.requests.length, (count) => count === HELD, 'every held request at the upstream');
+    const seen: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const dump = await request(`${weft.url}/dump/${i}`, { headers: { 'x-endpoints-dump': 'web' } });
+      assert.equal(dump.status, 200, dump.body);
+      seen.push((JSON.parse(dump.body) as Array<{ in_flight: number }>)[0]!.in_flight);
+    }
+    await assertServedBy(weft, '/dump/', [1, 2], 'dumps read by both workers');
+    assert.deepEqual(seen, Array(6).fill(HELD), 'each worker counts the other worker\'s requests too');
+    await Promise.all(held);
+    await assertServedBy(weft, '/held/', [1, 2], 'held requests sent by both workers');
+    const after = await request(`${weft.url}/dump/after`, { headers: { 'x-endpoints-dump': 'web' } });
+    assert.equal((JSON.parse(after.body) as Array<{ in_flight: number }>)[0]!.in_flight, 0);
+  });
+});
+
 describe('workers on the node:http engine', () => {
   // server.listen({reusePort}) arrived in Node 22.12 (23.1 on the 23 line).
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);

@@ -8,6 +8,7 @@ import type { ClusterSpec, UpstreamTlsSpec } from '../config/schema.js';
 import { watchFiles } from '../net/watch-files.js';
 import type { ClusterGuard } from '../overload/cluster-guard.js';
 import type { Logger } from '../telemetry/logger.js';
+import { LocalCounter, localCounters, type InFlightCounter, type InFlightCounters } from './in-flight.js';
 import { tlsConnector, upstreamTlsOptions, type UpstreamTlsError, type UpstreamTlsOptions } from './upstream-tls.js';
 
 /** Told about every connection to an endpoint whose TLS handshake failed (metrics and log). */
@@ -20,8 +21,6 @@ const FAILURE_WINDOW_S = 10;
 
 export class Endpoint {
   readonly address: string;
-  /** Requests sent and not yet finished: what least-request balancing reads. */
-  inFlight = 0;
   /** Smooth weighted round robin state (nginx's algorithm). */
   currentWeight = 0;
   /** False while a registry instance misses its heartbeats; static endpoints stay healthy. */
@@ -39,8 +38,20 @@ export class Endpoint {
     public weight: number,
     /** Replaced when the cluster's TLS certificates reload; requests already sent finish on the old one. */
     public pool: Pool,
+    /** Requests sent and not yet finished, by every worker thread (in-flight.ts). */
+    private readonly inFlightCounter: InFlightCounter = new LocalCounter(),
   ) {
     this.address = `${host}:${port}`;
+  }
+
+  /** Requests sent and not yet finished: what least-request balancing reads. */
+  get inFlight(): number {
+    return this.inFlightCounter.value;
+  }
+
+  /** A request to this endpoint was sent (+1) or finished (-1). */
+  countInFlight(delta: 1 | -1): void {
+    this.inFlightCounter.add(delta);
   }
 
   /** An upstream answered (any status that is not a gateway failure) after `latencyMs`. */
@@ -97,6 +108,7 @@ export class Cluster {
   constructor(
     spec: ClusterSpec,
     private readonly tlsFailed: UpstreamTlsFailed = () => {},
+    private readonly inFlightCounters: InFlightCounters = localCounters,
   ) {
     this.name = spec.name;
     this.timeoutMs = spec.timeout_ms;
@@ -145,7 +157,7 @@ export class Cluster {
       const address = `${spec.host}:${spec.port}`;
       let endpoint = this.byAddress.get(address);
       if (endpoint === undefined) {
-        endpoint = new Endpoint(spec.host, spec.port, spec.weight, this.newPool(spec.host, spec.port));
+        endpoint = new Endpoint(spec.host, spec.port, spec.weight, this.newPool(spec.host, spec.port), this.inFlightCounters(this.name, address));
         this.byAddress.set(address, endpoint);
       }
       endpoint.weight = spec.weight;
@@ -208,8 +220,9 @@ export class Clusters {
   private readonly byName = new Map<string, Cluster>();
   private readonly unwatch: Array<() => void> = [];
 
-  constructor(specs: readonly ClusterSpec[], tlsFailed?: UpstreamTlsFailed) {
-    for (const spec of specs) this.byName.set(spec.name, new Cluster(spec, tlsFailed));
+  /** `inFlight`: where endpoint in-flight counts live (shared across worker threads, or local). */
+  constructor(specs: readonly ClusterSpec[], tlsFailed?: UpstreamTlsFailed, inFlight: InFlightCounters = localCounters) {
+    for (const spec of specs) this.byName.set(spec.name, new Cluster(spec, tlsFailed, inFlight));
   }
 
   get(name: string): Cluster | undefined {

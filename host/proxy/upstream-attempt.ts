@@ -72,7 +72,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     readonly startMs: number,
     readonly upload: UploadStream | undefined,
   ) {
-    endpoint.inFlight++;
+    endpoint.countInFlight(1);
   }
 
   /**
@@ -123,7 +123,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   release(): void {
     if (!this.released) {
       this.released = true;
-      this.endpoint.inFlight--;
+      this.endpoint.countInFlight(-1);
     }
   }
 

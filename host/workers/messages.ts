@@ -16,6 +16,8 @@ export interface WorkerStart {
   serving?: { plan: ChainPlan; revision: number };
   /** Endpoints of registry-backed clusters as last fed. */
   endpoints: Array<[cluster: string, endpoints: EndpointSpec[]]>;
+  /** The requests in flight per endpoint, counted by every worker (proxy/in-flight.ts). */
+  inFlight: SharedArrayBuffer;
 }
 
 /** Main -> worker. Those with an `id` get a Reply with the same id. */

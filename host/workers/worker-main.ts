@@ -13,6 +13,7 @@ import { createAccessLog } from '../telemetry/access-log.js';
 import { createLogger } from '../telemetry/logger.js';
 import { WeftMetrics } from '../telemetry/metrics.js';
 import { chainServices, finishedRequests, listenerOptions, localManager, upstreamTlsFailed } from '../weft.js';
+import { sharedCounters } from '../proxy/in-flight.js';
 import type { Command, Report, WorkerStart } from './messages.js';
 import { remoteSharedState } from './shared-state-channel.js';
 
@@ -25,7 +26,7 @@ const { manifest } = start;
 const logger = createLogger(manifest.log_level).child({ worker: start.index });
 const metrics = new WeftMetrics({ processMetrics: false });
 const tracing = manifest.tracing.exporter === 'off' ? undefined : (await import('../telemetry/tracing.js')).createTracing(manifest.tracing, logger);
-const clusters = new Clusters(manifest.clusters, upstreamTlsFailed(metrics, logger));
+const clusters = new Clusters(manifest.clusters, upstreamTlsFailed(metrics, logger), sharedCounters(start.inFlight));
 clusters.watchCertificates(logger);
 for (const [name, endpoints] of start.endpoints) clusters.get(name)?.update(endpoints);
 const overload = new OverloadProtection(manifest, clusters, metrics.registry, logger, { refuseConnections: (refuse) => listener.refuseConnections(refuse) });

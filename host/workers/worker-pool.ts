@@ -6,6 +6,7 @@
 // fails as one ChainBuildError, so a change either serves everywhere or nowhere. activate()
 // resolves once every worker has made it current: PUT /chain answers after that.
 
+import { createInFlightTable } from '../proxy/in-flight.js';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { SharedData, SharedQueues } from '../abi/host-api.js';
 import { ChainBuildError } from '../chain/chain.js';
@@ -92,6 +93,8 @@ export class WorkerPool implements GenerationHost<number> {
   /** What serves, for a replacement worker. */
   private serving: { plan: ChainPlan; revision: number } | undefined;
   private readonly endpoints = new Map<string, EndpointSpec[]>();
+  /** Requests in flight per endpoint, one table every worker (and every replacement) counts in. */
+  private readonly inFlight = createInFlightTable();
   private stopping = false;
 
   constructor(private readonly options: WorkerPoolOptions) {
@@ -180,7 +183,14 @@ export class WorkerPool implements GenerationHost<number> {
   private spawn(index: number, serving: WorkerStart['serving']): WorkerThread {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
-    const start: WorkerStart = { index, manifest: this.options.manifest, shared: { port: port2, signal }, endpoints: [...this.endpoints], ...(serving === undefined ? {} : { serving }) };
+    const start: WorkerStart = {
+      index,
+      manifest: this.options.manifest,
+      shared: { port: port2, signal },
+      endpoints: [...this.endpoints],
+      inFlight: this.inFlight,
+      ...(serving === undefined ? {} : { serving }),
+    };
     const thread = new Worker(WORKER_FILE, { workerData: start, transferList: [port2] });
     const worker = new WorkerThread(index, thread);
     serveSharedState(port1, signal, this.options.sharedData, this.options.queues, (queueId) => this.workers[index - 1]?.tell({ op: 'queue-ready', queueId }));
