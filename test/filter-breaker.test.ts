@@ -53,6 +53,10 @@ describe('breaker', () => {
     dead = await Promise.all([0, 1, 2, 3].map(async () => `127.0.0.1:${await freePort()}`));
     lonely = `127.0.0.1:${await freePort()}`;
     weft = await startWeft({
+      // One thread: these tests read the breaker's state right after a request, and with several
+      // workers the on_log that writes it may still be running in the worker that served it
+      // (test/workers.test.ts covers the breaker across workers).
+      workers: 1,
       clusters: [
         { name: 'web', endpoints: [good.address, bad.address] },
         { name: 'quad', endpoints: dead },

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { loadUws } from '../host/proxy/uws-loader.js';
 import { engineLogLine, engineSkip, requestedEngine } from './helpers/engine.js';
+import { eventually } from './helpers/eventually.js';
 import { freePort } from './helpers/ports.js';
 import { header, request } from './helpers/http.js';
 import { EchoUpstream } from './helpers/upstream.js';
@@ -238,7 +239,8 @@ describe(`SIGTERM (${engine})`, { skip }, () => {
     const weft = await startWeft({ clusters: [{ name: 'echo', endpoints: [`127.0.0.1:${upstream.port}`] }], filters: [] });
     try {
       const inFlight = request(`${weft.url}/slow`, { headers: { 'x-upstream-delay-ms': '700' } });
-      await new Promise((r) => setTimeout(r, 150));
+      // In flight means at the upstream: a connection still in a listener's backlog at SIGTERM is refused.
+      await eventually(async () => upstream.requests.length, (count) => count === 1, 'the request at the upstream');
       weft.signal('SIGTERM');
       await weft.waitForOutput((text) => text.includes('"msg":"draining"'), 'the draining line');
       await assert.rejects(request(`${weft.url}/new`, { timeoutMs: 1000 }), 'new connections are refused');
