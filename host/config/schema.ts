@@ -7,10 +7,11 @@
 // Objects are strict, so a misspelt key is an error instead of a silently ignored setting.
 
 import type { FilterQuotaSpec } from '../chain/filter-quotas.js';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { serviceName } from '../discovery/instance.js';
+import { isLoopback } from '../net/address.js';
 import { parsePublicKey, rawPublicKey } from '../registry/signature.js';
 import type { TrapCooldownSpec } from '../chain/trap-cooldown.js';
 import { describeValue } from './errors.js';
@@ -550,17 +551,6 @@ const adminToken = z
     ...(services === undefined ? {} : { services }),
   }));
 
-/** Literal loopback addresses and `localhost`; any other name might resolve anywhere, so it counts as remote. */
-function isLoopback(host: string): boolean {
-  if (host.toLowerCase() === 'localhost') return true;
-  const family = isIP(host);
-  if (family === 4) return LOOPBACK.check(host, 'ipv4');
-  return family === 6 && LOOPBACK.check(host, 'ipv6');
-}
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
 
 /** Token names are unique (admin.token is named "admin"), and no digest is given twice (its role would be ambiguous). */
 function checkAdminTokens(token: string | undefined, tokens: readonly AdminTokenSpec[], ctx: z.core.$RefinementCtx) {

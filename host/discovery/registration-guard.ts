@@ -9,6 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { HostPort } from '../config/schema.js';
+import { isLoopback } from '../net/address.js';
 
 /** Link-local (where cloud metadata services live), "this network", and the metadata addresses outside those ranges. */
 const GUARDED = new BlockList();
@@ -17,10 +18,6 @@ GUARDED.addSubnet('0.0.0.0', 8, 'ipv4');
 GUARDED.addAddress('100.100.100.200', 'ipv4'); // Alibaba Cloud metadata
 GUARDED.addSubnet('fe80::', 10, 'ipv6');
 GUARDED.addAddress('fd00:ec2::254', 'ipv6'); // AWS metadata over IPv6
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
 
 export interface RegistrationGuardOptions {
   /** The proxy's own listeners and admin API: an instance there would loop back into the proxy. */
@@ -52,27 +49,21 @@ export class RegistrationGuard {
       if (this.allowed.check(ip, family)) continue;
       const via = ip === address ? '' : ` (${address} resolves to ${ip})`;
       if (GUARDED.check(ip, family)) return `${ip}${via} is a link-local or cloud metadata address; list it in discovery.allowed_networks to allow it`;
-      if (this.isOwn(ip, family, port)) return `${ip}:${port}${via} is this proxy's own listener or admin API; list it in discovery.allowed_networks to allow it`;
+      if (this.isOwn(ip, port)) return `${ip}:${port}${via} is this proxy's own listener or admin API; list it in discovery.allowed_networks to allow it`;
     }
     return undefined;
   }
 
   /** Whether ip:port reaches one of this proxy's own sockets. */
-  private isOwn(ip: string, family: 'ipv4' | 'ipv6', port: number): boolean {
+  private isOwn(ip: string, port: number): boolean {
     return this.options.ownAddresses.some((own) => {
       if (own.port !== port) return false;
       if (own.host === ip) return true;
       const wildcard = own.host === '0.0.0.0' || own.host === '::';
       // A wildcard listener answers on every local address; a loopback one on every loopback address.
-      return (wildcard && (LOOPBACK.check(ip, family) || isLocalAddress(ip))) || (isLoopbackHost(own.host) && LOOPBACK.check(ip, family));
+      return (wildcard && (isLoopback(ip) || isLocalAddress(ip))) || (isLoopback(own.host) && isLoopback(ip));
     });
   }
-}
-
-function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true;
-  const family = isIP(host);
-  return family !== 0 && LOOPBACK.check(host, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 function isLocalAddress(ip: string): boolean {

@@ -13,15 +13,7 @@ const PRIVATE_MODE = 0o600;
 export async function writePrivateFile(file: string, data: string | Uint8Array): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;
   try {
-    const handle = await open(temporary, 'w', PRIVATE_MODE);
-    try {
-      // The mode given to open() is masked by the umask and ignored for a file that existed.
-      await handle.chmod(PRIVATE_MODE);
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(temporary, 'w', data);
     await rename(temporary, file);
   } catch (error) {
     await rm(temporary, { force: true }).catch(() => undefined);
@@ -39,14 +31,7 @@ export async function createPrivateFile(file: string, data: string | Uint8Array)
   const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   let created = false;
   try {
-    const handle = await open(temporary, 'wx', PRIVATE_MODE);
-    try {
-      await handle.chmod(PRIVATE_MODE);
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(temporary, 'wx', data);
     try {
       await link(temporary, file);
       created = true;
@@ -58,6 +43,19 @@ export async function createPrivateFile(file: string, data: string | Uint8Array)
   }
   await syncFolder(path.dirname(file));
   return created;
+}
+
+/** `data` in a private file, on disk before this returns. */
+async function writeSynced(file: string, flags: 'w' | 'wx', data: string | Uint8Array): Promise<void> {
+  const handle = await open(file, flags, PRIVATE_MODE);
+  try {
+    // The mode given to open() is masked by the umask and ignored for a file that existed.
+    await handle.chmod(PRIVATE_MODE);
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** fsync of a folder: makes a rename into it durable. */
