@@ -124,7 +124,7 @@ export class GuestMemory {
     // memory only grows, so they stay in range after the allocation.
     if (!this.inBounds(ptrOut, 4) || !this.inBounds(lenOut, 4)) return WasmResult.InvalidMemoryAccess;
     const size = value.length;
-    const address = size === 0 ? 0 : size <= this.returnAreaBytes ? this.returnArea : this.allocate(size);
+    const address = this.blockFor(size);
     if (address < 0) return WasmResult.InvalidMemoryAccess;
     if (size > 0) this.bytes.set(value, address);
     this.data.setUint32(ptrOut >>> 0, address, true);
@@ -136,12 +136,18 @@ export class GuestMemory {
   returnString(ptrOut: number, lenOut: number, value: string): WasmResult {
     if (!this.inBounds(ptrOut, 4) || !this.inBounds(lenOut, 4)) return WasmResult.InvalidMemoryAccess;
     const size = value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8');
-    const address = size === 0 ? 0 : size <= this.returnAreaBytes ? this.returnArea : this.allocate(size);
+    const address = this.blockFor(size);
     if (address < 0) return WasmResult.InvalidMemoryAccess;
     if (size > 0) this.bytes.write(value, address, size, 'utf8');
     this.data.setUint32(ptrOut >>> 0, address, true);
     this.data.setUint32(lenOut >>> 0, size, true);
     return WasmResult.Ok;
+  }
+
+  /** Where a returned value of `size` bytes goes: nowhere (0) when empty, the return area when it fits, else a block from the allocator (-1: failed). */
+  private blockFor(size: number): number {
+    if (size === 0) return 0;
+    return size <= this.returnAreaBytes ? this.returnArea : this.allocate(size);
   }
 
   /**
