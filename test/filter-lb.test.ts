@@ -315,7 +315,9 @@ describe('lb consistent hash when an endpoint leaves the cluster', () => {
     });
     try {
       const from = upstreams.map((u) => u.requests.length);
-      await sendMany(weft.url, keys, (i) => `/k/key-${i}`, (i) => ({ 'x-key': `key-${i}` }));
+      const statuses = await sendMany(weft.url, keys, (i) => `/k/key-${i}`, (i) => ({ 'x-key': `key-${i}` }));
+      // A key that got no answer from an upstream would look as if it had moved.
+      assert.deepEqual([...statuses], [[200, keys]], `statuses over ${members.length} endpoints:\n${weft.text}`);
       return singleOwners(keyOwners(upstreams, from));
     } finally {
       await weft.stop();

@@ -82,7 +82,10 @@ class SharedStateClient {
   call(call: Call): unknown {
     Atomics.store(this.word, 0, 0);
     this.link.port.postMessage(call);
-    Atomics.wait(this.word, 0, 0);
+    // A loop, not one wait: the main thread sets the word before it notifies, so a call that saw
+    // the word set returns at once and the next call can then be woken by that late notify
+    // while its own answer is not yet there.
+    while (Atomics.load(this.word, 0) === 0) Atomics.wait(this.word, 0, 0);
     const received = receiveMessageOnPort(this.link.port);
     if (received === undefined) throw new Error('shared state: the main thread woke this worker without an answer');
     const answer = received.message as Answer;
