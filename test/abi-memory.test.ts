@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { WasmResult } from '../host/abi/enums.js';
 import { GuestKeyCache } from '../host/abi/key-cache.js';
 import { GuestMemory } from '../host/abi/memory.js';
-import { decodeInt64, encodeInt64, encodeUint64, propertyKey } from '../host/abi/properties.js';
+import { decodeInt64, decodeString, encodeInt64, encodeUint64, propertyKey } from '../host/abi/properties.js';
 import { OUT_LEN, OUT_PTR, OUT_X, Probe, ProbeBuilder, TestBody } from './abi-harness.js';
 
 const PAGE = 65536;
@@ -262,7 +262,14 @@ describe('GuestKeyCache (names the host decodes once per address)', () => {
   });
 });
 
-describe('integer property values', () => {
+describe('property values', () => {
+  it('decodes UTF-8 text from a Buffer or a plain Uint8Array, within its own bytes', () => {
+    const bytes = Buffer.from('--héllo--');
+    assert.equal(decodeString(bytes.subarray(2, 8)), 'héllo');
+    assert.equal(decodeString(new Uint8Array(bytes).subarray(2, 8)), 'héllo');
+    assert.equal(decodeString(new Uint8Array(0)), '');
+  });
+
   const values = [0, 1, -1, 200, 65_535, 2 ** 31, -(2 ** 31), 2 ** 32, -(2 ** 32) - 5, 2 ** 40 + 7, -(2 ** 40) - 3, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
 
   it('encodes safe integers as the little-endian two\'s-complement i64 their BigInt gives', () => {

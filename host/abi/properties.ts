@@ -80,9 +80,15 @@ export function encodeDuration(nanoseconds: bigint | number): Uint8Array {
   return encodeInt64(nanoseconds);
 }
 
-/** Reads a string property value (UTF-8). */
+const utf8 = new TextDecoder();
+
+/**
+ * Reads a string property value (UTF-8). A Buffer (what the host calls copy out of guest memory)
+ * decodes without touching its `.buffer`: V8 makes the ArrayBuffer of a small typed array only
+ * when asked, which cost ~300 ns per read, three times the decoding.
+ */
 export function decodeString(value: Uint8Array): string {
-  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+  return value instanceof Buffer ? value.toString('utf8') : utf8.decode(value);
 }
 
 /** Reads an int64 property value; undefined unless it is exactly 8 bytes. */
