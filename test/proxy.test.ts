@@ -236,7 +236,9 @@ describe(`streaming large bodies with bounded memory (${engine})`, { skip }, () 
 describe(`SIGTERM (${engine})`, { skip }, () => {
   test('stops accepting, finishes the request in flight, exits 0', async () => {
     const upstream = await EchoUpstream.start();
-    const weft = await startWeft({ clusters: [{ name: 'echo', endpoints: [`127.0.0.1:${upstream.port}`] }], filters: [] });
+    // One thread: it stops accepting as it logs "draining". Worker threads stop a few ms later each
+    // (the main thread tells them); test/workers.test.ts drains them.
+    const weft = await startWeft({ workers: 1, clusters: [{ name: 'echo', endpoints: [`127.0.0.1:${upstream.port}`] }], filters: [] });
     try {
       const inFlight = request(`${weft.url}/slow`, { headers: { 'x-upstream-delay-ms': '700' } });
       // In flight means at the upstream: a connection still in a listener's backlog at SIGTERM is refused.

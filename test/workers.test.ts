@@ -241,14 +241,16 @@ describe('least-request counts across workers', () => {
     // Held 3 s by the upstream, each on a connection of its own, which the kernel gives to either worker.
     const held = Array.from({ length: HELD }, (_, i) => request(`${weft.url}/held/${i}`, { headers: { 'x-upstream-delay-ms': '3000' } }));
     await eventually(async () => upstream.requests.length, (count) => count === HELD, 'every held request at the upstream');
+    // 16 fresh connections: the kernel spreads them by a hash of their ports, so all of them on
+    // one worker would be a 1 in 32,768 chance (6 were seen to go to one worker).
     const seen: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 16; i++) {
       const dump = await request(`${weft.url}/dump/${i}`, { headers: { 'x-endpoints-dump': 'web' } });
       assert.equal(dump.status, 200, dump.body);
       seen.push((JSON.parse(dump.body) as Array<{ in_flight: number }>)[0]!.in_flight);
     }
     await assertServedBy(weft, '/dump/', [1, 2], 'dumps read by both workers');
-    assert.deepEqual(seen, Array(6).fill(HELD), 'each worker counts the other worker\'s requests too');
+    assert.deepEqual(seen, Array(16).fill(HELD), 'each worker counts the other worker\'s requests too');
     await Promise.all(held);
     await assertServedBy(weft, '/held/', [1, 2], 'held requests sent by both workers');
     const after = await request(`${weft.url}/dump/after`, { headers: { 'x-endpoints-dump': 'web' } });
