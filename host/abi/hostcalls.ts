@@ -38,9 +38,10 @@ const MAX_ABORT_TEXT = 64 * 1024;
 export function envFunctions(state: AbiState): HostFunctions {
   const memory = state.memory;
   const host = state.host;
-  /** Property paths as canonical keys, and header names, decoded once per address (key-cache.ts). */
+  /** Property paths as canonical keys, header names and shared-data keys, decoded once per address (key-cache.ts). */
   const propertyKeys = new GuestKeyCache(propertyKey);
   const headerNames = new GuestKeyCache(sameText);
+  const sharedDataKeys = new GuestKeyCache(sameText);
 
   /** Maps readable from the active context: 0-3 from its stream, 6/7 during an http_call callback. */
   function readableMap(type: number): HeaderMap | undefined {
@@ -334,7 +335,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     // ---- shared data and queues ----------------------------------------------------------------
 
     proxy_get_shared_data(keyPtr: number, keyLen: number, ptrOut: number, lenOut: number, casPtr: number): WasmResult {
-      const key = memory.string(keyPtr, keyLen);
+      const key = memory.key(keyPtr, keyLen, sharedDataKeys);
       if (key === null) return WasmResult.InvalidMemoryAccess;
       const entry = host.sharedData.get(host.vmId, key);
       if (entry === undefined) return WasmResult.NotFound;
@@ -346,7 +347,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     },
 
     proxy_set_shared_data(keyPtr: number, keyLen: number, valuePtr: number, valueLen: number, cas: number): WasmResult {
-      const key = memory.string(keyPtr, keyLen);
+      const key = memory.key(keyPtr, keyLen, sharedDataKeys);
       const value = memory.copy(valuePtr, valueLen);
       if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
       const result = host.sharedData.set(host.vmId, key, value, cas >>> 0, host.quotas.limits.shared_data_bytes);
