@@ -86,6 +86,28 @@ describe('GuestMemory', () => {
     assert.equal(Buffer.from(memory.buffer, view.getUint32(OUT_PTR, true), length).toString(), 'ключ ✓');
   });
 
+  it('writes a value that fits into the return area the guest declared, without allocating', () => {
+    const { memory, guest, calls } = grownMemory();
+    const AREA = 1024;
+    guest.useReturnArea(AREA, 16);
+    const returned = () => {
+      const view = new DataView(memory.buffer);
+      return { at: view.getUint32(OUT_PTR, true), text: Buffer.from(memory.buffer, view.getUint32(OUT_PTR, true), view.getUint32(OUT_LEN, true)).toString() };
+    };
+    assert.equal(guest.returnString(OUT_PTR, OUT_LEN, 'plain ascii'), WasmResult.Ok);
+    assert.deepEqual(returned(), { at: AREA, text: 'plain ascii' });
+    // ASCII first, then not: the one-pass ASCII write gives way to the UTF-8 encoder.
+    assert.equal(guest.returnString(OUT_PTR, OUT_LEN, 'abc ключ'), WasmResult.Ok);
+    assert.deepEqual(returned(), { at: AREA, text: 'abc ключ' });
+    assert.equal(guest.returnBytes(OUT_PTR, OUT_LEN, Buffer.from('bytes')), WasmResult.Ok);
+    assert.deepEqual(returned(), { at: AREA, text: 'bytes' });
+    assert.deepEqual(calls, [], 'nothing allocated');
+    // 12 characters, 20 bytes: more than the area holds once encoded.
+    assert.equal(guest.returnString(OUT_PTR, OUT_LEN, 'ключ-ключ-кл'), WasmResult.Ok);
+    assert.deepEqual(returned(), { at: PAGE - 16, text: 'ключ-ключ-кл' });
+    assert.deepEqual(calls, [Buffer.byteLength('ключ-ключ-кл')]);
+  });
+
   it('returns empty data as 0/0 without allocating', () => {
     const { memory, guest, calls } = grownMemory();
     new DataView(memory.buffer).setUint32(OUT_PTR, 77, true);

@@ -145,6 +145,11 @@ export class GuestMemory {
   /** returnBytes for text, encoded as UTF-8 straight into guest memory. */
   returnString(ptrOut: number, lenOut: number, value: string): WasmResult {
     if (!this.inBounds(ptrOut, 4) || !this.inBounds(lenOut, 4)) return WasmResult.InvalidMemoryAccess;
+    if (value.length <= this.returnAreaBytes && this.writeAscii(value, this.returnArea)) {
+      this.data.setUint32(ptrOut >>> 0, value.length === 0 ? 0 : this.returnArea, true);
+      this.data.setUint32(lenOut >>> 0, value.length, true);
+      return WasmResult.Ok;
+    }
     const size = value.length === 0 ? 0 : Buffer.byteLength(value, 'utf8');
     const address = this.blockFor(size);
     if (address < 0) return WasmResult.InvalidMemoryAccess;
@@ -152,6 +157,21 @@ export class GuestMemory {
     this.data.setUint32(ptrOut >>> 0, address, true);
     this.data.setUint32(lenOut >>> 0, size, true);
     return WasmResult.Ok;
+  }
+
+  /**
+   * Writes `text` at `address` when it is all ASCII (most header values and property texts), in
+   * one pass with no native call; false at the first other character (what it wrote so far is
+   * then overwritten by the general path).
+   */
+  private writeAscii(text: string, address: number): boolean {
+    const plain = this.plain;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f) return false;
+      plain[address + i] = code;
+    }
+    return true;
   }
 
   /** Where a returned value of `size` bytes goes: nowhere (0) when empty, the return area when it fits, else a block from the allocator (-1: failed). */
