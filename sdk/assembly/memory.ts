@@ -88,9 +88,17 @@ let scratch = new ArrayBuffer(256);
  */
 export function scratchUtf8(s: string): usize {
   // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
-  const most = <usize>s.length * 3;
-  if (most > <usize>scratch.byteLength) scratch = new ArrayBuffer(<i32>max(most, <usize>scratch.byteLength << 1));
-  return String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, changetype<usize>(scratch));
+  const length = <usize>s.length;
+  if (length * 3 > <usize>scratch.byteLength) scratch = new ArrayBuffer(<i32>max(length * 3, <usize>scratch.byteLength << 1));
+  const from = changetype<usize>(s);
+  const to = changetype<usize>(scratch);
+  // Most values are ASCII (ids, paths, header values): a byte per unit, no encoder.
+  for (let i: usize = 0; i < length; i++) {
+    const unit = load<u16>(from + (i << 1));
+    if (unit >= 0x80) return String.UTF8.encodeUnsafe(from, <i32>length, to);
+    store<u8>(to + i, <u8>unit);
+  }
+  return length;
 }
 
 @inline
