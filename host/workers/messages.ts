@@ -1,5 +1,6 @@
-// What the main thread and a worker thread say to each other (besides shared state, which has
-// its own synchronous channel: shared-state-channel.ts).
+// What the main thread and a worker thread say to each other (besides shared queues, which have
+// their own synchronous channel: shared-state-channel.ts, and shared data, a table every thread
+// maps: shared-data-table.ts).
 
 import type { ChainPlan } from '../chain/manager.js';
 import type { Manifest } from '../config/schema.js';
@@ -18,6 +19,8 @@ export interface WorkerStart {
   endpoints: Array<[cluster: string, endpoints: EndpointSpec[]]>;
   /** The requests in flight per endpoint, counted by every worker (proxy/in-flight.ts). */
   inFlight: SharedArrayBuffer;
+  /** The shared-data table's memory (shared-data-table.ts). */
+  sharedData: SharedArrayBuffer;
 }
 
 /** Main -> worker. Those with an `id` get a Reply with the same id. */

@@ -1,8 +1,7 @@
-// Shared data and shared queues, process-wide: the one store lives on the main thread (the same
-// in-memory implementation a single thread uses, host/chain/shared-state.ts, with its vm_id
-// namespaces and quotas),
-// and each worker reaches it with a synchronous call, as proxy-wasm-cpp-host's process-wide
-// SharedData is reached from every worker thread under a mutex.
+// Shared queues, process-wide: the one store lives on the main thread (the same in-memory
+// implementation a single thread uses, host/chain/shared-state.ts, with its vm_id namespaces and
+// quotas), and each worker reaches it with a synchronous call. (Shared data, read on every
+// request by some filters, lives in a table every thread maps instead: shared-data-table.ts.)
 //
 // A host call from wasm must answer before it returns, and postMessage alone is asynchronous.
 // So the worker posts the call on a MessagePort of its own, blocks in Atomics.wait on a word of
@@ -12,7 +11,7 @@
 
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { WasmResult } from '../abi/enums.js';
-import type { SharedData, SharedQueues } from '../abi/host-api.js';
+import type { SharedQueues } from '../abi/host-api.js';
 
 /** What a worker needs to reach the main thread's store: its end of the port and the wake-up word. */
 export interface SharedStateLink {
@@ -22,22 +21,21 @@ export interface SharedStateLink {
 }
 
 type Call =
-  | { target: 'data'; method: 'get' | 'set' | 'bytesUsed'; args: unknown[] }
-  | { target: 'queues'; method: 'resolve' | 'enqueue' | 'dequeue'; args: unknown[] }
-  | { target: 'queues'; method: 'register'; args: [vmId: string, name: string, maxDepth: number] };
+  | { method: 'resolve' | 'enqueue' | 'dequeue'; args: unknown[] }
+  | { method: 'register'; args: [vmId: string, name: string, maxDepth: number] };
 
 type Answer = { ok: true; value: unknown } | { ok: false; error: string };
 
 /**
- * Main thread: answers one worker's calls on `port` from `data` and `queues`. `queueReady` tells
- * the worker that registered a queue that it has items (proxy_on_queue_ready runs there).
+ * Main thread: answers one worker's calls on `port` from `queues`. `queueReady` tells the worker
+ * that registered a queue that it has items (proxy_on_queue_ready runs there).
  */
-export function serveSharedState(port: MessagePort, signal: SharedArrayBuffer, data: SharedData, queues: SharedQueues, queueReady: (queueId: number) => void): void {
+export function serveSharedState(port: MessagePort, signal: SharedArrayBuffer, queues: SharedQueues, queueReady: (queueId: number) => void): void {
   const word = new Int32Array(signal);
   port.on('message', (call: Call) => {
     let answer: Answer;
     try {
-      answer = { ok: true, value: perform(call, data, queues, queueReady) };
+      answer = { ok: true, value: perform(call, queues, queueReady) };
     } catch (error) {
       answer = { ok: false, error: error instanceof Error ? error.message : String(error) };
     }
@@ -48,17 +46,7 @@ export function serveSharedState(port: MessagePort, signal: SharedArrayBuffer, d
   });
 }
 
-function perform(call: Call, data: SharedData, queues: SharedQueues, queueReady: (queueId: number) => void): unknown {
-  if (call.target === 'data') {
-    switch (call.method) {
-      case 'get':
-        return data.get(...(call.args as Parameters<SharedData['get']>));
-      case 'set':
-        return data.set(...(call.args as Parameters<SharedData['set']>));
-      case 'bytesUsed':
-        return data.bytesUsed(...(call.args as Parameters<SharedData['bytesUsed']>));
-    }
-  }
+function perform(call: Call, queues: SharedQueues, queueReady: (queueId: number) => void): unknown {
   switch (call.method) {
     case 'register':
       return queues.register(call.args[0], call.args[1], queueReady, call.args[2]);
@@ -94,23 +82,6 @@ class SharedStateClient {
   }
 }
 
-/** Worker thread: shared data in the main thread's store. */
-export class RemoteSharedData implements SharedData {
-  constructor(private readonly client: SharedStateClient) {}
-
-  get(...args: Parameters<SharedData['get']>): ReturnType<SharedData['get']> {
-    return this.client.call({ target: 'data', method: 'get', args }) as ReturnType<SharedData['get']>;
-  }
-
-  set(...args: Parameters<SharedData['set']>): WasmResult {
-    return this.client.call({ target: 'data', method: 'set', args }) as WasmResult;
-  }
-
-  bytesUsed(...args: Parameters<SharedData['bytesUsed']>): number {
-    return this.client.call({ target: 'data', method: 'bytesUsed', args }) as number;
-  }
-}
-
 /**
  * Worker thread: shared queues in the main thread's store. The owner's onReady stays here; the
  * main thread says which queue is ready (queueReady) and this worker calls it.
@@ -121,21 +92,21 @@ export class RemoteSharedQueues implements SharedQueues {
   constructor(private readonly client: SharedStateClient) {}
 
   register(vmId: string, name: string, onReady: (queueId: number) => void, maxDepth: number): number {
-    const queueId = this.client.call({ target: 'queues', method: 'register', args: [vmId, name, maxDepth] }) as number;
+    const queueId = this.client.call({ method: 'register', args: [vmId, name, maxDepth] }) as number;
     this.onReady.set(queueId, onReady);
     return queueId;
   }
 
   resolve(...args: Parameters<SharedQueues['resolve']>): number | undefined {
-    return this.client.call({ target: 'queues', method: 'resolve', args }) as number | undefined;
+    return this.client.call({ method: 'resolve', args }) as number | undefined;
   }
 
   enqueue(...args: Parameters<SharedQueues['enqueue']>): WasmResult {
-    return this.client.call({ target: 'queues', method: 'enqueue', args }) as WasmResult;
+    return this.client.call({ method: 'enqueue', args }) as WasmResult;
   }
 
   dequeue(...args: Parameters<SharedQueues['dequeue']>): Uint8Array | null | undefined {
-    return this.client.call({ target: 'queues', method: 'dequeue', args }) as Uint8Array | null | undefined;
+    return this.client.call({ method: 'dequeue', args }) as Uint8Array | null | undefined;
   }
 
   /** The main thread says a queue this worker registered has items. */
@@ -144,7 +115,6 @@ export class RemoteSharedQueues implements SharedQueues {
   }
 }
 
-export function remoteSharedState(link: SharedStateLink): { sharedData: RemoteSharedData; queues: RemoteSharedQueues } {
-  const client = new SharedStateClient(link);
-  return { sharedData: new RemoteSharedData(client), queues: new RemoteSharedQueues(client) };
+export function remoteSharedQueues(link: SharedStateLink): RemoteSharedQueues {
+  return new RemoteSharedQueues(new SharedStateClient(link));
 }

@@ -15,7 +15,8 @@ import { WeftMetrics } from '../telemetry/metrics.js';
 import { chainServices, finishedRequests, listenerOptions, localManager, upstreamTlsFailed } from '../weft.js';
 import { sharedCounters } from '../proxy/in-flight.js';
 import type { Command, Report, WorkerStart } from './messages.js';
-import { remoteSharedState } from './shared-state-channel.js';
+import { SharedDataTable, warnWhenFull } from './shared-data-table.js';
+import { remoteSharedQueues } from './shared-state-channel.js';
 
 /** How often finished requests go to the main thread's /stats. */
 const FINISHED_REPORT_MS = 200;
@@ -30,7 +31,7 @@ const clusters = new Clusters(manifest.clusters, upstreamTlsFailed(metrics, logg
 clusters.watchCertificates(logger);
 for (const [name, endpoints] of start.endpoints) clusters.get(name)?.update(endpoints);
 const overload = new OverloadProtection(manifest, clusters, metrics.registry, logger, { refuseConnections: (refuse) => listener.refuseConnections(refuse) });
-const shared = remoteSharedState(start.shared);
+const shared = { sharedData: new SharedDataTable(start.sharedData, warnWhenFull(logger)), queues: remoteSharedQueues(start.shared) };
 const manager = localManager(chainServices(clusters, manifest, { logger, metrics }, shared, overload), metrics);
 const generations = new Map<number, Generation>();
 

@@ -8,7 +8,7 @@
 
 import { createInFlightTable } from '../proxy/in-flight.js';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import type { SharedData, SharedQueues } from '../abi/host-api.js';
+import type { SharedQueues } from '../abi/host-api.js';
 import { ChainBuildError } from '../chain/chain.js';
 import type { ChainPlan } from '../chain/manager.js';
 import type { Manifest } from '../config/schema.js';
@@ -77,8 +77,8 @@ class WorkerThread {
 export interface WorkerPoolOptions {
   count: number;
   manifest: Manifest;
-  /** The process-wide store behind proxy_get/set_shared_data and the shared queues. */
-  sharedData: SharedData;
+  /** The memory of the process-wide shared-data table (every thread maps it), and the shared queues the main thread keeps. */
+  sharedData: SharedArrayBuffer;
   queues: SharedQueues;
   logger: Logger;
   /** One finished request of any worker, for /stats. */
@@ -189,11 +189,12 @@ export class WorkerPool implements GenerationHost<number> {
       shared: { port: port2, signal },
       endpoints: [...this.endpoints],
       inFlight: this.inFlight,
+      sharedData: this.options.sharedData,
       ...(serving === undefined ? {} : { serving }),
     };
     const thread = new Worker(WORKER_FILE, { workerData: start, transferList: [port2] });
     const worker = new WorkerThread(index, thread);
-    serveSharedState(port1, signal, this.options.sharedData, this.options.queues, (queueId) => this.workers[index - 1]?.tell({ op: 'queue-ready', queueId }));
+    serveSharedState(port1, signal, this.options.queues, (queueId) => this.workers[index - 1]?.tell({ op: 'queue-ready', queueId }));
     // The port must not keep the process alive once the workers are gone.
     port1.unref();
     thread.on('message', (report: Report) => this.reported(worker, report));

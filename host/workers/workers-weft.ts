@@ -2,7 +2,8 @@
 // holds once (store, filter registry, chain spec and its control, service registry, /stats,
 // the process-wide shared data and queues) and the workers serve (worker-main.ts).
 
-import { InMemorySharedData, InMemorySharedQueues } from '../chain/shared-state.js';
+import { InMemorySharedQueues } from '../chain/shared-state.js';
+import { createSharedDataBuffer, SharedDataTable, warnWhenFull } from './shared-data-table.js';
 import { ServiceRegistry } from '../discovery/service-registry.js';
 import type { Manifest } from '../config/schema.js';
 import { assertAddressFree } from '../net/address.js';
@@ -20,11 +21,12 @@ export async function startWorkers(manifest: Manifest, count: number, deps: Weft
   });
   // Endpoint addresses only (for /stats' ejections): the workers send the requests.
   const clusters = new Clusters(manifest.clusters);
-  const shared = { sharedData: new InMemorySharedData(), queues: new InMemorySharedQueues() };
+  const sharedDataBuffer = createSharedDataBuffer();
+  const shared = { sharedData: new SharedDataTable(sharedDataBuffer, warnWhenFull(logger)), queues: new InMemorySharedQueues() };
   // /stats reads the breaker's ejections in the namespaces of the chain that serves (known once it does).
   let running: Awaited<ReturnType<typeof startChains>> | undefined;
   const stats = requestStats(manifest, clusters, shared.sharedData, () => running!.chains);
-  const pool = new WorkerPool({ count, manifest, ...shared, logger, finished: (cluster, status, durationMs) => stats.record(cluster, status, durationMs) });
+  const pool = new WorkerPool({ count, manifest, sharedData: sharedDataBuffer, queues: shared.queues, logger, finished: (cluster, status, durationMs) => stats.record(cluster, status, durationMs) });
   metrics.sources.push(() => pool.metrics());
   stats.settle = () => pool.flushFinished();
   let store: Store | undefined;
