@@ -26,6 +26,8 @@ export class GuestAbort extends Error {
 }
 
 const EMPTY = new Uint8Array(0);
+/** gRPC status INTERNAL: what Envoy reports for a unary call answered OK without a message. */
+const GRPC_INTERNAL = 13;
 const MAX_MAP_TYPE = MapType.HttpCallResponseTrailers;
 const MAX_BUFFER_TYPE = BufferType.CallData;
 const MAX_LOG_LEVEL = LogLevel.Critical;
@@ -138,26 +140,38 @@ export function envFunctions(state: AbiState): HostFunctions {
     if (!memory.inBounds(tokenPtr, 4)) return WasmResult.InvalidMemoryAccess;
     const metadata = metadataBytes.length === 0 ? [] : decodePairs(metadataBytes);
     if (metadata === null || service === '' || method === '') return WasmResult.BadArgument;
+    if (host.grpcCall === undefined) return WasmResult.Unimplemented;
     const token = state.takeToken();
     const calls = state.grpcCalls;
     const callbacks = state.callbacks;
     // Events of a call the guest cancelled, or that closed, reach nobody.
     const live = (): boolean => calls.has(token);
-    if (host.grpcCall === undefined) return WasmResult.Unimplemented;
+    // Envoy's unary call (AsyncRequestCallbacks) reports one thing: proxy_on_grpc_receive with the
+    // response on success, or proxy_on_grpc_close on failure; no metadata callbacks. The Rust SDK
+    // forgets the token on either. A stream reports every event, then close.
+    const unary = message !== null;
+    let response: Uint8Array | undefined;
     const opened = host.grpcCall(
       { cluster, service, method, initialMetadata: toEntries(metadata), message, timeoutMs: timeoutMs >>> 0, maxResponseBytes: host.quotas.limits.http_call_response_bytes },
       {
-        initialMetadata: (pairs) => { if (live()) callbacks.grpcInitialMetadata(token, pairs); },
-        message: (bytes) => { if (live()) callbacks.grpcMessage(token, bytes); },
-        trailingMetadata: (pairs) => { if (live()) callbacks.grpcTrailingMetadata(token, pairs); },
+        initialMetadata: (pairs) => { if (!unary && live()) callbacks.grpcInitialMetadata(token, pairs); },
+        message: (bytes) => {
+          if (unary) response ??= bytes;
+          else if (live()) callbacks.grpcMessage(token, bytes);
+        },
+        trailingMetadata: (pairs) => { if (!unary && live()) callbacks.grpcTrailingMetadata(token, pairs); },
         close: (status, text) => {
           if (!calls.delete(token)) return;
-          callbacks.grpcClose(token, status, text);
+          if (!unary) callbacks.grpcClose(token, status, text);
+          else if (status !== 0) callbacks.grpcClose(token, status, text);
+          else if (response !== undefined) callbacks.grpcMessage(token, response);
+          else callbacks.grpcClose(token, GRPC_INTERNAL, 'the server sent no response message');
         },
       },
     );
     if (typeof opened === 'number') return opened;
-    calls.set(token, opened);
+    // Envoy: proxy_grpc_close on a unary call cancels it (nothing to half-close), with no callback.
+    calls.set(token, unary ? { ...opened, closeSend: () => { calls.delete(token); opened.cancel(); } } : opened);
     memory.writeU32(tokenPtr, token);
     return WasmResult.Ok;
   }
@@ -397,7 +411,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     },
 
     // Envoy: cancel drops the call with no callback; close half-closes a stream (its close
-    // callback still comes) and cancels a unary call.
+    // callback still comes) and cancels a unary call (see openGrpc).
     proxy_grpc_cancel(token: number): WasmResult {
       const call = state.grpcCalls.get(token >>> 0);
       if (call === undefined) return WasmResult.NotFound;

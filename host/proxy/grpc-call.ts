@@ -72,7 +72,7 @@ export function makeGrpcCall(clusters: Clusters) {
         if (endStream) closeSend();
         return WasmResult.Ok;
       },
-      closeSend: () => (unary ? stream.cancel() : closeSend()),
+      closeSend,
       cancel: () => stream.cancel(),
     };
   };
