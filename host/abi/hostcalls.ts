@@ -132,6 +132,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     upstreamPtr: number, upstreamLen: number, servicePtr: number, serviceLen: number, methodPtr: number, methodLen: number,
     metadataPtr: number, metadataLen: number, message: Uint8Array | null, timeoutMs: number, tokenPtr: number,
   ): WasmResult {
+    if (host.grpcCall === undefined) return WasmResult.Unimplemented;
     const cluster = memory.string(upstreamPtr, upstreamLen);
     const service = memory.string(servicePtr, serviceLen);
     const method = memory.string(methodPtr, methodLen);
@@ -140,7 +141,6 @@ export function envFunctions(state: AbiState): HostFunctions {
     if (!memory.inBounds(tokenPtr, 4)) return WasmResult.InvalidMemoryAccess;
     const metadata = metadataBytes.length === 0 ? [] : decodePairs(metadataBytes);
     if (metadata === null || service === '' || method === '') return WasmResult.BadArgument;
-    if (host.grpcCall === undefined) return WasmResult.Unimplemented;
     const token = state.takeToken();
     const calls = state.grpcCalls;
     const callbacks = state.callbacks;
