@@ -72,10 +72,13 @@ async function main(): Promise<void> {
   const samples: number[][] = configurations.map(() => []);
   for (const { chain, body } of configurations) for (let i = 0; i < requests; i++) serve(chain, body); // warm-up, tier-up
   for (let s = 0; s < SAMPLES; s++) {
-    configurations.forEach(({ chain, body }, c) => {
+    configurations.forEach(({ name, chain, body }, c) => {
+      let failed: string | undefined;
       const start = process.hrtime.bigint();
-      for (let i = 0; i < requests; i++) serve(chain, body);
+      for (let i = 0; i < requests; i++) failed ??= serve(chain, body);
       samples[c]!.push(Number(process.hrtime.bigint() - start) / requests);
+      // A sample in which the filter stopped passing requests measured something else.
+      if (failed !== undefined) throw new Error(`${name}: a bench request did not pass during sampling (${failed})`);
     });
   }
   const results = configurations.map(({ name }, c) => ({ name, nsPerRequest: spread(samples[c]!)! }));

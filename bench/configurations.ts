@@ -80,4 +80,9 @@ export const configurations: Configuration[] = [
     description: 'Weft, the quickstart chain: router → auth → ratelimit → breaker → lb → telemetry (bench/weft.ts)',
     start: weft('weft-quickstart', 'quickstart'),
   },
+  {
+    id: 'weft-quickstart-workers-2',
+    description: 'Weft, the quickstart chain with workers: 2 on the one proxy core: what the threads cost a chain whose filters share state (shared data)',
+    start: weft('weft-quickstart-workers-2', 'quickstart', { workers: 2 }),
+  },
 ];

@@ -67,6 +67,7 @@ export const ratioDefinitions: RatioDefinition[] = [
   { id: 'noop5/empty', label: 'Weft 5 no-op filters ÷ empty chain, CPU/req', numerator: 'weft-noop5', denominator: 'weft-empty', metric: 'cpuPerReqUs', kind: 'ratio', target: '≤ 1.10' },
   { id: 'node-engine/auto', label: 'Weft empty chain, node:http engine ÷ auto engine, CPU/req', numerator: 'weft-empty-node', denominator: 'weft-empty', metric: 'cpuPerReqUs', kind: 'ratio' },
   { id: 'workers-2/1', label: 'Weft empty chain, workers: 2 ÷ one thread, CPU/req (both on the one proxy core)', numerator: 'weft-workers-2', denominator: 'weft-empty', metric: 'cpuPerReqUs', kind: 'ratio', target: '≤ 1.10' },
+  { id: 'quickstart-workers-2/1', label: 'Weft quickstart chain, workers: 2 ÷ one thread, CPU/req (both on the one proxy core)', numerator: 'weft-quickstart-workers-2', denominator: 'weft-quickstart', metric: 'cpuPerReqUs', kind: 'ratio', target: '≤ 1.10' },
   { id: 'weft-empty/nginx', label: 'Weft empty chain ÷ nginx, CPU/req', numerator: 'weft-empty', denominator: 'nginx', metric: 'cpuPerReqUs', kind: 'ratio' },
   { id: 'weft-empty/fastify', label: 'Weft empty chain ÷ fastify-http-proxy, CPU/req', numerator: 'weft-empty', denominator: 'fastify-http-proxy', metric: 'cpuPerReqUs', kind: 'ratio' },
   { id: 'weft-empty/nginx-p99', label: 'Weft empty chain ÷ nginx, p99', numerator: 'weft-empty', denominator: 'nginx', metric: 'p99Ms', kind: 'ratio', target: '≤ 3' },

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { WasmResult } from '../host/abi/enums.js';
 import { GuestKeyCache } from '../host/abi/key-cache.js';
 import { GuestMemory } from '../host/abi/memory.js';
-import { propertyKey } from '../host/abi/properties.js';
+import { decodeInt64, decodeString, encodeInt64, encodeUint64, propertyKey } from '../host/abi/properties.js';
 import { OUT_LEN, OUT_PTR, OUT_X, Probe, ProbeBuilder, TestBody } from './abi-harness.js';
 
 const PAGE = 65536;
@@ -84,6 +84,28 @@ describe('GuestMemory', () => {
     assert.deepEqual(calls, [length]);
     assert.equal(view.getUint32(OUT_LEN, true), length);
     assert.equal(Buffer.from(memory.buffer, view.getUint32(OUT_PTR, true), length).toString(), 'ключ ✓');
+  });
+
+  it('writes a value that fits into the return area the guest declared, without allocating', () => {
+    const { memory, guest, calls } = grownMemory();
+    const AREA = 1024;
+    guest.useReturnArea(AREA, 16);
+    const returned = () => {
+      const view = new DataView(memory.buffer);
+      return { at: view.getUint32(OUT_PTR, true), text: Buffer.from(memory.buffer, view.getUint32(OUT_PTR, true), view.getUint32(OUT_LEN, true)).toString() };
+    };
+    assert.equal(guest.returnString(OUT_PTR, OUT_LEN, 'plain ascii'), WasmResult.Ok);
+    assert.deepEqual(returned(), { at: AREA, text: 'plain ascii' });
+    // ASCII first, then not: the one-pass ASCII write gives way to the UTF-8 encoder.
+    assert.equal(guest.returnString(OUT_PTR, OUT_LEN, 'abc ключ'), WasmResult.Ok);
+    assert.deepEqual(returned(), { at: AREA, text: 'abc ключ' });
+    assert.equal(guest.returnBytes(OUT_PTR, OUT_LEN, Buffer.from('bytes')), WasmResult.Ok);
+    assert.deepEqual(returned(), { at: AREA, text: 'bytes' });
+    assert.deepEqual(calls, [], 'nothing allocated');
+    // 12 characters, 20 bytes: more than the area holds once encoded.
+    assert.equal(guest.returnString(OUT_PTR, OUT_LEN, 'ключ-ключ-кл'), WasmResult.Ok);
+    assert.deepEqual(returned(), { at: PAGE - 16, text: 'ключ-ключ-кл' });
+    assert.deepEqual(calls, [Buffer.byteLength('ключ-ключ-кл')]);
   });
 
   it('returns empty data as 0/0 without allocating', () => {
@@ -259,5 +281,30 @@ describe('GuestKeyCache (names the host decodes once per address)', () => {
     bytes.set(Buffer.from(long), 1000);
     assert.equal(guest.key(1000, 200, cache), long);
     assert.equal(guest.key(0, 0, cache), '');
+  });
+});
+
+describe('property values', () => {
+  it('decodes UTF-8 text from a Buffer or a plain Uint8Array, within its own bytes', () => {
+    const bytes = Buffer.from('--héllo--');
+    assert.equal(decodeString(bytes.subarray(2, 8)), 'héllo');
+    assert.equal(decodeString(new Uint8Array(bytes).subarray(2, 8)), 'héllo');
+    assert.equal(decodeString(new Uint8Array(0)), '');
+  });
+
+  const values = [0, 1, -1, 200, 65_535, 2 ** 31, -(2 ** 31), 2 ** 32, -(2 ** 32) - 5, 2 ** 40 + 7, -(2 ** 40) - 3, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+
+  it('encodes safe integers as the little-endian two\'s-complement i64 their BigInt gives', () => {
+    for (const value of values) {
+      assert.deepEqual(encodeInt64(value), encodeInt64(BigInt(value)), String(value));
+      assert.equal(decodeInt64(encodeInt64(value)), BigInt(value), String(value));
+      const unsigned = encodeUint64(value);
+      assert.equal(new DataView(unsigned.buffer).getBigUint64(0, true), BigInt.asUintN(64, BigInt(value)), `unsigned ${value}`);
+    }
+  });
+
+  it('encodes values past 2^53 through BigInt', () => {
+    assert.equal(decodeInt64(encodeInt64(2n ** 62n + 3n)), 2n ** 62n + 3n);
+    assert.equal(decodeInt64(encodeInt64(2 ** 60)), 2n ** 60n);
   });
 });

@@ -361,7 +361,7 @@ describe('stream actions', () => {
     assert.deepEqual(stream.closed, [StreamType.HttpResponse]);
     assert.equal(probe.run('local_response'), WasmResult.Ok);
     assert.deepEqual(stream.localResponses, [
-      { status: 403, details: 'denied', body: Buffer.from('no'), headers: [['x-reason', 'bad'], ['content-type', 'text/plain']], grpcStatus: -1 },
+      { status: 403, details: 'denied', body: new TextEncoder().encode('no'), headers: [['x-reason', 'bad'], ['content-type', 'text/plain']], grpcStatus: -1 },
     ]);
     assert.equal(probe.run('local_response_malformed'), WasmResult.BadArgument);
     assert.equal(stream.localResponses.length, 1);

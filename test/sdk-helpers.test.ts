@@ -53,6 +53,17 @@ describe('ConfigReader', () => {
   });
 });
 
+describe('text values handed to the host', () => {
+  it('arrive as written: non-ASCII, longer than the reused buffer, several in a row', async () => {
+    const filter = await loadFilter(fixtureModule('sdk-helpers'), { config: {} });
+    const stream = filter.stream();
+    stream.sendRequestHeaders({ ':method': 'GET', ':path': '/', 'x-case': 'text' });
+    filter.close();
+    assert.deepEqual(JSON.parse(stream.localResponse!.body), { a: 'café ☕ 😀', b_is_long: true, c: '', note: 'naïve' });
+    assert.ok(filter.messages('info').includes('sdk-helpers: ünïcode log line'), filter.messages().join('\n'));
+  });
+});
+
 describe('checked JSON accessors', () => {
   it('tell a member of another kind (null) from an empty one', async () => {
     assert.deepEqual(await answer('checked'), {

@@ -161,13 +161,14 @@ describe('two worker threads', () => {
   });
 
   test('SIGTERM drains every worker: requests in flight on each finish, then the process exits 0', async () => {
-    const slow = Array.from({ length: 8 }, (_, i) => request(`${weft.url}/drain/${i}`, { headers: { 'x-upstream-delay-ms': '600' } }));
-    await eventually(async () => upstream.requests.filter((seen) => seen.path.startsWith('/drain/')).length, (seen) => seen === 8, 'every slow request to reach the upstream');
+    // 16 fresh connections, so that both workers hold some (8 all went to one worker once).
+    const slow = Array.from({ length: 16 }, (_, i) => request(`${weft.url}/drain/${i}`, { headers: { 'x-upstream-delay-ms': '600' } }));
+    await eventually(async () => upstream.requests.filter((seen) => seen.path.startsWith('/drain/')).length, (seen) => seen === 16, 'every slow request to reach the upstream');
     weft.signal('SIGTERM');
     const answers = await Promise.all(slow);
     assert.deepEqual(
       answers.map((answer) => answer.status),
-      Array(8).fill(200),
+      Array(16).fill(200),
     );
     assert.equal(await weft.waitForExit(), 0);
     await assertServedBy(weft, '/drain/', [1, 2]);

@@ -69,11 +69,14 @@ const RESERVED_EXPORTS = [FUEL_EXPORT, SET_FUEL_EXPORT, MEMORY_LIMIT_EXPORT, MEM
  */
 export const DEFAULT_FUEL = 400_000_000;
 /**
- * Fuel per millisecond of CPU, to state a CPU budget in milliseconds: V8's baseline tier runs
- * ~3.8 units per ns (bench/fuel-micro.ts), optimized code ~8.4, so a budget counted at this rate
- * allows about that much CPU or up to twice less, never more.
+ * Fuel per millisecond of CPU, to state a CPU budget in milliseconds. Counted at the fastest
+ * rate a filter's whole cost (its wasm and the host calls it makes) was seen to burn fuel, so no
+ * filter is retired before it has really spent its budget: telemetry ~15 units per ns, router,
+ * auth, ratelimit and breaker 8-9, lb 4 (bench/RESULTS.md, issue 21's fuel per request), a tight
+ * loop 8.4 once optimized (bench/fuel-micro.ts). Code in V8's baseline tier (3.8 units per ns)
+ * gets up to four times its budget before tiering up; one long call is bounded by `fuel`.
  */
-export const FUEL_PER_CPU_MS = 4_000_000;
+export const FUEL_PER_CPU_MS = 16_000_000;
 /** CPU per second a filter may spend in wasm when the manifest gives no cpu_budget_ms_per_s. */
 export const DEFAULT_CPU_BUDGET_MS_PER_S = 500;
 /** Memory cap per VM when the manifest gives none. */

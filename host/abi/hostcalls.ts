@@ -39,9 +39,12 @@ const MAX_ABORT_TEXT = 64 * 1024;
 export function envFunctions(state: AbiState): HostFunctions {
   const memory = state.memory;
   const host = state.host;
-  /** Property paths as canonical keys, and header names, decoded once per address (key-cache.ts). */
+  /** Property paths as canonical keys, header names and shared-data keys, decoded once per address (key-cache.ts). */
   const propertyKeys = new GuestKeyCache(propertyKey);
   const headerNames = new GuestKeyCache(sameText);
+  /** Names filters set, with whether each is one a filter may set (a token or a pseudo-header), checked once. */
+  const settableHeaderNames = new GuestKeyCache((name) => ({ name, valid: isHeaderName(name) }));
+  const sharedDataKeys = new GuestKeyCache(sameText);
 
   /** Maps readable from the active context: 0-3 from its stream, 6/7 during an http_call callback. */
   function readableMap(type: number): HeaderMap | undefined {
@@ -60,22 +63,23 @@ export function envFunctions(state: AbiState): HostFunctions {
   /** proxy_add_header_map_value (append) and proxy_replace_header_map_value (set): one set of checks. */
   function setHeaderValue(type: number, keyPtr: number, keyLen: number, valuePtr: number, valueLen: number, replace: boolean): WasmResult {
     if (type >>> 0 > MAX_MAP_TYPE) return WasmResult.BadArgument;
-    const key = memory.key(keyPtr, keyLen, headerNames);
+    const key = memory.key(keyPtr, keyLen, settableHeaderNames);
     const value = memory.string(valuePtr, valueLen);
     if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
     const map = writableMap(type);
-    if (map === undefined || !headerAllowed(replace ? 'proxy_replace_header_map_value' : 'proxy_add_header_map_value', key, value)) return WasmResult.BadArgument;
-    if (replace) map.replace(key, value);
-    else map.add(key, value);
+    if (map === undefined || !headerAllowed(replace ? 'proxy_replace_header_map_value' : 'proxy_add_header_map_value', key.name, value, key.valid)) return WasmResult.BadArgument;
+    if (replace) map.replace(key.name, value);
+    else map.add(key.name, value);
     return WasmResult.Ok;
   }
 
   /**
    * A header a filter sets must be one line on the wire: a CR, LF or NUL in it, or a name that is
    * not a token, could split the message (Envoy refuses the same). Refused with a log line.
+   * `validName` when the caller already knows (the name cache checked it once).
    */
-  function headerAllowed(call: string, name: string, value: string): boolean {
-    if (isHeaderName(name) && !breaksHeaderLine(value)) return true;
+  function headerAllowed(call: string, name: string, value: string, validName = isHeaderName(name)): boolean {
+    if (validName && !breaksHeaderLine(value)) return true;
     host.log(LogLevel.Warn, `${call}: refused header ${JSON.stringify(name)} (a name must be a token; a value must not contain CR, LF or NUL)`);
     return false;
   }
@@ -430,7 +434,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     // ---- shared data and queues ----------------------------------------------------------------
 
     proxy_get_shared_data(keyPtr: number, keyLen: number, ptrOut: number, lenOut: number, casPtr: number): WasmResult {
-      const key = memory.string(keyPtr, keyLen);
+      const key = memory.key(keyPtr, keyLen, sharedDataKeys);
       if (key === null) return WasmResult.InvalidMemoryAccess;
       const entry = host.sharedData.get(host.vmId, key);
       if (entry === undefined) return WasmResult.NotFound;
@@ -442,7 +446,7 @@ export function envFunctions(state: AbiState): HostFunctions {
     },
 
     proxy_set_shared_data(keyPtr: number, keyLen: number, valuePtr: number, valueLen: number, cas: number): WasmResult {
-      const key = memory.string(keyPtr, keyLen);
+      const key = memory.key(keyPtr, keyLen, sharedDataKeys);
       const value = memory.copy(valuePtr, valueLen);
       if (key === null || value === null) return WasmResult.InvalidMemoryAccess;
       const result = host.sharedData.set(host.vmId, key, value, cas >>> 0, host.quotas.limits.shared_data_bytes);

@@ -30,27 +30,40 @@ export function encodeString(value: string): Uint8Array {
 }
 
 export function encodeInt64(value: bigint | number): Uint8Array {
-  const out = new Uint8Array(8);
-  const view = new DataView(out.buffer);
   // Most values (statuses, sizes, ports, durations) are safe integers: two 32-bit words, no
   // BigInt, which costs several times more per property read.
-  if (typeof value === 'number' && Number.isSafeInteger(value)) writeSafeInteger(view, value);
-  else view.setBigInt64(0, BigInt.asIntN(64, toBigInt(value)), true);
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return safeInteger64(value);
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigInt64(0, BigInt.asIntN(64, toBigInt(value)), true);
   return out;
 }
 
 export function encodeUint64(value: bigint | number): Uint8Array {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return safeInteger64(value);
   const out = new Uint8Array(8);
-  const view = new DataView(out.buffer);
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) writeSafeInteger(view, value);
-  else view.setBigUint64(0, BigInt.asUintN(64, toBigInt(value)), true);
+  new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, toBigInt(value)), true);
   return out;
 }
 
-/** A safe integer as a little-endian two's-complement i64: the low word modulo 2^32, the high word floored. */
-function writeSafeInteger(view: DataView, value: number): void {
-  view.setUint32(0, value >>> 0, true);
-  view.setInt32(4, Math.floor(value / 4294967296), true);
+/**
+ * A safe integer as a little-endian two's-complement i64 (the low word modulo 2^32, the high
+ * word floored), written byte by byte: a DataView needs the array's `.buffer`, which V8 makes
+ * for a small typed array only when asked, at a cost larger than the rest of a property read
+ * (11 % of the breaker's and telemetry's time in-process, for response.code).
+ */
+function safeInteger64(value: number): Uint8Array {
+  const out = new Uint8Array(8);
+  const low = value >>> 0;
+  const high = Math.floor(value / 4294967296) >>> 0;
+  out[0] = low;
+  out[1] = low >>> 8;
+  out[2] = low >>> 16;
+  out[3] = low >>> 24;
+  out[4] = high;
+  out[5] = high >>> 8;
+  out[6] = high >>> 16;
+  out[7] = high >>> 24;
+  return out;
 }
 
 export function encodeBool(value: boolean): Uint8Array {
@@ -67,9 +80,15 @@ export function encodeDuration(nanoseconds: bigint | number): Uint8Array {
   return encodeInt64(nanoseconds);
 }
 
-/** Reads a string property value (UTF-8). */
+const utf8 = new TextDecoder();
+
+/**
+ * Reads a string property value (UTF-8). A Buffer (what the host calls copy out of guest memory)
+ * decodes without touching its `.buffer`: V8 makes the ArrayBuffer of a small typed array only
+ * when asked, which cost ~300 ns per read, three times the decoding.
+ */
 export function decodeString(value: Uint8Array): string {
-  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+  return value instanceof Buffer ? value.toString('utf8') : utf8.decode(value);
 }
 
 /** Reads an int64 property value; undefined unless it is exactly 8 bytes. */

@@ -8,6 +8,7 @@
 import { FilterHeadersStatus, FilterDataStatus, StreamType, WasmResult } from '../abi/enums.js';
 import type { BodyBuffer, HttpContextHost, VmHost } from '../abi/host-api.js';
 import { HeaderMap, indexOfName } from '../abi/header-map.js';
+import { decodeString } from '../abi/properties.js';
 import type { WasmVm } from '../abi/vm.js';
 import type { Chain } from './chain.js';
 import type { FilterSlot } from './filter-slot.js';
@@ -418,7 +419,7 @@ export class HttpStream implements HttpContextHost {
   /** A property a filter set (weft.upstream.cluster, ...), as text; for the proxy. */
   propertyText(key: string): string | undefined {
     const value = this.properties?.get(key);
-    return value === undefined ? undefined : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+    return value === undefined ? undefined : decodeString(value);
   }
 
   /**

@@ -15,112 +15,101 @@ export type StreamFacts = Pick<
 /** Property namespaces the host answers and filters cannot set (Envoy's attributes are read-only too). */
 const HOST_FACTS = ['request.', 'response.', 'source.', 'destination.', 'connection.', 'upstream.', 'plugin_'];
 
+/**
+ * Answers of isHostFact by key. Keys come from the host calls' key cache, the same few strings
+ * again and again, so this stays as small as the set of names filters use.
+ */
+const hostFacts = new Map<string, boolean>();
+
 export function isHostFact(key: string): boolean {
-  for (const prefix of HOST_FACTS) if (key.startsWith(prefix)) return true;
-  return false;
+  let known = hostFacts.get(key);
+  if (known === undefined) {
+    known = HOST_FACTS.some((prefix) => key.startsWith(prefix));
+    if (hostFacts.size < 1024) hostFacts.set(key, known);
+  }
+  return known;
 }
 
+type Fact = (s: StreamFacts) => Uint8Array | undefined;
+
+/** Every fixed property name and how to compute it: one lookup per read instead of a switch over them all. */
+const FACTS = new Map<string, Fact>([
+  ['request.path', (s) => text(s.requestHeaders.get(':path'))],
+  ['request.url_path', (s) => {
+    const path = s.requestHeaders.get(':path');
+    if (path === undefined) return undefined;
+    const q = path.indexOf('?');
+    return encodeString(q < 0 ? path : path.slice(0, q));
+  }],
+  ['request.query', (s) => {
+    const path = s.requestHeaders.get(':path') ?? '';
+    const q = path.indexOf('?');
+    return encodeString(q < 0 ? '' : path.slice(q + 1));
+  }],
+  ['request.host', (s) => text(s.requestHeaders.get(':authority'))],
+  ['request.scheme', (s) => text(s.requestHeaders.get(':scheme'))],
+  ['request.method', (s) => text(s.requestHeaders.get(':method'))],
+  ['request.protocol', () => encodeString('HTTP/1.1')],
+  ['request.id', (s) => text(s.requestHeaders.get('x-request-id'))],
+  ['request.referer', (s) => text(s.requestHeaders.get('referer'))],
+  ['request.useragent', (s) => text(s.requestHeaders.get('user-agent'))],
+  ['request.time', (s) => encodeTimestamp(BigInt(Math.round(s.requestInfo.startTimeMs * 1e6)))],
+  ['request.duration', (s) => encodeTimestamp(Math.round((Date.now() - s.requestInfo.startTimeMs) * 1e6))],
+  ['request.headers', (s) => s.requestHeaders.serialized()],
+  ['request.size', (s) => {
+    // Envoy: the body's size, content-length when the request has one.
+    const length = s.requestHeaders.get('content-length');
+    return encodeInt64(length === undefined ? s.bytesReceived : Number(length));
+  }],
+  ['request.total_size', (s) => {
+    const length = s.requestHeaders.get('content-length');
+    return encodeInt64(headerBytes(s.requestHeaders) + (length === undefined ? s.bytesReceived : Number(length)));
+  }],
+  ['source.address', (s) => {
+    // Envoy's form, ip:port; where the transport does not tell the port (uWS), the IP alone.
+    const { remoteAddress, remotePort } = s.requestInfo;
+    return encodeString(remotePort === undefined ? remoteAddress : hostPort(remoteAddress, remotePort));
+  }],
+  ['source.port', (s) => (s.requestInfo.remotePort === undefined ? undefined : encodeInt64(s.requestInfo.remotePort))],
+  ['destination.address', (s) => encodeString(hostPort(s.requestInfo.localAddress, s.requestInfo.localPort))],
+  ['destination.port', (s) => encodeInt64(s.requestInfo.localPort)],
+  ['connection.id', (s) => (s.requestInfo.connectionId === undefined ? undefined : encodeUint64(s.requestInfo.connectionId))],
+  ['connection.mtls', (s) => encodeBool(s.requestInfo.tls?.mtls ?? false)],
+  ['connection.tls_version', (s) => text(s.requestInfo.tls?.version)],
+  ['connection.uri_san_peer_certificate', (s) => text(s.requestInfo.tls?.peer?.uriSans[0])],
+  ['connection.dns_san_peer_certificate', (s) => text(s.requestInfo.tls?.peer?.dnsSans[0])],
+  ['connection.subject_peer_certificate', (s) => text(s.requestInfo.tls?.peer?.subject)],
+  ['connection.sha256_peer_certificate_digest', (s) => text(s.requestInfo.tls?.peer?.sha256)],
+  ['source.principal', (s) => {
+    // Envoy's choice: the URI SAN (a SPIFFE id in a mesh), else a DNS SAN, else the subject.
+    const peer = s.requestInfo.tls?.peer;
+    return text(peer === undefined ? undefined : (peer.uriSans[0] ?? peer.dnsSans[0] ?? peer.subject));
+  }],
+  ['response.code', (s) => {
+    const status = s.responseHeaders?.get(':status') ?? (s.finalStatus > 0 ? s.finalStatus : undefined);
+    return status === undefined ? undefined : encodeInt64(Number(status));
+  }],
+  ['response.flags', (s) => text(s.finalFlags)],
+  ['response.code_details', (s) => text(s.codeDetails)],
+  ['response.headers', (s) => s.responseHeaders?.serialized()],
+  ['response.trailers', (s) => s.headerMap(3)?.serialized()],
+  ['response.size', (s) => encodeInt64(s.bytesSent)],
+  ['response.total_size', (s) => {
+    const response = s.responseHeaders;
+    return encodeInt64((response === undefined ? 0 : headerBytes(response)) + s.bytesSent);
+  }],
+  ['response.grpc_status', (s) => {
+    // A trailers-only gRPC reply carries it in the headers; otherwise the trailers do.
+    const status = s.responseHeaders?.get('grpc-status') ?? s.headerMap(3)?.get('grpc-status');
+    return status === undefined || !/^\d+$/.test(status) ? undefined : encodeInt64(Number(status));
+  }],
+  ['upstream.address', (s) => text(s.upstreamAddress)],
+]);
+
 export function streamProperty(stream: StreamFacts, key: string): Uint8Array | undefined {
-  const headers = stream.requestHeaders;
-  const info = stream.requestInfo;
-  switch (key) {
-    case 'request.path':
-      return text(headers.get(':path'));
-    case 'request.url_path': {
-      const path = headers.get(':path');
-      if (path === undefined) return undefined;
-      const q = path.indexOf('?');
-      return encodeString(q < 0 ? path : path.slice(0, q));
-    }
-    case 'request.query': {
-      const path = headers.get(':path') ?? '';
-      const q = path.indexOf('?');
-      return encodeString(q < 0 ? '' : path.slice(q + 1));
-    }
-    case 'request.host':
-      return text(headers.get(':authority'));
-    case 'request.scheme':
-      return text(headers.get(':scheme'));
-    case 'request.method':
-      return text(headers.get(':method'));
-    case 'request.protocol':
-      return encodeString('HTTP/1.1');
-    case 'request.id':
-      return text(headers.get('x-request-id'));
-    case 'request.referer':
-      return text(headers.get('referer'));
-    case 'request.useragent':
-      return text(headers.get('user-agent'));
-    case 'request.time':
-      return encodeTimestamp(BigInt(Math.round(info.startTimeMs * 1e6)));
-    case 'request.duration':
-      return encodeTimestamp(Math.round((Date.now() - info.startTimeMs) * 1e6));
-    case 'request.headers':
-      return headers.serialized();
-    case 'request.size': {
-      // Envoy: the body's size, content-length when the request has one.
-      const length = headers.get('content-length');
-      return encodeInt64(length === undefined ? stream.bytesReceived : Number(length));
-    }
-    case 'request.total_size': {
-      const length = headers.get('content-length');
-      return encodeInt64(headerBytes(headers) + (length === undefined ? stream.bytesReceived : Number(length)));
-    }
-    case 'source.address':
-      // Envoy's form, ip:port; where the transport does not tell the port (uWS), the IP alone.
-      return encodeString(info.remotePort === undefined ? info.remoteAddress : hostPort(info.remoteAddress, info.remotePort));
-    case 'source.port':
-      return info.remotePort === undefined ? undefined : encodeInt64(info.remotePort);
-    case 'destination.address':
-      return encodeString(hostPort(info.localAddress, info.localPort));
-    case 'destination.port':
-      return encodeInt64(info.localPort);
-    case 'connection.id':
-      return info.connectionId === undefined ? undefined : encodeUint64(info.connectionId);
-    case 'connection.mtls':
-      return encodeBool(info.tls?.mtls ?? false);
-    case 'connection.tls_version':
-      return text(info.tls?.version);
-    case 'connection.uri_san_peer_certificate':
-      return text(info.tls?.peer?.uriSans[0]);
-    case 'connection.dns_san_peer_certificate':
-      return text(info.tls?.peer?.dnsSans[0]);
-    case 'connection.subject_peer_certificate':
-      return text(info.tls?.peer?.subject);
-    case 'connection.sha256_peer_certificate_digest':
-      return text(info.tls?.peer?.sha256);
-    case 'source.principal': {
-      // Envoy's choice: the URI SAN (a SPIFFE id in a mesh), else a DNS SAN, else the subject.
-      const peer = info.tls?.peer;
-      return text(peer === undefined ? undefined : (peer.uriSans[0] ?? peer.dnsSans[0] ?? peer.subject));
-    }
-    case 'response.code': {
-      const status = stream.responseHeaders?.get(':status') ?? (stream.finalStatus > 0 ? stream.finalStatus : undefined);
-      return status === undefined ? undefined : encodeInt64(Number(status));
-    }
-    case 'response.flags':
-      return text(stream.finalFlags);
-    case 'response.code_details':
-      return text(stream.codeDetails);
-    case 'response.headers':
-      return stream.responseHeaders?.serialized();
-    case 'response.trailers':
-      return stream.headerMap(3)?.serialized();
-    case 'response.size':
-      return encodeInt64(stream.bytesSent);
-    case 'response.total_size': {
-      const response = stream.responseHeaders;
-      return encodeInt64((response === undefined ? 0 : headerBytes(response)) + stream.bytesSent);
-    }
-    case 'response.grpc_status': {
-      // A trailers-only gRPC reply carries it in the headers; otherwise the trailers do.
-      const status = stream.responseHeaders?.get('grpc-status') ?? stream.headerMap(3)?.get('grpc-status');
-      return status === undefined || !/^\d+$/.test(status) ? undefined : encodeInt64(Number(status));
-    }
-    case 'upstream.address':
-      return text(stream.upstreamAddress);
-  }
-  if (key.startsWith('request.headers.')) return text(headers.get(key.slice(16)));
+  const fact = FACTS.get(key);
+  if (fact !== undefined) return fact(stream);
+  if (key.startsWith('request.headers.')) return text(stream.requestHeaders.get(key.slice(16)));
   if (key.startsWith('response.headers.')) return text(stream.responseHeaders?.get(key.slice(17)));
   return undefined;
 }

@@ -5,7 +5,8 @@
 import * as imports from "./imports";
 import { deserializePairs, serializePairs } from "./pairs";
 import {
-  OUT_LEN, OUT_PTR, OUT_U32, OUT_U64, lenOf, ptrOf, releaseOut, resetOut, takeBytes, takeString, utf8, utf8Name,
+  OUT_LEN, OUT_PTR, OUT_U32, OUT_U64, lenOf, ptrOf, releaseOut, resetOut, scratchPtr, scratchUtf8, takeBytes, takeString, utf8,
+  utf8Name,
 } from "./memory";
 import { BufferType, Header, LogLevel, MapType, MetricType, StreamType, WasmResult } from "./types";
 
@@ -80,8 +81,8 @@ export function encodePropertyPath(path: Array<string>): ArrayBuffer {
 // ---- logging and time -------------------------------------------------------------------
 
 export function log(level: LogLevel, message: string): WasmResult {
-  const bytes = utf8(message);
-  return <WasmResult>imports.proxy_log(<u32>level, changetype<usize>(bytes), bytes.byteLength);
+  const length = scratchUtf8(message);
+  return <WasmResult>imports.proxy_log(<u32>level, scratchPtr(), length);
 }
 
 export function getLogLevel(): Result<LogLevel> {
@@ -165,16 +166,14 @@ export function fetchHeaderMapValue(mapType: MapType, key: string): WasmResult {
 
 export function addHeaderMapValue(mapType: MapType, key: string, value: string): WasmResult {
   const keyBytes = utf8Name(key);
-  const valueBytes = utf8(value);
-  return <WasmResult>imports.proxy_add_header_map_value(
-    <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, changetype<usize>(valueBytes), valueBytes.byteLength);
+  const valueLength = scratchUtf8(value);
+  return <WasmResult>imports.proxy_add_header_map_value(<u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, scratchPtr(), valueLength);
 }
 
 export function replaceHeaderMapValue(mapType: MapType, key: string, value: string): WasmResult {
   const keyBytes = utf8Name(key);
-  const valueBytes = utf8(value);
-  return <WasmResult>imports.proxy_replace_header_map_value(
-    <u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, changetype<usize>(valueBytes), valueBytes.byteLength);
+  const valueLength = scratchUtf8(value);
+  return <WasmResult>imports.proxy_replace_header_map_value(<u32>mapType, changetype<usize>(keyBytes), keyBytes.byteLength, scratchPtr(), valueLength);
 }
 
 export function removeHeaderMapValue(mapType: MapType, key: string): WasmResult {
@@ -373,6 +372,12 @@ export function setProperty(path: Array<string>, value: ArrayBuffer | null): Was
 /** setProperty for a path already encoded (see PropertyPath). */
 export function setEncodedProperty(pathBytes: ArrayBuffer, value: ArrayBuffer | null): WasmResult {
   return <WasmResult>imports.proxy_set_property(changetype<usize>(pathBytes), pathBytes.byteLength, ptrOf(value), lenOf(value));
+}
+
+/** setEncodedProperty with a text value, encoded without an allocation (scratchUtf8). */
+export function setEncodedPropertyString(pathBytes: ArrayBuffer, value: string): WasmResult {
+  const length = scratchUtf8(value);
+  return <WasmResult>imports.proxy_set_property(changetype<usize>(pathBytes), pathBytes.byteLength, scratchPtr(), length);
 }
 
 // ---- contexts and foreign functions -----------------------------------------------------

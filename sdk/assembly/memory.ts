@@ -77,6 +77,35 @@ export function utf8(s: string): ArrayBuffer {
   return String.UTF8.encode(s);
 }
 
+/** Where scratchUtf8 writes: grown when a string needs more, never shrunk. */
+let scratch = new ArrayBuffer(256);
+
+/**
+ * Encodes a string argument the host copies during the call (a header value, a property value,
+ * a log message) into one reused buffer, so the call allocates nothing; returns its length in
+ * bytes, the bytes being at scratchPtr() until the next scratchUtf8. One such argument per host
+ * call: the second would overwrite the first.
+ */
+export function scratchUtf8(s: string): usize {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
+  const length = <usize>s.length;
+  if (length * 3 > <usize>scratch.byteLength) scratch = new ArrayBuffer(<i32>max(length * 3, <usize>scratch.byteLength << 1));
+  const from = changetype<usize>(s);
+  const to = changetype<usize>(scratch);
+  // Most values are ASCII (ids, paths, header values): a byte per unit, no encoder.
+  for (let i: usize = 0; i < length; i++) {
+    const unit = load<u16>(from + (i << 1));
+    if (unit >= 0x80) return String.UTF8.encodeUnsafe(from, <i32>length, to);
+    store<u8>(to + i, <u8>unit);
+  }
+  return length;
+}
+
+@inline
+export function scratchPtr(): usize {
+  return changetype<usize>(scratch);
+}
+
 /**
  * UTF-8 bytes of a name (a header name, a shared-data key): the literals and configured names a
  * filter passes again and again are encoded once and their bytes reused, so the call allocates

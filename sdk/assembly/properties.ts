@@ -95,7 +95,7 @@ export class PropertyPath {
   }
 
   setString(value: string): WasmResult {
-    return hostcalls.setEncodedProperty(this.bytes, String.UTF8.encode(value));
+    return hostcalls.setEncodedPropertyString(this.bytes, value);
   }
 
   private fetch(): WasmResult {

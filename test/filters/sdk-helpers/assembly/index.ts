@@ -6,10 +6,12 @@
 //   query   queryParam(:path, "q"), queryParams(:path, "tag"), requestQueryParam("none")
 //   checked the checked JSON accessors on {"s": "x", "a": [], "o": {}}
 //   clock   hasPreciseClock(), and two monotonicNanoseconds() readings around some work
+//   text    text values handed to the host (header values, a property, a log line; the SDK
+//           encodes them into one reused buffer) read back: non-ASCII, long, one after another
 export * from "../../../../sdk/assembly/exports";
 import {
-  ConfigReader, FilterHeadersStatus, Header, HttpContext, JsonValue, RootContext, hasPreciseClock, logError,
-  monotonicNanoseconds, parseJson, queryParam, queryParams, registerRootContext, requestHeaders,
+  ConfigReader, FilterHeadersStatus, Header, HttpContext, JsonValue, PropertyPath, RootContext, hasPreciseClock, logError,
+  logInfo, monotonicNanoseconds, parseJson, queryParam, queryParams, registerRootContext, requestHeaders,
   requestQueryParam, sendLocalResponse,
 } from "../../../../sdk/assembly";
 
@@ -78,6 +80,18 @@ class Helpers extends HttpContext {
       out.setBool("precise", hasPreciseClock());
       out.setInteger("elapsed_ns", <i64>(second - first));
       out.setBool("work_done", sum > 0);
+    } else if (c == "text") {
+      const long = "ü".repeat(700); // 1,400 bytes: more than the reused buffer starts with
+      const note = new PropertyPath(["weft", "test", "note"]);
+      requestHeaders.replace("x-a", "café ☕ 😀");
+      requestHeaders.add("x-b", long);
+      note.setString("naïve");
+      logInfo("sdk-helpers: ünïcode log line");
+      requestHeaders.replace("x-c", "");
+      out.set("a", orNull(requestHeaders.get("x-a")));
+      out.setBool("b_is_long", requestHeaders.get("x-b") == long);
+      out.set("c", orNull(requestHeaders.get("x-c")));
+      out.set("note", orNull(note.getString()));
     } else {
       return FilterHeadersStatus.Continue;
     }
