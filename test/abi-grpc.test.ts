@@ -3,6 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { WasmResult } from '../host/abi/enums.js';
+import { Clusters } from '../host/proxy/clusters.js';
+import { makeGrpcCall } from '../host/proxy/grpc-call.js';
+import { OUT_X, Probe, ProbeBuilder, TestVmHost } from './abi-harness.js';
+import { eventually } from './helpers/eventually.js';
 import { Metadata, Server, ServerCredentials, status as GrpcStatus, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { request } from './helpers/http.js';
 import { freePort } from './helpers/ports.js';
@@ -15,6 +20,9 @@ const bytes = (value: Buffer): Buffer => value;
 /** test.Echo: Say answers "ok:<message>" (or per the message: deny, slow, big, fail); Chat echoes each message. */
 class EchoService {
   readonly callerMetadata: string[] = [];
+  /** Chat streams that got a message, and those the client cancelled. */
+  chatMessages = 0;
+  cancelledChats = 0;
   private readonly server = new Server();
   port = 0;
 
@@ -39,7 +47,11 @@ class EchoService {
           const initial = new Metadata();
           initial.set('x-served-by', 'grpc-test');
           call.sendMetadata(initial);
-          call.on('data', (message: Buffer) => call.write(Buffer.from(`echo-${message.toString()}`)));
+          call.on('data', (message: Buffer) => {
+            this.chatMessages++;
+            call.write(Buffer.from(`echo-${message.toString()}`));
+          });
+          call.on('cancelled', () => this.cancelledChats++);
           call.on('end', () => {
             const trailers = new Metadata();
             trailers.set('x-trailer', 'done');
@@ -150,5 +162,73 @@ describe('gRPC calls from a filter, through weft run', () => {
     const response = await request(`${weft.url}/after-cancels`);
     assert.equal(response.status, 200);
     assert.equal(JSON.parse(response.body).headers['x-grpc-answer'], 'ok:/after-cancels');
+  });
+});
+
+describe('the gRPC host calls, in process (a probe module, the real grpc-call.ts)', () => {
+  let grpc: EchoService;
+  let clusters: Clusters;
+
+  before(async () => {
+    grpc = new EchoService();
+    await grpc.start();
+    clusters = new Clusters([{ name: 'echo', endpoints: [{ host: '127.0.0.1', port: grpc.port, weight: 1 }], connect_timeout_ms: 1000, timeout_ms: 5000 }]);
+  });
+  after(async () => {
+    await clusters?.close();
+    grpc?.stop();
+  });
+
+  async function probe(): Promise<Probe> {
+    const w = new ProbeBuilder();
+    const up = w.str('echo');
+    const service = w.str('test.Echo');
+    const chat = w.str('Chat');
+    const say = w.str('Say');
+    const message = w.str('hi');
+    const host = new TestVmHost();
+    host.grpcCall = makeGrpcCall(clusters);
+    return Probe.start(w, {
+      imports: `
+        (import "env" "proxy_grpc_stream" (func $proxy_grpc_stream (param i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+        (import "env" "proxy_grpc_send" (func $proxy_grpc_send (param i32 i32 i32 i32) (result i32)))
+        (import "env" "proxy_grpc_cancel" (func $proxy_grpc_cancel (param i32) (result i32)))
+        (import "env" "proxy_grpc_close" (func $proxy_grpc_close (param i32) (result i32)))`,
+      cases: {
+        stream: `(call $proxy_grpc_stream ${up} ${service} ${chat} (i32.const 0) (i32.const 0) (i32.const ${OUT_X}))`,
+        unary: `(call $proxy_grpc_call ${up} ${service} ${say} (i32.const 0) (i32.const 0) ${message} (i32.const 1000) (i32.const ${OUT_X}))`,
+        unknown_cluster: `(call $proxy_grpc_call ${w.str('nope')} ${service} ${say} (i32.const 0) (i32.const 0) ${message} (i32.const 1000) (i32.const ${OUT_X}))`,
+        send: `(call $proxy_grpc_send (global.get $a) ${message} (i32.const 0))`,
+        cancel: '(call $proxy_grpc_cancel (global.get $a))',
+        close: '(call $proxy_grpc_close (global.get $a))',
+        token: `(i32.load (i32.const ${OUT_X}))`,
+      },
+    }, { host });
+  }
+
+  it('answers NotFound for a token it does not know, BadArgument for an unknown cluster or a send on a unary call', async () => {
+    const p = await probe();
+    assert.equal(p.run('send', 12345), WasmResult.NotFound);
+    assert.equal(p.run('cancel', 12345), WasmResult.NotFound);
+    assert.equal(p.run('close', 12345), WasmResult.NotFound);
+    assert.equal(p.run('unknown_cluster'), WasmResult.BadArgument);
+    assert.equal(p.run('unary'), WasmResult.Ok);
+    const unary = p.run('token');
+    assert.equal(p.run('send', unary), WasmResult.BadArgument);
+    assert.equal(p.run('close', unary), WasmResult.Ok, 'close cancels a unary call (Envoy)');
+    assert.equal(p.run('cancel', unary), WasmResult.NotFound, 'and forgets it');
+    p.vm.destroy();
+  });
+
+  it('cancels the streams of a VM that is destroyed (replaced, or its chain swapped out)', async () => {
+    const p = await probe();
+    const sent = grpc.chatMessages;
+    const cancelled = grpc.cancelledChats;
+    assert.equal(p.run('stream'), WasmResult.Ok);
+    const token = p.run('token');
+    assert.equal(p.run('send', token), WasmResult.Ok);
+    await eventually(async () => grpc.chatMessages, (count) => count === sent + 1, 'the server to get the message');
+    p.vm.destroy();
+    await eventually(async () => grpc.cancelledChats, (count) => count === cancelled + 1, 'the server to see the stream cancelled');
   });
 });
