@@ -57,9 +57,21 @@ export function takeBytes(): ArrayBuffer {
 export function takeString(): string {
   const ptr = <usize>load<u32>(OUT_PTR);
   const len = <usize>load<u32>(OUT_LEN);
-  const s = len > 0 ? String.UTF8.decodeUnsafe(ptr, len) : "";
+  const s = len > 0 ? decodeUtf8(ptr, len) : "";
   releaseOut();
   return s;
+}
+
+/** UTF-8 at (ptr, len) as a string; ASCII (most header values and properties) a unit per byte, without the decoder. */
+function decodeUtf8(ptr: usize, len: usize): string {
+  const out = changetype<string>(__new(len << 1, idof<string>()));
+  const at = changetype<usize>(out);
+  for (let i: usize = 0; i < len; i++) {
+    const byte = load<u8>(ptr + i);
+    if (byte >= 0x80) return String.UTF8.decodeUnsafe(ptr, len); // `out` is garbage the collector takes
+    store<u16>(at + (i << 1), <u16>byte);
+  }
+  return out;
 }
 
 /** A name and its UTF-8 bytes; holding the string keeps its address from being reused. */
