@@ -24,6 +24,7 @@ import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { clusterProperties } from './proxy/cluster-properties.js';
 import { Clusters, type UpstreamTlsFailed } from './proxy/clusters.js';
+import { makeGrpcCall } from './proxy/grpc-call.js';
 import { makeHttpCall } from './proxy/http-call.js';
 import { ProxyListener, type ListenerOptions } from './proxy/listener.js';
 import { OverloadProtection } from './overload/protection.js';
@@ -100,6 +101,7 @@ export function chainServices(
     filterLog: filterLog(deps.logger),
     hostProperty: overload?.configured ? (key) => clusterProperty(key) ?? overload.property(key) : clusterProperty,
     httpCall: makeHttpCall(clusters),
+    grpcCall: makeGrpcCall(clusters),
     quotaDefaults: { http_call_response_bytes: manifest.limits.max_http_call_response_bytes },
   };
 }

@@ -283,6 +283,8 @@ export class TestVmHost implements VmHost {
   readonly properties = new Map<string, Uint8Array>();
   readonly httpCalls: Array<{ request: HttpCallRequest; done: (response: HttpCallResponse | null) => void }> = [];
   httpCallResult: WasmResult = WasmResult.Ok;
+  /** gRPC for the VM; absent = the calls answer Unimplemented (set it to a real one, e.g. makeGrpcCall). */
+  grpcCall?: VmHost['grpcCall'];
   readonly tickPeriods: number[] = [];
   onTick: (() => void) | undefined;
   readonly foreign = new Map<string, (args: Uint8Array) => Uint8Array | WasmResult>();

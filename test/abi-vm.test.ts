@@ -634,7 +634,7 @@ describe('VM services: ticks, shared data, queues, metrics, foreign functions, l
     assert.deepEqual(probe.host.messages(), ['queue ready', 'job-1']);
   });
 
-  it('metrics, foreign functions and unsupported gRPC', async () => {
+  it('metrics, foreign functions, and gRPC on a host without it (Unimplemented)', async () => {
     const probe = await Probe.start(w, { cases, fields });
     probe.host.foreign.set('reverse', (args) => Buffer.from(args).reverse());
     assert.equal(probe.run('metric_define'), 1);

@@ -57,6 +57,42 @@ export interface HttpCallResponse {
 }
 
 /**
+ * A gRPC call or stream a filter opens with proxy_grpc_call / proxy_grpc_stream: the method
+ * /<service>/<method> on one endpoint of a named cluster.
+ */
+export interface GrpcCallRequest {
+  cluster: string;
+  service: string;
+  method: string;
+  initialMetadata: Array<[string, string]>;
+  /** The one request message of a unary call; null opens a stream (messages follow with send). */
+  message: Uint8Array | null;
+  /** Deadline of the call from now; 0 = none. */
+  timeoutMs: number;
+  /** A response message larger than this fails the call (the filter's http_call_response_bytes quota). */
+  maxResponseBytes: number;
+}
+
+/** What a gRPC call reports, in this order: metadata once, messages, trailing metadata, then close once. */
+export interface GrpcCallEvents {
+  initialMetadata(pairs: Array<[string, string]>): void;
+  message(bytes: Uint8Array): void;
+  trailingMetadata(pairs: Array<[string, string]>): void;
+  /** The call ended with this gRPC status (0 OK .. 16) and its message; nothing follows. */
+  close(status: number, message: string): void;
+}
+
+/** A gRPC call in flight. */
+export interface GrpcCall {
+  /** Sends one message on a stream; `endStream` half-closes it. BadArgument on a unary call or after end. */
+  send(message: Uint8Array, endStream: boolean): WasmResult;
+  /** Half-closes a stream (proxy_grpc_close); no more messages may be sent. */
+  closeSend(): void;
+  /** Cancels the call; no event follows. */
+  cancel(): void;
+}
+
+/**
  * Shared data (proxy_get/set_shared_data), one namespace per vm_id: filters see each other's keys
  * only when they share a vm_id. An implementation keeps, per namespace, the bytes its keys and
  * values take, so that a write can be refused past the writer's quota.
@@ -143,6 +179,12 @@ export interface VmHost {
    * and, optionally, why (what proxy_get_status tells the callback; "reset" when none).
    */
   httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult;
+  /**
+   * Open a gRPC call or stream. BadArgument when the cluster is unknown (as Envoy answers).
+   * Events come later, never synchronously; close comes once unless the call is cancelled.
+   * Absent (test hosts, the upload sandbox): the calls answer Unimplemented.
+   */
+  grpcCall?(request: GrpcCallRequest, events: GrpcCallEvents): GrpcCall | WasmResult;
   /** Tick period for this VM's root context; 0 turns ticks off. */
   setTickPeriod(ms: number, onTick: () => void): void;
   /** Weft extensions reachable through proxy_call_foreign_function; undefined = NotFound. */

@@ -1,8 +1,7 @@
 // The `env` functions a proxy-wasm guest imports: every proxy_* call of ABI 0.2.1, 0.2.0 and
 // 0.1.0, plus the other `env` functions SDKs pull in (AssemblyScript's abort and seed, the C++
 // SDK's emscripten/pthread helpers). Each call checks its pointers and answers a WasmResult;
-// nothing a guest passes can make the host throw. gRPC is not supported: those calls exist (so
-// every module links) and answer Unimplemented.
+// nothing a guest passes can make the host throw.
 //
 // The calls act for the active context of AbiState (state.ts): its stream host for header maps,
 // bodies, properties and stream actions; the VM (VmHost) for everything else.
@@ -27,6 +26,8 @@ export class GuestAbort extends Error {
 }
 
 const EMPTY = new Uint8Array(0);
+/** gRPC status INTERNAL: what Envoy reports for a unary call answered OK without a message. */
+const GRPC_INTERNAL = 13;
 const MAX_MAP_TYPE = MapType.HttpCallResponseTrailers;
 const MAX_BUFFER_TYPE = BufferType.CallData;
 const MAX_LOG_LEVEL = LogLevel.Critical;
@@ -50,7 +51,8 @@ export function envFunctions(state: AbiState): HostFunctions {
     if (type <= MapType.ResponseTrailers) return state.activeStream?.headerMap(type);
     if (type === MapType.HttpCallResponseHeaders) return state.callResponseHeaders;
     if (type === MapType.HttpCallResponseTrailers) return state.callResponseTrailers;
-    return undefined; // gRPC metadata: never available
+    if (type === MapType.GrpcReceiveInitialMetadata) return state.grpcInitialMetadata;
+    return state.grpcTrailingMetadata;
   }
 
   /** Maps a filter may change: only the stream's own (http_call responses are read-only). */
@@ -89,6 +91,8 @@ export function envFunctions(state: AbiState): HostFunctions {
         return state.activeStream?.body(type)?.bytes();
       case BufferType.HttpCallResponseBody:
         return state.callResponseBody;
+      case BufferType.GrpcReceiveBuffer:
+        return state.grpcMessage;
       case BufferType.VmConfiguration:
         return state.vmConfig;
       case BufferType.PluginConfiguration:
@@ -96,7 +100,7 @@ export function envFunctions(state: AbiState): HostFunctions {
       case BufferType.CallData:
         return state.foreignArgs;
       default:
-        return undefined; // TCP data and gRPC messages: never available
+        return undefined; // TCP data: never available
     }
   }
 
@@ -125,6 +129,55 @@ export function envFunctions(state: AbiState): HostFunctions {
     const length = memory.readU32(at - 4);
     if (length < 0 || length > MAX_ABORT_TEXT) return null;
     return memory.view(at, length & ~1)?.toString('utf16le') ?? null;
+  }
+
+  /** proxy_grpc_call (message) and proxy_grpc_stream (message null): one set of checks. */
+  function openGrpc(
+    upstreamPtr: number, upstreamLen: number, servicePtr: number, serviceLen: number, methodPtr: number, methodLen: number,
+    metadataPtr: number, metadataLen: number, message: Uint8Array | null, timeoutMs: number, tokenPtr: number,
+  ): WasmResult {
+    if (host.grpcCall === undefined) return WasmResult.Unimplemented;
+    const cluster = memory.string(upstreamPtr, upstreamLen);
+    const service = memory.string(servicePtr, serviceLen);
+    const method = memory.string(methodPtr, methodLen);
+    const metadataBytes = metadataLen === 0 ? EMPTY : memory.view(metadataPtr, metadataLen);
+    if (cluster === null || service === null || method === null || metadataBytes === null) return WasmResult.InvalidMemoryAccess;
+    if (!memory.inBounds(tokenPtr, 4)) return WasmResult.InvalidMemoryAccess;
+    const metadata = metadataBytes.length === 0 ? [] : decodePairs(metadataBytes);
+    if (metadata === null || service === '' || method === '') return WasmResult.BadArgument;
+    const token = state.takeToken();
+    const calls = state.grpcCalls;
+    const callbacks = state.callbacks;
+    // Events of a call the guest cancelled, or that closed, reach nobody.
+    const live = (): boolean => calls.has(token);
+    // Envoy's unary call (AsyncRequestCallbacks) reports one thing: proxy_on_grpc_receive with the
+    // response on success, or proxy_on_grpc_close on failure; no metadata callbacks. The Rust SDK
+    // forgets the token on either. A stream reports every event, then close.
+    const unary = message !== null;
+    let response: Uint8Array | undefined;
+    const opened = host.grpcCall(
+      { cluster, service, method, initialMetadata: toEntries(metadata), message, timeoutMs: timeoutMs >>> 0, maxResponseBytes: host.quotas.limits.http_call_response_bytes },
+      {
+        initialMetadata: (pairs) => { if (!unary && live()) callbacks.grpcInitialMetadata(token, pairs); },
+        message: (bytes) => {
+          if (unary) response ??= bytes;
+          else if (live()) callbacks.grpcMessage(token, bytes);
+        },
+        trailingMetadata: (pairs) => { if (!unary && live()) callbacks.grpcTrailingMetadata(token, pairs); },
+        close: (status, text) => {
+          if (!calls.delete(token)) return;
+          if (!unary) callbacks.grpcClose(token, status, text);
+          else if (status !== 0) callbacks.grpcClose(token, status, text);
+          else if (response !== undefined) callbacks.grpcMessage(token, response);
+          else callbacks.grpcClose(token, GRPC_INTERNAL, 'the server sent no response message');
+        },
+      },
+    );
+    if (typeof opened === 'number') return opened;
+    // Envoy: proxy_grpc_close on a unary call cancels it (nothing to half-close), with no callback.
+    calls.set(token, unary ? { ...opened, closeSend: () => { calls.delete(token); opened.cancel(); } } : opened);
+    memory.writeU32(tokenPtr, token);
+    return WasmResult.Ok;
   }
 
   return {
@@ -329,11 +382,54 @@ export function envFunctions(state: AbiState): HostFunctions {
       return WasmResult.Ok;
     },
 
-    proxy_grpc_call: unimplemented,
-    proxy_grpc_stream: unimplemented,
-    proxy_grpc_send: unimplemented,
-    proxy_grpc_cancel: unimplemented,
-    proxy_grpc_close: unimplemented,
+    // ABI 0.2.x passes initial metadata (12 and 9 arguments); solo-io's AssemblyScript SDK
+    // declares the calls without it (10 and 7): the arity tells which.
+    proxy_grpc_call(...args: number[]): WasmResult {
+      if (args.length === 10) {
+        const [up, upLen, svc, svcLen, method, methodLen, msg, msgLen, timeoutMs, tokenPtr] = args as [number, number, number, number, number, number, number, number, number, number];
+        const message = memory.copy(msg, msgLen);
+        if (message === null) return WasmResult.InvalidMemoryAccess;
+        return openGrpc(up, upLen, svc, svcLen, method, methodLen, 0, 0, message, timeoutMs, tokenPtr);
+      }
+      const [up, upLen, svc, svcLen, method, methodLen, md, mdLen, msg, msgLen, timeoutMs, tokenPtr] = args as [number, number, number, number, number, number, number, number, number, number, number, number];
+      const message = memory.copy(msg, msgLen);
+      if (message === null) return WasmResult.InvalidMemoryAccess;
+      return openGrpc(up, upLen, svc, svcLen, method, methodLen, md, mdLen, message, timeoutMs, tokenPtr);
+    },
+
+    proxy_grpc_stream(...args: number[]): WasmResult {
+      if (args.length === 7) {
+        const [up, upLen, svc, svcLen, method, methodLen, tokenPtr] = args as [number, number, number, number, number, number, number];
+        return openGrpc(up, upLen, svc, svcLen, method, methodLen, 0, 0, null, 0, tokenPtr);
+      }
+      const [up, upLen, svc, svcLen, method, methodLen, md, mdLen, tokenPtr] = args as [number, number, number, number, number, number, number, number, number];
+      return openGrpc(up, upLen, svc, svcLen, method, methodLen, md, mdLen, null, 0, tokenPtr);
+    },
+
+    proxy_grpc_send(token: number, messagePtr: number, messageLen: number, endStream: number): WasmResult {
+      const call = state.grpcCalls.get(token >>> 0);
+      if (call === undefined) return WasmResult.NotFound;
+      const message = memory.copy(messagePtr, messageLen);
+      if (message === null) return WasmResult.InvalidMemoryAccess;
+      return call.send(message, endStream !== 0);
+    },
+
+    // Envoy: cancel drops the call with no callback; close half-closes a stream (its close
+    // callback still comes) and cancels a unary call (see openGrpc).
+    proxy_grpc_cancel(token: number): WasmResult {
+      const call = state.grpcCalls.get(token >>> 0);
+      if (call === undefined) return WasmResult.NotFound;
+      state.grpcCalls.delete(token >>> 0);
+      call.cancel();
+      return WasmResult.Ok;
+    },
+
+    proxy_grpc_close(token: number): WasmResult {
+      const call = state.grpcCalls.get(token >>> 0);
+      if (call === undefined) return WasmResult.NotFound;
+      call.closeSend();
+      return WasmResult.Ok;
+    },
 
     // ---- shared data and queues ----------------------------------------------------------------
 
@@ -502,9 +598,6 @@ function sameText(text: string): string {
   return text;
 }
 
-function unimplemented(): WasmResult {
-  return WasmResult.Unimplemented;
-}
 
 /** Flat [name, value, ...] to entries, names lowercased (as Envoy does for headers filters send). */
 function toEntries(flat: readonly string[]): Array<[string, string]> {

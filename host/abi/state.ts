@@ -5,7 +5,7 @@
 
 import { WasmResult } from './enums.js';
 import type { HeaderMap } from './header-map.js';
-import type { HttpCallResponse, HttpContextHost, VmHost } from './host-api.js';
+import type { GrpcCall, HttpCallResponse, HttpContextHost, VmHost } from './host-api.js';
 import { GuestMemory } from './memory.js';
 import { encodeString } from './properties.js';
 
@@ -14,6 +14,10 @@ export interface GuestCallbacks {
   tick(): void;
   queueReady(queueId: number): void;
   httpCallResponse(token: number, response: HttpCallResponse | null, failure?: string): void;
+  grpcInitialMetadata(token: number, pairs: Array<[string, string]>): void;
+  grpcMessage(token: number, message: Uint8Array): void;
+  grpcTrailingMetadata(token: number, pairs: Array<[string, string]>): void;
+  grpcClose(token: number, status: number, message: string): void;
 }
 
 export class AbiState {
@@ -30,6 +34,12 @@ export class AbiState {
   callResponseHeaders: HeaderMap | undefined = undefined;
   callResponseTrailers: HeaderMap | undefined = undefined;
   callResponseBody: Uint8Array | undefined = undefined;
+  /** gRPC calls and streams in flight by token: removed once closed or cancelled, all cancelled with the VM. */
+  readonly grpcCalls = new Map<number, GrpcCall>();
+  /** Maps 4/5 and buffer 5: what proxy_on_grpc_receive* delivers, only while it runs. */
+  grpcInitialMetadata: HeaderMap | undefined = undefined;
+  grpcTrailingMetadata: HeaderMap | undefined = undefined;
+  grpcMessage: Uint8Array | undefined = undefined;
   /** Buffer 8, only while proxy_on_foreign_function runs. */
   foreignArgs: Uint8Array | undefined = undefined;
   /** What proxy_get_status answers. */
@@ -96,7 +106,7 @@ export class AbiState {
     return WasmResult.Ok;
   }
 
-  /** A fresh http_call token: non-zero u32, unique within this VM. */
+  /** A fresh http_call or gRPC token: non-zero u32, unique within this VM. */
   takeToken(): number {
     const token = this.nextToken;
     this.nextToken = token >= 0xffff_ffff ? 1 : token + 1;

@@ -213,6 +213,10 @@ interface GuestExports {
   queueReady?: GuestFunction;
   foreignFunction?: GuestFunction;
   httpCallResponse?: GuestFunction;
+  grpcInitialMetadata?: GuestFunction;
+  grpcMessage?: GuestFunction;
+  grpcTrailingMetadata?: GuestFunction;
+  grpcClose?: GuestFunction;
   requestHeaders?: GuestFunction;
   requestBody?: GuestFunction;
   requestTrailers?: GuestFunction;
@@ -262,6 +266,10 @@ export class WasmVm {
       tick: () => this.deliverTick(),
       queueReady: (queueId) => queueMicrotask(() => this.deliverQueueReady(queueId)),
       httpCallResponse: (token, response, failure) => this.deliverHttpCallResponse(token, response, failure),
+      grpcInitialMetadata: (token, pairs) => this.deliverGrpcMetadata(token, pairs, 'initial'),
+      grpcMessage: (token, message) => this.deliverGrpcMessage(token, message),
+      grpcTrailingMetadata: (token, pairs) => this.deliverGrpcMetadata(token, pairs, 'trailing'),
+      grpcClose: (token, status, message) => this.deliverGrpcClose(token, status, message),
     });
     this.fuelBudget = Math.min(options.fuel ?? DEFAULT_FUEL, Number.MAX_SAFE_INTEGER); // exact as the f64 __weft_set_fuel takes
     this.maxMemoryMb = options.maxMemoryMb ?? DEFAULT_MAX_MEMORY_MB;
@@ -435,6 +443,10 @@ export class WasmVm {
     this.state.rootDonePending = false;
     this.destroyed = true;
     this.state.streams.clear();
+    // Nothing is left to hear the answers: the calls stop now rather than run to their deadline.
+    const calls = [...this.state.grpcCalls.values()];
+    this.state.grpcCalls.clear();
+    for (const call of calls) call.cancel();
   }
 
   // ---- boot ------------------------------------------------------------------------------------
@@ -457,6 +469,11 @@ export class WasmVm {
       queueReady: fn('proxy_on_queue_ready'),
       foreignFunction: fn('proxy_on_foreign_function'),
       httpCallResponse: fn('proxy_on_http_call_response'),
+      grpcInitialMetadata: fn('proxy_on_grpc_receive_initial_metadata'),
+      grpcMessage: fn('proxy_on_grpc_receive'),
+      // solo-io's AssemblyScript SDK exports the trailing one under a shorter name.
+      grpcTrailingMetadata: fn('proxy_on_grpc_receive_trailing_metadata') ?? fn('proxy_on_grpc_trailing_metadata'),
+      grpcClose: fn('proxy_on_grpc_close'),
       requestHeaders: fn('proxy_on_request_headers'),
       requestBody: fn('proxy_on_request_body'),
       requestTrailers: fn('proxy_on_request_trailers'),
@@ -643,6 +660,49 @@ export class WasmVm {
       state.callResponseHeaders = undefined;
       state.callResponseTrailers = undefined;
       state.callResponseBody = undefined;
+    }
+  }
+
+  /** proxy_on_grpc_receive_initial_metadata / _trailing_metadata(root, token, n) with map 4 or 5 readable. */
+  private deliverGrpcMetadata(token: number, pairs: Array<[string, string]>, which: 'initial' | 'trailing'): void {
+    const fn = which === 'initial' ? this.fns.grpcInitialMetadata : this.fns.grpcTrailingMetadata;
+    if (fn === undefined || !this.live()) return;
+    const map = HeaderMap.fromEntries(pairs);
+    const state = this.state;
+    if (which === 'initial') state.grpcInitialMetadata = map;
+    else state.grpcTrailingMetadata = map;
+    try {
+      this.rootCall(`proxy_on_grpc_receive_${which}_metadata`, fn, token, map.size, 0, 0);
+    } finally {
+      state.grpcInitialMetadata = undefined;
+      state.grpcTrailingMetadata = undefined;
+    }
+  }
+
+  /** proxy_on_grpc_receive(root, token, len) with buffer 5 readable. */
+  private deliverGrpcMessage(token: number, message: Uint8Array): void {
+    const fn = this.fns.grpcMessage;
+    if (fn === undefined || !this.live()) return;
+    this.state.grpcMessage = message;
+    try {
+      this.rootCall('proxy_on_grpc_receive', fn, token, message.length, 0, 0);
+    } finally {
+      this.state.grpcMessage = undefined;
+    }
+  }
+
+  /** proxy_on_grpc_close(root, token, status), its message readable with proxy_get_status. */
+  private deliverGrpcClose(token: number, status: number, message: string): void {
+    const fn = this.fns.grpcClose;
+    if (fn === undefined || !this.live()) return;
+    const state = this.state;
+    state.statusCode = status;
+    state.statusMessage = message;
+    try {
+      this.rootCall('proxy_on_grpc_close', fn, token, status, 0, 0);
+    } finally {
+      state.statusCode = 0;
+      state.statusMessage = '';
     }
   }
 }

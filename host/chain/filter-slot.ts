@@ -7,7 +7,7 @@
 // Chains retain and release it; the last release destroys it.
 
 import { type LogLevel, WasmResult } from '../abi/enums.js';
-import type { FilterMetrics, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
+import type { FilterMetrics, GrpcCall, GrpcCallEvents, GrpcCallRequest, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
 import { DEFAULT_CPU_BUDGET_MS_PER_S, FUEL_PER_CPU_MS } from '../abi/fuel.js';
 import { FilterModule, FilterTrap, VmStartError, WasmVm } from '../abi/vm.js';
 import type { FilterSpec } from '../config/schema.js';
@@ -157,6 +157,40 @@ export class FilterSlot implements VmHost {
     });
     if (result !== WasmResult.Ok) quotas.httpCallEnded(); // not sent: nothing will answer
     return result;
+  }
+
+  /** A gRPC call or stream counts against the http_calls quota while it is open, as an http_call does. */
+  grpcCall(request: GrpcCallRequest, events: GrpcCallEvents): GrpcCall | WasmResult {
+    if (this.services.grpcCall === undefined) return WasmResult.Unimplemented;
+    const quotas = this.quotas;
+    if (!quotas.takeHttpCall()) return WasmResult.InternalFailure;
+    let open = true;
+    const end = (): void => {
+      if (!open) return;
+      open = false;
+      quotas.httpCallEnded();
+    };
+    const opened = this.services.grpcCall(request, {
+      initialMetadata: events.initialMetadata,
+      message: events.message,
+      trailingMetadata: events.trailingMetadata,
+      close: (status, message) => {
+        end();
+        events.close(status, message);
+      },
+    });
+    if (typeof opened === 'number') {
+      end(); // not sent: nothing will answer
+      return opened;
+    }
+    return {
+      send: (message, endStream) => opened.send(message, endStream),
+      closeSend: () => opened.closeSend(),
+      cancel: () => {
+        end();
+        opened.cancel();
+      },
+    };
   }
 
   setTickPeriod(ms: number, onTick: () => void): void {

@@ -3,7 +3,7 @@
 
 import type { LogLevel, WasmResult } from '../abi/enums.js';
 import type { FilterQuotaSpec, QuotaName } from './filter-quotas.js';
-import type { FilterMetrics, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues } from '../abi/host-api.js';
+import type { FilterMetrics, GrpcCall, GrpcCallEvents, GrpcCallRequest, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues } from '../abi/host-api.js';
 
 export interface PhaseObserver {
   observe(seconds: number): void;
@@ -33,4 +33,6 @@ export interface ChainServices {
   /** Properties served by the host itself, e.g. `weft.cluster.<name>.endpoints`. */
   hostProperty(key: string): Uint8Array | undefined;
   httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult;
+  /** gRPC calls from filters (host/proxy/grpc-call.ts); absent = the calls answer Unimplemented. */
+  grpcCall?(request: GrpcCallRequest, events: GrpcCallEvents): GrpcCall | WasmResult;
 }

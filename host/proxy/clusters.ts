@@ -119,6 +119,11 @@ export class Cluster {
     this.update(spec.endpoints);
   }
 
+  /** TLS options of this cluster's connections (current after a reload); undefined = plaintext. */
+  get tlsOptions(): UpstreamTlsOptions | undefined {
+    return this.tls;
+  }
+
   /** The certificate, key and CA files this cluster's TLS reads. */
   get tlsFiles(): string[] {
     const spec = this.tlsSpec;

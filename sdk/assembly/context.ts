@@ -25,6 +25,10 @@ export class PendingHttpCall {
 /** token -> pending call; the dispatcher takes entries out when the answers arrive. */
 export const pendingHttpCalls = new Map<u32, PendingHttpCall>();
 
+/** gRPC calls and streams waiting for events: token -> the context that opened them. */
+export const pendingGrpcCalls = new Map<u32, u32>();
+export const openGrpcStreams = new Map<u32, u32>();
+
 /** What root and HTTP contexts have in common. */
 export class Context {
   readonly contextId: u32;
@@ -51,6 +55,55 @@ export class Context {
 
   /** The answer to an http_call sent without a callback. */
   onHttpCallResponse(response: HttpCallResponse): void {}
+
+  /**
+   * Calls /`service`/`method` on the cluster `cluster` with one request message (encoded by the
+   * filter). The answer arrives in onGrpcCallResponse with this context current again. The
+   * result holds the status (BadArgument: unknown cluster) and the call's token.
+   */
+  dispatchGrpcCall(
+    cluster: string, service: string, method: string, metadata: Array<Header>, message: ArrayBuffer | null, timeoutMs: u32,
+  ): hostcalls.Result<u32> {
+    const result = hostcalls.grpcCall(cluster, service, method, metadata, message, timeoutMs);
+    if (result.status == WasmResult.Ok) pendingGrpcCalls.set(result.value, this.contextId);
+    return result;
+  }
+
+  /** Opens a gRPC stream; its events arrive in the onGrpcStream* callbacks of this context. */
+  openGrpcStream(cluster: string, service: string, method: string, metadata: Array<Header> = []): hostcalls.Result<u32> {
+    const result = hostcalls.grpcStream(cluster, service, method, metadata);
+    if (result.status == WasmResult.Ok) openGrpcStreams.set(result.value, this.contextId);
+    return result;
+  }
+
+  /** Sends one message on a stream; `endStream` half-closes it. */
+  sendGrpcStreamMessage(token: u32, message: ArrayBuffer | null, endStream: bool = false): WasmResult {
+    return hostcalls.grpcSend(token, message, endStream);
+  }
+
+  /** Cancels a call or stream: no callback follows. */
+  cancelGrpcCall(token: u32): WasmResult {
+    pendingGrpcCalls.delete(token);
+    openGrpcStreams.delete(token);
+    return hostcalls.grpcCancel(token);
+  }
+
+  /** Half-closes a stream (the server's close still arrives in onGrpcStreamClose); cancels a unary call. */
+  closeGrpcStream(token: u32): WasmResult {
+    if (pendingGrpcCalls.has(token)) pendingGrpcCalls.delete(token);
+    return hostcalls.grpcClose(token);
+  }
+
+  /**
+   * A unary call's end: status 0 with the response message, or the failure's gRPC status (UNAVAILABLE,
+   * DEADLINE_EXCEEDED, ...) with an empty message and the server's text in `statusMessage`.
+   */
+  onGrpcCallResponse(token: u32, status: i32, message: ArrayBuffer, statusMessage: string): void {}
+  onGrpcStreamInitialMetadata(token: u32, metadata: Array<Header>): void {}
+  onGrpcStreamMessage(token: u32, message: ArrayBuffer): void {}
+  onGrpcStreamTrailingMetadata(token: u32, metadata: Array<Header>): void {}
+  /** The stream ended with this gRPC status; nothing follows. */
+  onGrpcStreamClose(token: u32, status: i32, statusMessage: string): void {}
 
   /** Last callback of a request with its final state (response code, sizes): log here. */
   onLog(): void {}

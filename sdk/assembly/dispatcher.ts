@@ -1,9 +1,9 @@
 // Routes the host's callbacks (by context id) to the filter's context objects.
 
 import * as hostcalls from "./hostcalls";
-import { Context, HttpContext, RootContext, pendingHttpCalls } from "./context";
+import { Context, HttpContext, RootContext, openGrpcStreams, pendingGrpcCalls, pendingHttpCalls } from "./context";
 import { HttpCallResponse } from "./httpcall";
-import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, LogLevel, WasmResult } from "./types";
+import { BufferType, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, LogLevel, MapType, WasmResult } from "./types";
 
 /** Builds the filter's root context for a VM. */
 export type RootContextFactory = (contextId: u32) => RootContext;
@@ -139,6 +139,54 @@ export function onHttpCallResponse(rootId: u32, token: u32, headerCount: u32, bo
   else origin.onHttpCallResponse(response);
 }
 
+/** The context that opened a gRPC call, made current again; null when it is gone. */
+function grpcOrigin(contextId: u32): Context | null {
+  if (streams.has(contextId)) {
+    hostcalls.setEffectiveContext(contextId);
+    return streams.get(contextId);
+  }
+  return roots.has(contextId) ? roots.get(contextId) : null;
+}
+
+export function onGrpcReceiveInitialMetadata(rootId: u32, token: u32, count: u32): void {
+  if (!openGrpcStreams.has(token)) return;
+  const origin = grpcOrigin(openGrpcStreams.get(token));
+  if (origin !== null) origin.onGrpcStreamInitialMetadata(token, hostcalls.getHeaderMapPairs(MapType.GrpcReceiveInitialMetadata).value);
+}
+
+/** A stream's message, or a unary call's response (Envoy's success callback; the call is over). */
+export function onGrpcReceive(rootId: u32, token: u32, size: u32): void {
+  const message = size == 0 ? new ArrayBuffer(0) : hostcalls.getBufferBytes(BufferType.GrpcReceiveBuffer, 0, size).value;
+  if (pendingGrpcCalls.has(token)) {
+    const origin = grpcOrigin(pendingGrpcCalls.get(token));
+    pendingGrpcCalls.delete(token);
+    if (origin !== null) origin.onGrpcCallResponse(token, 0, message, "");
+  } else if (openGrpcStreams.has(token)) {
+    const origin = grpcOrigin(openGrpcStreams.get(token));
+    if (origin !== null) origin.onGrpcStreamMessage(token, message);
+  }
+}
+
+export function onGrpcReceiveTrailingMetadata(rootId: u32, token: u32, count: u32): void {
+  if (!openGrpcStreams.has(token)) return;
+  const origin = grpcOrigin(openGrpcStreams.get(token));
+  if (origin !== null) origin.onGrpcStreamTrailingMetadata(token, hostcalls.getHeaderMapPairs(MapType.GrpcReceiveTrailingMetadata).value);
+}
+
+/** A unary call that failed, or the end of a stream. */
+export function onGrpcClose(rootId: u32, token: u32, status: i32): void {
+  const text = hostcalls.getStatus().message;
+  if (pendingGrpcCalls.has(token)) {
+    const origin = grpcOrigin(pendingGrpcCalls.get(token));
+    pendingGrpcCalls.delete(token);
+    if (origin !== null) origin.onGrpcCallResponse(token, status, new ArrayBuffer(0), text);
+  } else if (openGrpcStreams.has(token)) {
+    const origin = grpcOrigin(openGrpcStreams.get(token));
+    openGrpcStreams.delete(token);
+    if (origin !== null) origin.onGrpcStreamClose(token, status, text);
+  }
+}
+
 export function onLog(contextId: u32): void {
   const stream = streamOf(contextId);
   if (stream !== null) stream.onLog();
@@ -163,6 +211,18 @@ export function onDelete(contextId: u32): void {
     roots.delete(contextId);
   }
   if (pendingHttpCalls.size > 0) forgetHttpCallsOf(contextId);
+  if (pendingGrpcCalls.size > 0) forgetGrpcOf(pendingGrpcCalls, contextId);
+  if (openGrpcStreams.size > 0) forgetGrpcOf(openGrpcStreams, contextId);
+}
+
+/** A deleted context's gRPC calls: cancelled, since nobody is left to hear their answer. */
+function forgetGrpcOf(calls: Map<u32, u32>, contextId: u32): void {
+  const tokens = calls.keys();
+  for (let i = 0; i < tokens.length; i++) {
+    if (calls.get(tokens[i]) != contextId) continue;
+    calls.delete(tokens[i]);
+    hostcalls.grpcCancel(tokens[i]);
+  }
 }
 
 /** A deleted context's callouts: a host may never answer them, so do not keep them. */

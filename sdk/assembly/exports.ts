@@ -124,6 +124,30 @@ export function proxy_on_http_call_response(
   leaveCallback();
 }
 
+export function proxy_on_grpc_receive_initial_metadata(rootContextId: u32, token: u32, count: u32): void {
+  enterCallback();
+  dispatcher.onGrpcReceiveInitialMetadata(rootContextId, token, count);
+  leaveCallback();
+}
+
+export function proxy_on_grpc_receive(rootContextId: u32, token: u32, size: u32): void {
+  enterCallback();
+  dispatcher.onGrpcReceive(rootContextId, token, size);
+  leaveCallback();
+}
+
+export function proxy_on_grpc_receive_trailing_metadata(rootContextId: u32, token: u32, count: u32): void {
+  enterCallback();
+  dispatcher.onGrpcReceiveTrailingMetadata(rootContextId, token, count);
+  leaveCallback();
+}
+
+export function proxy_on_grpc_close(rootContextId: u32, token: u32, status: i32): void {
+  enterCallback();
+  dispatcher.onGrpcClose(rootContextId, token, status);
+  leaveCallback();
+}
+
 export function proxy_on_log(contextId: u32): void {
   enterCallback();
   dispatcher.onLog(contextId);

@@ -228,6 +228,53 @@ export function httpCall(
   return new Result<u32>(status, load<u32>(OUT_U32));
 }
 
+// ---- gRPC callouts ----------------------------------------------------------------------
+
+/** A unary call of /`service`/`method` on `upstream` (a cluster name); the value is the call's token. */
+export function grpcCall(
+  upstream: string, service: string, method: string, metadata: Array<Header>, message: ArrayBuffer | null, timeoutMs: u32,
+): Result<u32> {
+  const upstreamBytes = utf8(upstream);
+  const serviceBytes = utf8(service);
+  const methodBytes = utf8(method);
+  const metadataBytes = serializePairs(metadata);
+  resetOut();
+  const status = <WasmResult>imports.proxy_grpc_call(
+    changetype<usize>(upstreamBytes), upstreamBytes.byteLength,
+    changetype<usize>(serviceBytes), serviceBytes.byteLength,
+    changetype<usize>(methodBytes), methodBytes.byteLength,
+    changetype<usize>(metadataBytes), metadataBytes.byteLength,
+    ptrOf(message), lenOf(message), timeoutMs, OUT_U32);
+  return new Result<u32>(status, load<u32>(OUT_U32));
+}
+
+/** Opens a stream to /`service`/`method` on `upstream`; the value is the stream's token. */
+export function grpcStream(upstream: string, service: string, method: string, metadata: Array<Header>): Result<u32> {
+  const upstreamBytes = utf8(upstream);
+  const serviceBytes = utf8(service);
+  const methodBytes = utf8(method);
+  const metadataBytes = serializePairs(metadata);
+  resetOut();
+  const status = <WasmResult>imports.proxy_grpc_stream(
+    changetype<usize>(upstreamBytes), upstreamBytes.byteLength,
+    changetype<usize>(serviceBytes), serviceBytes.byteLength,
+    changetype<usize>(methodBytes), methodBytes.byteLength,
+    changetype<usize>(metadataBytes), metadataBytes.byteLength, OUT_U32);
+  return new Result<u32>(status, load<u32>(OUT_U32));
+}
+
+export function grpcSend(token: u32, message: ArrayBuffer | null, endStream: bool): WasmResult {
+  return <WasmResult>imports.proxy_grpc_send(token, ptrOf(message), lenOf(message), endStream ? 1 : 0);
+}
+
+export function grpcCancel(token: u32): WasmResult {
+  return <WasmResult>imports.proxy_grpc_cancel(token);
+}
+
+export function grpcClose(token: u32): WasmResult {
+  return <WasmResult>imports.proxy_grpc_close(token);
+}
+
 // ---- shared data and queues -------------------------------------------------------------
 
 export function getSharedData(key: string): SharedDataResult {

@@ -57,6 +57,22 @@ export declare function proxy_http_call(
   bodyData: usize, bodySize: usize, trailersData: usize, trailersSize: usize,
   timeoutMs: u32, retToken: usize): u32;
 
+// gRPC callouts (ABI 0.2.x: initial metadata as serialized pairs; the upstream is a cluster name).
+@external("env", "proxy_grpc_call")
+export declare function proxy_grpc_call(
+  upstreamData: usize, upstreamSize: usize, serviceData: usize, serviceSize: usize, methodData: usize, methodSize: usize,
+  metadataData: usize, metadataSize: usize, messageData: usize, messageSize: usize, timeoutMs: u32, retToken: usize): u32;
+@external("env", "proxy_grpc_stream")
+export declare function proxy_grpc_stream(
+  upstreamData: usize, upstreamSize: usize, serviceData: usize, serviceSize: usize, methodData: usize, methodSize: usize,
+  metadataData: usize, metadataSize: usize, retToken: usize): u32;
+@external("env", "proxy_grpc_send")
+export declare function proxy_grpc_send(token: u32, messageData: usize, messageSize: usize, endStream: u32): u32;
+@external("env", "proxy_grpc_cancel")
+export declare function proxy_grpc_cancel(token: u32): u32;
+@external("env", "proxy_grpc_close")
+export declare function proxy_grpc_close(token: u32): u32;
+
 // Shared data and queues.
 @external("env", "proxy_get_shared_data")
 export declare function proxy_get_shared_data(keyData: usize, keySize: usize, retValueData: usize, retValueSize: usize, retCas: usize): u32;

@@ -25,6 +25,11 @@ export class AuthMethod {
     throw new Error("auth: method " + this.name + " makes no callouts");
   }
 
+  /** Decides once its gRPC check answered OK, from the CheckResponse message. */
+  answerGrpc(message: ArrayBuffer): Outcome {
+    throw new Error("auth: method " + this.name + " makes no gRPC calls");
+  }
+
   /** The description of a 401 for a request without this method's credential. */
   missingDescription(): string {
     return "missing credentials";

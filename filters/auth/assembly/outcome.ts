@@ -13,8 +13,10 @@ export enum Verdict {
   Pending,
 }
 
-/** An http_call a method needs before it can decide. */
+/** An http_call (or, with grpcRequest, a gRPC Authorization/Check call) a method needs before it can decide. */
 export class Callout {
+  /** A CheckRequest to send to envoy.service.auth.v3.Authorization/Check instead of an http_call. */
+  grpcRequest: ArrayBuffer | null = null;
   constructor(readonly cluster: string, readonly headers: Array<Header>, readonly timeoutMs: u32) {}
 }
 

@@ -9,6 +9,7 @@ import {
 import { AuthConfig, Policy } from "./config";
 import { AuthMethod } from "./method";
 import { Outcome, Verdict } from "./outcome";
+import { AUTHORIZATION_SERVICE, CHECK_METHOD } from "./authz-proto";
 
 const ROUTE_NAME = new PropertyPath(["weft", "route", "name"]);
 const AUTH_METHOD = new PropertyPath(["weft", "auth", "method"]);
@@ -55,11 +56,22 @@ export class AuthStream extends HttpContext {
   calloutAnswered(response: HttpCallResponse): void {
     const method = this.waiting!;
     this.waiting = null;
-    const outcome = response.failed ? method.calloutFailed() : method.answer(response);
+    this.resumeWith(method, response.failed ? method.calloutFailed() : method.answer(response));
+  }
+
+  private resumeWith(method: AuthMethod, outcome: Outcome): void {
     const step = this.settle(method, outcome);
     if (step == Step.Denied) return;
     const status = step == Step.Decided ? this.finish() : this.proceed();
     if (status == FilterHeadersStatus.Continue) continueRequest();
+  }
+
+  /** The gRPC Authorization service answered: OK -> its CheckResponse decides; any failure is no answer. */
+  onGrpcCallResponse(token: u32, status: i32, message: ArrayBuffer, statusMessage: string): void {
+    const method = this.waiting!;
+    this.waiting = null;
+    if (status != 0) logWarn("auth: gRPC check to " + method.name + " failed with status " + status.toString() + ": " + statusMessage);
+    this.resumeWith(method, status == 0 ? method.answerGrpc(message) : method.calloutFailed());
   }
 
   /** Runs methods from `next` until one pauses, denies or decides, or none is left. */
@@ -70,12 +82,15 @@ export class AuthStream extends HttpContext {
       let outcome = method.authenticate();
       if (outcome.verdict == Verdict.Pending) {
         const callout = outcome.callout!;
-        const call = this.httpCall(callout.cluster, callout.headers, null, callout.timeoutMs, onCalloutAnswer);
+        const grpcRequest = callout.grpcRequest;
+        const call = grpcRequest !== null
+          ? this.dispatchGrpcCall(callout.cluster, AUTHORIZATION_SERVICE, CHECK_METHOD, [], grpcRequest, callout.timeoutMs)
+          : this.httpCall(callout.cluster, callout.headers, null, callout.timeoutMs, onCalloutAnswer);
         if (call.status == WasmResult.Ok) {
           this.waiting = method;
           return FilterHeadersStatus.StopIteration;
         }
-        logWarn("auth: http_call to " + callout.cluster + " refused: " + wasmResultName(call.status));
+        logWarn("auth: call to " + callout.cluster + " refused: " + wasmResultName(call.status));
         outcome = method.calloutFailed();
       }
       const step = this.settle(method, outcome);
