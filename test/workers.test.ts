@@ -266,10 +266,14 @@ describe('workers on the node:http engine', () => {
 
   test(reusesPorts ? 'share the port with reusePort: requests land on every worker' : 'fall back to one thread, saying why, where Node cannot share a port', async () => {
     const upstream = await EchoUpstream.start();
-    const weft = await startWeft({ workers: WORKERS, listenEngine: 'node', clusters: [{ name: 'web', endpoints: [upstream.address] }] });
+    const filters = [{ name: 'props', module: fixtureModule('set-props') }];
+    const weft = await startWeft({ workers: WORKERS, listenEngine: 'node', clusters: [{ name: 'web', endpoints: [upstream.address] }], filters });
     try {
-      const responses = await Promise.all(Array.from({ length: 30 }, (_, i) => request(`${weft.url}/node/${i}`)));
+      // Each request on its own connection: connection.id names one connection in the whole process.
+      const responses = await Promise.all(Array.from({ length: 30 }, (_, i) => request(`${weft.url}/node/${i}`, { headers: { 'x-get-prop': 'connection.id' } })));
       assert.deepEqual(new Set(responses.map((response) => response.status)), new Set([200]));
+      const ids = responses.map((response) => header(response, 'x-prop-connection.id'));
+      assert.equal(new Set(ids).size, ids.length, `connection ids ${ids.join(' ')}`);
       if (reusesPorts) {
         assert.equal(weft.workers, WORKERS);
         await assertServedBy(weft, '/node/', [1, 2]);

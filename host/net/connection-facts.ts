@@ -14,7 +14,21 @@ export interface ConnectionFacts {
 }
 
 const facts = new WeakMap<Socket, ConnectionFacts>();
-let nextConnectionId = 1;
+
+// The last connection id handed out, in shared memory: worker threads (and a worker that replaces
+// one that crashed) draw from one counter, so an id names one connection in the whole process, as
+// Envoy's connection.id does. The main thread's counter is the one workers are given.
+let lastConnectionId = new BigUint64Array(new SharedArrayBuffer(8));
+
+/** The counter's memory, for worker threads to share (workers/messages.ts: WorkerStart). */
+export function connectionIdMemory(): SharedArrayBuffer {
+  return lastConnectionId.buffer as SharedArrayBuffer;
+}
+
+/** In a worker thread: draw connection ids from the main thread's counter. */
+export function shareConnectionIds(memory: SharedArrayBuffer): void {
+  lastConnectionId = new BigUint64Array(memory);
+}
 
 /** The socket's facts, worked out once per connection. */
 export function connectionFacts(socket: Socket): ConnectionFacts {
@@ -25,7 +39,7 @@ export function connectionFacts(socket: Socket): ConnectionFacts {
       remotePort: socket.remotePort,
       localAddress: unmapIPv4(socket.localAddress ?? ''),
       localPort: socket.localPort ?? 0,
-      connectionId: nextConnectionId++,
+      connectionId: Number(Atomics.add(lastConnectionId, 0, 1n) + 1n),
     };
     facts.set(socket, known);
   }

@@ -21,6 +21,8 @@ export interface WorkerStart {
   inFlight: SharedArrayBuffer;
   /** The shared-data table's memory (shared-data-table.ts). */
   sharedData: SharedArrayBuffer;
+  /** The process's connection id counter (net/connection-facts.ts). */
+  connectionIds: SharedArrayBuffer;
 }
 
 /** Main -> worker. Those with an `id` get a Reply with the same id. */

@@ -7,6 +7,7 @@
 // resolves once every worker has made it current: PUT /chain answers after that.
 
 import { createInFlightTable } from '../proxy/in-flight.js';
+import { connectionIdMemory } from '../net/connection-facts.js';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { SharedQueues } from '../abi/host-api.js';
 import { ChainBuildError } from '../chain/chain.js';
@@ -190,6 +191,7 @@ export class WorkerPool implements GenerationHost<number> {
       endpoints: [...this.endpoints],
       inFlight: this.inFlight,
       sharedData: this.options.sharedData,
+      connectionIds: connectionIdMemory(),
       ...(serving === undefined ? {} : { serving }),
     };
     const thread = new Worker(WORKER_FILE, { workerData: start, transferList: [port2] });
