@@ -381,9 +381,14 @@ describe('hot swap through the admin API', () => {
     t.diagnostic(`${starts.length} requests in ${seconds.toFixed(1)} s (${Math.round(starts.length / seconds)}/s), ${strict} checked strictly`);
   });
 
-  test('memory stays flat across swaps under load (RSS within 10%)', async (t) => {
+  test('memory stays flat across swaps under load (RSS less the young generation within 10%)', async (t) => {
     // The issue asks for 1,000 swaps; this test does 300 after 10 to stay fast (bench/ for the full run).
     const SWAPS = 300;
+    // Under sustained allocation V8 grows the young generation (new space): on Node 24 from 32 to
+    // 64 and then 128 MiB over a few hundred swaps under load, while old space stays flat. That is
+    // the collector sizing itself, not memory kept; what a leak grows is the rest of RSS.
+    const youngKiB = async () => (await admin.metric('nodejs_heap_space_size_total_bytes{space="new"}'))! / 1024;
+    const keptKiB = async () => rssKiB(weft.pid) - (await youngKiB());
     let loading = true;
     const clients = Array.from({ length: 8 }, () => new Client(weft.url, { pipelining: 1 }));
     const load = async (client: Client) => {
@@ -395,17 +400,18 @@ describe('hot swap through the admin API', () => {
     const running = clients.map(load);
     try {
       await sleep(1500); // the heap grows to its working size under load first; that is not a leak
-      let rssAfter10 = 0;
+      let keptAfter10 = 0;
+      let youngAfter10 = 0;
       for (let i = 0; i < 10 + SWAPS; i++) {
         const reply = await admin.putChain(i % 2 === 0 ? SPEC_V2 : SPEC_V1);
         assert.equal(reply.status, 200, reply.text);
-        if (i === 9) rssAfter10 = rssKiB(weft.pid);
+        if (i === 9) [keptAfter10, youngAfter10] = [await keptKiB(), await youngKiB()];
       }
-      const rssAfter = rssKiB(weft.pid);
-      const change = (rssAfter - rssAfter10) / rssAfter10;
-      t.diagnostic(`RSS after 10 swaps ${rssAfter10} KiB, after ${10 + SWAPS} ${rssAfter} KiB (${(change * 100).toFixed(1)}%)`);
-      // A leak grows; RSS that shrinks (V8 giving pages back after a collection) is no failure.
-      assert.ok(change < 0.1, `RSS went from ${rssAfter10} KiB to ${rssAfter} KiB`);
+      const keptAfter = await keptKiB();
+      const change = (keptAfter - keptAfter10) / keptAfter10;
+      t.diagnostic(`RSS less new space after 10 swaps ${Math.round(keptAfter10)} KiB, after ${10 + SWAPS} ${Math.round(keptAfter)} KiB (${(change * 100).toFixed(1)}%); new space ${youngAfter10} -> ${await youngKiB()} KiB`);
+      // A leak grows; memory that shrinks (V8 giving pages back after a collection) is no failure.
+      assert.ok(change < 0.1, `RSS less new space went from ${Math.round(keptAfter10)} KiB to ${Math.round(keptAfter)} KiB`);
     } finally {
       loading = false;
       await Promise.all(running);
