@@ -311,6 +311,7 @@ export function listenerOptions(
     port: manifest.listen.port,
     ...(manifest.listen.tls === undefined ? {} : { tls: manifest.listen.tls }),
     ...(manifest.listen.engine === undefined ? {} : { engine: manifest.listen.engine }),
+    ...(manifest.listen.protocols === undefined ? {} : { protocols: manifest.listen.protocols }),
     defaultCluster: manifest.default_cluster,
     limits: { maxBufferedBodyBytes: manifest.limits.max_buffered_body_bytes, maxRequestHeaderBytes: manifest.limits.max_request_headers_kb * 1024 },
     http: manifest.http,

@@ -60,9 +60,14 @@ export interface ListenerTlsSpec {
  */
 export type ListenerEngine = 'auto' | 'uws' | 'node';
 
+/** What a listener speaks: HTTP/1.1, HTTP/2 (ALPN on TLS, prior knowledge `h2c` on plain), or both. */
+export type ListenerProtocol = 'http1' | 'h2';
+
 export interface ListenerSpec extends HostPort {
   tls?: ListenerTlsSpec;
   engine?: ListenerEngine;
+  /** Absent: [http1]. */
+  protocols?: ListenerProtocol[];
 }
 
 export interface ClusterSpec {
@@ -457,11 +462,28 @@ function listener(context: ManifestContext) {
     [
       hostPort(),
       z
-        .strictObject({ address: hostPort(), tls: listenerTls(context).optional(), engine: z.enum(['auto', 'uws', 'node']).optional() })
+        .strictObject({
+          address: hostPort(),
+          tls: listenerTls(context).optional(),
+          engine: z.enum(['auto', 'uws', 'node']).optional(),
+          protocols: z
+            .array(z.enum(['http1', 'h2']))
+            .min(1)
+            .refine((list) => new Set(list).size === list.length, { error: 'protocols lists each protocol once' })
+            .optional(),
+        })
         .refine(({ tls, engine }) => tls === undefined || engine !== 'uws', { error: 'engine: uws serves plain HTTP only; TLS listeners run on node:https', path: ['engine'] })
-        .transform(({ address, tls, engine }): ListenerSpec => ({ ...address, ...(tls === undefined ? {} : { tls }), ...(engine === undefined ? {} : { engine }) })),
+        .refine(({ protocols, engine }) => engine !== 'uws' || !(protocols ?? []).includes('h2'), { error: 'engine: uws has no HTTP/2; h2 listeners run on node:http2', path: ['engine'] })
+        .transform(
+          ({ address, tls, engine, protocols }): ListenerSpec => ({
+            ...address,
+            ...(tls === undefined ? {} : { tls }),
+            ...(engine === undefined ? {} : { engine }),
+            ...(protocols === undefined ? {} : { protocols }),
+          }),
+        ),
     ],
-    { error: unlessMissing((input) => `${describeValue(input)} is not host:port or {address, tls, engine}`) },
+    { error: unlessMissing((input) => `${describeValue(input)} is not host:port or {address, tls, engine, protocols}`) },
   );
 }
 

@@ -127,7 +127,9 @@ export class NodeClientResponse implements ClientResponse {
   private sendHead(): void {
     if (this.headSent) return;
     this.headSent = true;
-    this.res.writeHead(this.status, this.statusMessage, this.headers);
+    // HTTP/2 has no reason phrase (node warns when given one).
+    if (this.req.httpVersionMajor === 2) this.res.writeHead(this.status, this.headers);
+    else this.res.writeHead(this.status, this.statusMessage, this.headers);
   }
 }
 

@@ -9,13 +9,14 @@ import { randomUUID } from 'node:crypto';
 import type { Chain } from '../chain/chain.js';
 import { indexOfName } from '../abi/header-map.js';
 import type { RequestInfo } from '../chain/http-stream.js';
-import type { HttpSpec, ListenerEngine, ListenerTlsSpec } from '../config/schema.js';
+import type { HttpSpec, ListenerEngine, ListenerProtocol, ListenerTlsSpec } from '../config/schema.js';
 import type { OverloadManager } from '../overload/overload-manager.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ClientResponse } from './client-response.js';
 import type { Clusters } from './clusters.js';
 import { Exchange } from './exchange.js';
 import { chooseEngine, describeEngine } from './listener-engine.js';
+import { h2cTransport } from './h2-transport.js';
 import { httpTransport } from './node-transport.js';
 import type { FinishedRequest, ProxyContext, ProxyLimits, RequestTracer } from './proxy-context.js';
 import { RequestIntake } from './request-intake.js';
@@ -28,6 +29,8 @@ export interface ListenerOptions {
   tls?: ListenerTlsSpec;
   /** The plain listener's engine (absent: auto). */
   engine?: ListenerEngine;
+  /** HTTP/1.1 and/or HTTP/2 (absent: HTTP/1.1 only); h2 runs on node:http2 (h2-transport.ts). */
+  protocols?: readonly ListenerProtocol[];
   /**
    * Several worker threads listen on this address (SO_REUSEPORT: the kernel spreads new
    * connections over them). uWS sets it on Linux anyway; node:http only when asked (Node 22.12+).
@@ -102,10 +105,16 @@ export class ProxyListener implements ProxyContext {
   /** TLS runs on node:https; plain HTTP on the engine chosen here, logged once with its reason. */
   private makeTransport(): Transport {
     const { host, port, tls, logger } = this.options;
+    const protocols = this.options.protocols ?? ['http1'];
     const announce = this.options.quiet !== true;
     if (tls !== undefined) {
-      if (announce) logger.info({ engine: 'node:https' }, 'listener engine: node:https (TLS)');
-      return new TlsTransport(host, port, tls, this, logger);
+      if (announce) logger.info({ engine: protocols.includes('h2') ? 'node:http2' : 'node:https', protocols }, 'listener engine: node (TLS)');
+      return new TlsTransport(host, port, tls, protocols, this, logger);
+    }
+    if (protocols.includes('h2')) {
+      // uWS has no HTTP/2: an h2c listener (prior knowledge) runs on node:http2 whatever the engine.
+      if (announce) logger.info({ engine: 'node:http2', protocols }, 'listener engine: node:http2 (h2c)');
+      return h2cTransport(host, port, this, protocols);
     }
     const choice = chooseEngine(this.options.engine);
     if (announce) logger.info({ engine: choice.engine === 'uws' ? 'uws' : 'node:http', reason: choice.reason }, describeEngine(choice));

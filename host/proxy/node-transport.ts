@@ -5,7 +5,8 @@
 // the same AcceptedRequest.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Http2SecureServer, Http2Server, Http2ServerRequest } from 'node:http2';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { TlsConnectionInfo } from '../chain/http-stream.js';
 import { assertAddressFree } from '../net/address.js';
 import { connectionFacts } from '../net/connection-facts.js';
@@ -19,6 +20,9 @@ const EMPTY = new Uint8Array(0);
 /** Server options both flavours share: node parses up to the ceiling, Weft answers 431 below it. */
 export const NODE_SERVER_OPTIONS = { maxHeaderSize: HEADER_BYTES_CEILING } as const;
 
+/** A server that emits node's (or node:http2's compatibility) request/response pairs. */
+export type RequestServer = Server | Http2Server | Http2SecureServer;
+
 export class NodeTransport implements Transport {
   /** Every connection (raw TCP sockets, so TLS handshakes in progress too), for closeAll. */
   private readonly sockets = new Set<Socket>();
@@ -27,14 +31,18 @@ export class NodeTransport implements Transport {
     protected readonly host: string,
     protected readonly port: number,
     protected readonly listener: ProxyListener,
-    protected readonly server: Server,
+    /** The listening server: a request server, or a net server handing connections to them (h2-transport.ts). */
+    protected readonly server: RequestServer | NetServer,
     private readonly scheme: 'http' | 'https',
+    private readonly requestServers: readonly RequestServer[] = [server as RequestServer],
   ) {
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
-    // An Expect other than 100-continue: node would answer a bare 417; the intake answers it with its reason.
-    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
-    // What node's parser refuses never becomes a request: answer it as the intake would.
-    server.on('clientError', answerParseError);
+    for (const requests of requestServers) {
+      requests.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+      // An Expect other than 100-continue: node would answer a bare 417; the intake answers it with its reason.
+      requests.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
+      // What node's parser refuses never becomes a request: answer it as the intake would.
+      requests.on('clientError', answerParseError);
+    }
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -59,7 +67,7 @@ export class NodeTransport implements Transport {
   }
 
   closeAll(): void {
-    this.server.closeAllConnections();
+    for (const requests of this.requestServers) if ('closeAllConnections' in requests) requests.closeAllConnections();
     for (const socket of this.sockets) socket.destroy();
   }
 
@@ -81,6 +89,14 @@ export class NodeTransport implements Transport {
       const name = raw[i]!.toLowerCase();
       const value = raw[i + 1]!;
       headerBytes += name.length + value.length + 4;
+      if (name.charCodeAt(0) === 58 /* ':' */) {
+        // HTTP/2 pseudo-headers: :method, :path and :scheme are read above; :authority is the Host.
+        if (name === ':authority' && !hasHost) {
+          flat[5] = value;
+          hasHost = true;
+        }
+        continue;
+      }
       if (name === 'host' && !hasHost) {
         flat[5] = value; // a second Host stays an entry, for the intake to refuse
         hasHost = true;
@@ -90,6 +106,8 @@ export class NodeTransport implements Transport {
       else if (name === 'transfer-encoding') hasBody = true;
       flat.push(name, value);
     }
+    // HTTP/2 needs no length header: a request has a body unless its HEADERS frame ended the stream.
+    if (req.httpVersionMajor === 2) hasBody = !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
     const client = new NodeClientResponse(req, res);
     if (headerBytes > this.listener.limits.maxRequestHeaderBytes) {
       answerHeadersTooLarge(client);

@@ -6,10 +6,11 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { createSecureServer } from 'node:http2';
 import { createServer, type Server } from 'node:https';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { PeerIdentity, TlsConnectionInfo } from '../chain/http-stream.js';
-import type { ListenerTlsSpec } from '../config/schema.js';
+import type { ListenerProtocol, ListenerTlsSpec } from '../config/schema.js';
 import { watchFiles } from '../net/watch-files.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ProxyListener } from './listener.js';
@@ -31,16 +32,19 @@ export class TlsTransport extends NodeTransport {
     host: string,
     port: number,
     private readonly spec: ListenerTlsSpec,
+    protocols: readonly ListenerProtocol[],
     listener: ProxyListener,
     private readonly logger: Logger,
   ) {
-    const server: Server = createServer({
+    const options = {
       ...NODE_SERVER_OPTIONS,
       ...readCredentials(spec),
       // With a CA, clients are asked for a certificate; require_client_cert refuses those without a valid one.
       requestCert: spec.ca !== undefined,
       rejectUnauthorized: spec.require_client_cert,
-    });
+    };
+    // With h2, node:http2 answers ALPN (h2, and http/1.1 when http1 is listed too, on node's HTTP/1 parser).
+    const server = protocols.includes('h2') ? createSecureServer({ ...options, allowHTTP1: protocols.includes('http1') }) : createServer(options);
     super(host, port, listener, server, 'https');
     this.files = [spec.cert, spec.key, ...(spec.ca === undefined ? [] : [spec.ca])];
     server.on('tlsClientError', (error) => this.logger.debug({ err: error.message }, 'tls handshake failed'));
@@ -74,7 +78,7 @@ export class TlsTransport extends NodeTransport {
     try {
       const credentials = readCredentials(this.spec);
       createSecureContext(credentials); // throws on a bad certificate, a bad key, or a key that does not match
-      (this.server as Server).setSecureContext(credentials);
+      (this.server as Server).setSecureContext(credentials); // node:http2's secure server is a tls.Server too
       this.logger.info({ cert: this.spec.cert }, 'tls certificate reloaded');
     } catch (error) {
       this.logger.error({ cert: this.spec.cert, err: (error as Error).message }, 'tls certificate refused; the previous one keeps serving');

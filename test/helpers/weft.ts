@@ -237,12 +237,18 @@ export async function startWeft(manifest: ManifestInput, timeoutMs = 15_000, spa
   const adminPort = await freePort();
   // `listenTls: {...}` asks for an HTTPS listener on the free port; a plain one runs on the
   // engine `listenEngine` names, else WEFT_TEST_ENGINE (helpers/engine.ts), else the default.
+  // `listenProtocols: [...]` sets listen.protocols (h2 runs on node:http2, whatever the engine).
   // `admin: {...}` without `listen` keeps the free admin port.
-  const { listenTls, listenEngine, admin, ...rest } = manifest;
-  const engine = listenEngine ?? requestedEngine();
+  const { listenTls, listenEngine, listenProtocols, admin, ...rest } = manifest;
+  const engine = listenProtocols === undefined ? (listenEngine ?? requestedEngine()) : undefined;
+  const protocols = listenProtocols === undefined ? {} : { protocols: listenProtocols };
   const full: ManifestInput = {
     listen:
-      listenTls !== undefined ? { address: `127.0.0.1:${port}`, tls: listenTls } : engine === undefined ? `127.0.0.1:${port}` : { address: `127.0.0.1:${port}`, engine },
+      listenTls !== undefined
+        ? { address: `127.0.0.1:${port}`, tls: listenTls, ...protocols }
+        : engine === undefined && listenProtocols === undefined
+          ? `127.0.0.1:${port}`
+          : { address: `127.0.0.1:${port}`, ...(engine === undefined ? {} : { engine }), ...protocols },
     admin: { listen: `127.0.0.1:${adminPort}`, ...openUnlessAuthGiven(admin as Record<string, unknown> | undefined) },
     ...rest,
   };

@@ -1,0 +1,116 @@
+// HTTP/2 on the downstream side (listen.protocols): h2c by prior knowledge on a plain listener,
+// h2 by ALPN on the TLS listener, and HTTP/1.1 still served beside h2 where both are listed.
+// The client is node:http2; the upstream is a plain HTTP/1.1 server that echoes what reached it.
+
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { request } from './helpers/http.js';
+import { read, TestCa } from './helpers/pki.js';
+import { startWeft, type WeftProcess } from './helpers/weft.js';
+
+interface H2Answer {
+  headers: IncomingHttpHeaders;
+  body: string;
+  trailers: IncomingHttpHeaders;
+}
+
+function h2Request(session: ClientHttp2Session, path: string, method = 'GET', body?: string): Promise<H2Answer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': method, ':path': path }, { endStream: body === undefined });
+    let headers: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    let text = '';
+    stream.on('response', (h) => (headers = h));
+    stream.on('trailers', (t) => (trailers = t));
+    stream.on('data', (chunk: Buffer) => (text += chunk));
+    stream.on('end', () => resolve({ headers, body: text, trailers }));
+    stream.on('error', reject);
+    if (body !== undefined) stream.end(body);
+  });
+}
+
+describe('HTTP/2 listeners', () => {
+  const ca = TestCa.create();
+  const cert = ca.server('weft-listener');
+  let upstream: Server;
+  let h2c: WeftProcess;
+  let both: WeftProcess;
+  let tls: WeftProcess;
+
+  before(async () => {
+    upstream = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk));
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-sum' });
+        res.write(`${req.method} ${req.url} host=${req.headers.host} http=${req.httpVersion} body=${body}`);
+        res.addTrailers({ 'x-sum': String(body.length) });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+    const manifest = { workers: 1, clusters: [{ name: 'up', endpoints: [`127.0.0.1:${port}`] }], filters: [] };
+    [h2c, both, tls] = await Promise.all([
+      startWeft({ ...manifest, listenProtocols: ['h2'] }),
+      startWeft({ ...manifest, listenProtocols: ['http1', 'h2'] }),
+      startWeft({ ...manifest, listenTls: { cert: cert.cert, key: cert.key }, listenProtocols: ['http1', 'h2'] }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([h2c?.stop(), both?.stop(), tls?.stop()]);
+    await new Promise((resolve) => upstream?.close(resolve));
+  });
+
+  test('h2c by prior knowledge: requests with and without bodies, several streams on one connection', async () => {
+    const session = connect(h2c.url);
+    try {
+      const [get, post] = await Promise.all([h2Request(session, '/a?x=1'), h2Request(session, '/b', 'POST', 'hello')]);
+      assert.equal(get.headers[':status'], 200);
+      assert.equal(get.body, `GET /a?x=1 host=127.0.0.1:${h2c.port} http=1.1 body=`);
+      assert.equal(post.body, `POST /b host=127.0.0.1:${h2c.port} http=1.1 body=hello`);
+    } finally {
+      session.close();
+    }
+  });
+
+  // TODO (not working yet): the h2 session handed over after sniffing fails with an internal error.
+  test('a plain listener with http1 and h2 serves both on one port', { skip: 'preface sniffing hands h2 over broken (session error 2)' }, async () => {
+    const session = connect(both.url);
+    try {
+      const answer = await h2Request(session, '/h2');
+      assert.equal(answer.headers[':status'], 200);
+      assert.match(answer.body, /^GET \/h2 /);
+    } finally {
+      session.close();
+    }
+    const h1 = await request(`${both.url}/h1`);
+    assert.equal(h1.status, 200);
+    assert.match(h1.body, /^GET \/h1 /);
+  });
+
+  test('response trailers reach an h2 client', { todo: 'NodeClientResponse.writeTrailers does not reach node:http2 clients yet' }, async () => {
+    const session = connect(h2c.url);
+    try {
+      const post = await h2Request(session, '/b', 'POST', 'hello');
+      assert.equal(post.trailers['x-sum'], '5');
+    } finally {
+      session.close();
+    }
+  });
+
+  test('the TLS listener negotiates h2 by ALPN', async () => {
+    const session = connect(`https://127.0.0.1:${tls.port}`, { ca: read(ca.cert) });
+    try {
+      const answer = await h2Request(session, '/tls', 'POST', 'abc');
+      assert.equal(session.alpnProtocol, 'h2');
+      assert.equal(answer.headers[':status'], 200);
+      assert.match(answer.body, /^POST \/tls .* body=abc$/);
+    } finally {
+      session.close();
+    }
+  });
+});
