@@ -108,6 +108,9 @@ describe('shared state across worker threads', () => {
   it('the table: two busy workers\' CAS increments of one key all count, while the main thread reads', async () => {
     const buffer = createSharedDataBuffer(1 << 20);
     const table = new SharedDataTable(buffer);
+    // The key exists before the race: a set with cas 0 is unconditional (the ABI's "no CAS"), so
+    // two workers that both found it missing would both write 1, and one increment would be lost.
+    assert.equal(table.set('test', 'counter', Buffer.alloc(4), 0, 1 << 20), WasmResult.Ok);
     let reads = 0;
     const reading = setInterval(() => {
       if (table.get('test', 'counter') !== undefined) reads++;
