@@ -299,6 +299,27 @@ limits: { drain_timeout_ms: 1.5 }
     assert.match(tls[0]!, /engine: uws serves plain HTTP only; TLS listeners run on node:https/);
   });
 
+  test('listen.protocols and a cluster protocol that does not fit its TLS', async () => {
+    const listener = await errorsOf(MINIMAL.replace('listen: 127.0.0.1:8080', 'listen: { address: 127.0.0.1:8080, engine: uws, protocols: [h2, h2] }'));
+    assert.equal(listener.length, 2, listener.join('\n'));
+    assert.match(listener.join('\n'), /protocols lists each protocol once/);
+    assert.match(listener.join('\n'), /engine: uws has no HTTP\/2; h2 listeners run on node:http2/);
+    assert.deepEqual(
+      await errorsOf(`listen: 127.0.0.1:8080
+default_cluster: a
+clusters:
+  - { name: a, protocol: h2, endpoints: [a:1] }
+  - { name: b, protocol: h2c, tls: {}, endpoints: [b:1] }
+  - { name: c, protocol: h3, endpoints: [c:1] }
+`),
+      [
+        'clusters[0].protocol: h2 is HTTP/2 over TLS and needs tls; h2c is HTTP/2 without TLS and takes none',
+        'clusters[1].protocol: h2 is HTTP/2 over TLS and needs tls; h2c is HTTP/2 without TLS and takes none',
+        'clusters[2].protocol: must be one of: http1, h2, h2c',
+      ],
+    );
+  });
+
   test('several clusters need a default_cluster', async () => {
     assert.deepEqual(await errorsOf('listen: a:1\nclusters: [{ name: a, endpoints: [a:1] }, { name: b, endpoints: [b:1] }]\n'), [
       'default_cluster: is required when there are several clusters (clusters: a, b)',

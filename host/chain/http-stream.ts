@@ -13,6 +13,7 @@ import type { WasmVm } from '../abi/vm.js';
 import type { Chain } from './chain.js';
 import type { FilterSlot } from './filter-slot.js';
 import { isHostFact, streamProperty } from './stream-properties.js';
+import { grpcReplyHeaders, isGrpc, isGrpcReplyOwn } from './grpc-reply.js';
 
 /** What the stream needs from the proxy side of the exchange. */
 export interface StreamOwner {
@@ -822,8 +823,13 @@ export class HttpStream implements HttpContextHost {
     this.heldResponse.fill(undefined);
     this.owner.answeredLocally();
     const grpc = isGrpc(this.requestHeaders.get('content-type'));
-    const flat = grpc ? grpcReplyHeaders(local) : [':status', String(local.status)];
-    for (const [name, value] of local.headers) flat.push(name.toLowerCase(), value);
+    const flat = grpc ? grpcReplyHeaders(local.status, local.grpcStatus, local.body) : [':status', String(local.status)];
+    for (const [name, value] of local.headers) {
+      const lower = name.toLowerCase();
+      // A gRPC reply's own framing and status stand; a filter's headers go beside them.
+      if (grpc && isGrpcReplyOwn(lower)) continue;
+      flat.push(lower, value);
+    }
     // A gRPC reply is trailers-only: its body text travels as grpc-message.
     const body = grpc ? EMPTY : local.body;
     if (body.length > 0 && indexOfName(flat, 'content-type') < 0) flat.push('content-type', 'text/plain');
@@ -858,51 +864,6 @@ function endsWithHeaders(headers: HeaderMap): void {
 
 function isRequestPhase(phase: Phase): boolean {
   return phase === Phase.RequestHeaders || phase === Phase.RequestBody || phase === Phase.RequestTrailers;
-}
-
-/** A gRPC request (application/grpc, +proto, ...): local replies to it are gRPC replies, as in Envoy. */
-function isGrpc(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.startsWith('application/grpc');
-}
-
-/**
- * Envoy's local reply to a gRPC request: HTTP 200, trailers-only, grpc-status from the filter or
- * mapped from the HTTP status (Grpc::Utility::httpToGrpcStatus), the body as grpc-message.
- */
-function grpcReplyHeaders(local: LocalResponse): string[] {
-  const status = local.grpcStatus >= 0 ? local.grpcStatus : httpToGrpcStatus(local.status);
-  const flat = [':status', '200', 'content-type', 'application/grpc', 'grpc-status', String(status)];
-  if (local.body.length > 0) flat.push('grpc-message', percentEncode(local.body));
-  return flat;
-}
-
-/** gRPC's grpc-message encoding: bytes outside printable ASCII, and '%', as %XX. */
-function percentEncode(bytes: Uint8Array): string {
-  let out = '';
-  for (const byte of bytes) {
-    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
-  }
-  return out;
-}
-
-function httpToGrpcStatus(status: number): number {
-  switch (status) {
-    case 400:
-      return 13; // Internal
-    case 401:
-      return 16; // Unauthenticated
-    case 403:
-      return 7; // PermissionDenied
-    case 404:
-      return 12; // Unimplemented
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14; // Unavailable
-    default:
-      return 2; // Unknown
-  }
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

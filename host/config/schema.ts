@@ -70,9 +70,14 @@ export interface ListenerSpec extends HostPort {
   protocols?: ListenerProtocol[];
 }
 
+/** How Weft speaks to a cluster: HTTP/1.1, HTTP/2 over TLS (ALPN), or HTTP/2 without TLS (prior knowledge). */
+export type UpstreamProtocol = 'http1' | 'h2' | 'h2c';
+
 export interface ClusterSpec {
   name: string;
   tls?: UpstreamTlsSpec;
+  /** Absent: http1. */
+  protocol?: UpstreamProtocol;
   /** Static endpoints; empty for a registry-backed cluster, whose endpoints follow `discovery`. */
   endpoints: Endpoint[];
   /** Set for `discovery: registry`: the cluster's endpoints are these registry instances. */
@@ -414,6 +419,13 @@ const adaptiveConcurrency = z
   })
   .refine((spec) => spec.min_concurrency <= spec.max_concurrency, { error: 'must not be above max_concurrency', path: ['min_concurrency'] });
 
+/** `protocol`, which must agree with `tls`: h2 is negotiated in the TLS handshake, h2c has none. */
+const clusterProtocol = z.enum(['http1', 'h2', 'h2c']).optional();
+const protocolFitsTls = [
+  ({ protocol, tls }: { protocol?: UpstreamProtocol | undefined; tls?: unknown }) => (protocol === 'h2' ? tls !== undefined : protocol !== 'h2c' || tls === undefined),
+  { error: 'h2 is HTTP/2 over TLS and needs tls; h2c is HTTP/2 without TLS and takes none', path: ['protocol'] },
+] satisfies [unknown, { error: string; path: string[] }];
+
 /** The overload settings of a cluster, the same for static and registry clusters. */
 const clusterOverload = {
   circuit_breakers: circuitBreakers.optional(),
@@ -493,12 +505,15 @@ const staticCluster = (context: ManifestContext) => z
     discovery: z.literal('static'),
     endpoints: z.array(endpoint).min(1, { error: 'must list at least one endpoint' }),
     tls: upstreamTls(context).optional(),
+    protocol: clusterProtocol,
     ...clusterTimeouts,
     ...clusterOverload,
   })
-  .transform(({ discovery: _static, tls, circuit_breakers, adaptive_concurrency, ...spec }): ClusterSpec => ({
+  .refine(...protocolFitsTls)
+  .transform(({ discovery: _static, tls, protocol, circuit_breakers, adaptive_concurrency, ...spec }): ClusterSpec => ({
     ...spec,
     ...(tls === undefined ? {} : { tls }),
+    ...(protocol === undefined ? {} : { protocol }),
     ...(circuit_breakers === undefined ? {} : { circuit_breakers }),
     ...(adaptive_concurrency === undefined ? {} : { adaptive_concurrency }),
   }));
@@ -512,13 +527,16 @@ const registryCluster = (context: ManifestContext) => z
     version: z.string().min(1, { error: 'must not be empty' }).optional(),
     metadata: z.record(z.string(), z.string()).default({}),
     tls: upstreamTls(context).optional(),
+    protocol: clusterProtocol,
     ...clusterTimeouts,
     ...clusterOverload,
   })
+  .refine(...protocolFitsTls)
   .transform(
-    ({ name, service, version, metadata, tls, connect_timeout_ms, timeout_ms, circuit_breakers, adaptive_concurrency }): ClusterSpec => ({
+    ({ name, service, version, metadata, tls, protocol, connect_timeout_ms, timeout_ms, circuit_breakers, adaptive_concurrency }): ClusterSpec => ({
       name,
       ...(tls === undefined ? {} : { tls }),
+      ...(protocol === undefined ? {} : { protocol }),
       endpoints: [],
       discovery: version === undefined ? { service, metadata } : { service, version, metadata },
       connect_timeout_ms,

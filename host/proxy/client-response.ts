@@ -29,6 +29,18 @@ export interface ClientResponse {
   writeTrailers?(flat: readonly string[]): void;
 }
 
+/** Headers that only describe an HTTP/1.1 connection. */
+const H2_CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** The response headers node:http2 allows once only (its kSingleValueHeaders, lib/internal/http2/util.js). */
+const H2_SINGLE_VALUE_HEADERS = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
+  'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5', 'content-range',
+  'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match',
+  'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range',
+  'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
+]);
+
 export class NodeClientResponse implements ClientResponse {
   private status = 200;
   private statusMessage = '';
@@ -53,8 +65,14 @@ export class NodeClientResponse implements ClientResponse {
   }
 
   writeHeader(name: string, value: string): this {
+    const h2 = this.req.httpVersionMajor === 2;
+    // HTTP/2 has no connection-specific headers (RFC 9113 8.2.2): the connection: close a
+    // draining proxy adds, or one a filter set, is left out (node:http2 would throw on it).
+    if (h2 && H2_CONNECTION_HEADERS.has(name)) return this;
     const existing = this.headers[name];
     if (existing === undefined) this.headers[name] = value;
+    // node:http2 refuses a second value of these; the first stands.
+    else if (h2 && H2_SINGLE_VALUE_HEADERS.has(name)) return this;
     else if (Array.isArray(existing)) existing.push(value);
     else this.headers[name] = [existing, value];
     return this;
@@ -105,9 +123,20 @@ export class NodeClientResponse implements ClientResponse {
   }
 
   writeTrailers(flat: readonly string[]): void {
+    this.sendHead();
+    if (this.req.httpVersionMajor === 2) {
+      // node:http2's compatibility response takes trailers as an object only.
+      const trailers: Record<string, string | string[]> = {};
+      for (let i = 0; i < flat.length; i += 2) {
+        const [name, value] = [flat[i]!, flat[i + 1]!];
+        const earlier = trailers[name];
+        trailers[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
+      }
+      this.res.addTrailers(trailers);
+      return;
+    }
     const trailers: Array<[string, string]> = [];
     for (let i = 0; i < flat.length; i += 2) trailers.push([flat[i]!, flat[i + 1]!]);
-    this.sendHead();
     this.res.addTrailers(trailers);
   }
 
@@ -127,9 +156,16 @@ export class NodeClientResponse implements ClientResponse {
   private sendHead(): void {
     if (this.headSent) return;
     this.headSent = true;
-    // HTTP/2 has no reason phrase (node warns when given one).
-    if (this.req.httpVersionMajor === 2) this.res.writeHead(this.status, this.headers);
-    else this.res.writeHead(this.status, this.statusMessage, this.headers);
+    if (this.req.httpVersionMajor === 2) {
+      // HTTP/2 has no reason phrase. The head is set, not written: node:http2 then sends it with
+      // the first bytes, or, for a response without a body, as one HEADERS frame that ends the
+      // stream, which gRPC's trailers-only replies must be (writeHead would send HEADERS, then
+      // an empty DATA frame to end the stream, which gRPC clients read as a call with no status).
+      this.res.statusCode = this.status;
+      for (const name in this.headers) this.res.setHeader(name, this.headers[name]!);
+      return;
+    }
+    this.res.writeHead(this.status, this.statusMessage, this.headers);
   }
 }
 

@@ -4,7 +4,7 @@
 
 import { createSecureContext } from 'node:tls';
 import { Pool } from 'undici';
-import type { ClusterSpec, UpstreamTlsSpec } from '../config/schema.js';
+import type { ClusterSpec, UpstreamProtocol, UpstreamTlsSpec } from '../config/schema.js';
 import { watchFiles } from '../net/watch-files.js';
 import type { ClusterGuard } from '../overload/cluster-guard.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -98,6 +98,7 @@ export class Cluster {
   /** Circuit breakers and adaptive concurrency (host/overload), set at start; undefined when the manifest asks for neither. */
   guard: ClusterGuard | undefined;
   private readonly connectionsPerEndpoint: number;
+  private readonly protocol: UpstreamProtocol;
   private current: Endpoint[] = [];
   private readonly byAddress = new Map<string, Endpoint>();
 
@@ -114,6 +115,7 @@ export class Cluster {
     this.timeoutMs = spec.timeout_ms;
     this.connectTimeoutMs = spec.connect_timeout_ms;
     this.connectionsPerEndpoint = spec.circuit_breakers?.max_connections ?? 128;
+    this.protocol = spec.protocol ?? 'http1';
     this.tlsSpec = spec.tls;
     this.tls = spec.tls === undefined ? undefined : upstreamTlsOptions(spec.tls);
     this.update(spec.endpoints);
@@ -183,12 +185,15 @@ export class Cluster {
     const address = `${host}:${port}`;
     return new Pool(`${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
       connections: this.connectionsPerEndpoint,
+      // HTTP/1.1: one request at a time per connection. HTTP/2 multiplexes up to the streams
+      // the upstream allows on each connection, and undici opens another only when those are taken.
       pipelining: 1,
       keepAliveTimeout: 30_000,
       connect:
         tls === undefined
-          ? { timeout: this.connectTimeoutMs }
-          : tlsConnector({ connectTimeoutMs: this.connectTimeoutMs, tls, onFailure: (error) => this.tlsFailed(this.name, address, error) }),
+          ? // undici's Pool hands only its connector's options on: h2c is asked for there.
+            { timeout: this.connectTimeoutMs, ...(this.protocol === 'h2c' ? { useH2c: true } : {}) }
+          : tlsConnector({ connectTimeoutMs: this.connectTimeoutMs, tls, allowH2: this.protocol === 'h2', onFailure: (error) => this.tlsFailed(this.name, address, error) }),
       // Proxied requests keep their own time (upstream-attempt.ts); these bound http_call's.
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,

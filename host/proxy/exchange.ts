@@ -9,6 +9,7 @@
 
 import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
+import { GRPC_UNAVAILABLE, grpcReplyHeaders, isGrpc, percentEncode } from '../chain/grpc-reply.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
 import type { Admission, OverloadRefusal } from '../overload/cluster-guard.js';
 import type { ClientResponse } from './client-response.js';
@@ -482,17 +483,31 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private respondWithError(status: number, reason: string, closeConnection = false, retryAfterS = 0): void {
     if (this.clientAborted || this.responseEnded) return;
     this.errorReason = reason;
+    const grpc = isGrpc(this.requestHeaders.get('content-type'));
     if (this.responseStarted && this.pendingHead === undefined) {
-      // Headers are out: the only honest signal left is to cut the connection.
       this.responseEnded = true;
-      this.res.close();
+      const res = this.res;
+      if (grpc && this.responseLength < 0 && res.writeTrailers !== undefined) {
+        // A gRPC response ends in trailers: the call ends UNAVAILABLE after the messages that came.
+        res.cork(() => {
+          res.writeTrailers!(['grpc-status', String(GRPC_UNAVAILABLE), 'grpc-message', percentEncode(Buffer.from(reason))]);
+          res.end();
+        });
+      } else {
+        // Headers are out: the only honest signal left is to cut the connection.
+        res.close();
+      }
       this.complete();
       return;
     }
     this.pendingHead = undefined; // a head not yet sent is replaced by the error
-    this.statusCode = status;
     this.responseStarted = true;
     this.responseEnded = true;
+    if (grpc) {
+      this.respondWithGrpcError(status, reason);
+      return;
+    }
+    this.statusCode = status;
     const body = `${reason}\n`;
     this.bytesSent = body.length;
     const res = this.res;
@@ -503,6 +518,19 @@ export class Exchange implements StreamOwner, AttemptOwner {
       if (this.proxy.draining) res.writeHeader('connection', 'close');
       if (this.method === 'HEAD') res.endWithoutBody(body.length, closeConnection);
       else res.end(body, closeConnection);
+    });
+    this.complete();
+  }
+
+  /** The host's error to a gRPC client: a trailers-only reply (HTTP 200, the status as grpc-status). */
+  private respondWithGrpcError(status: number, reason: string): void {
+    this.statusCode = 200;
+    const flat = grpcReplyHeaders(status, -1, Buffer.from(reason));
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(statusLine(200));
+      for (let i = 2; i < flat.length; i += 2) res.writeHeader(flat[i]!, flat[i + 1]!);
+      res.endWithoutBody(0);
     });
     this.complete();
   }

@@ -28,13 +28,25 @@ export function h2cTransport(host: string, port: number, listener: ProxyListener
   return new NodeTransport(host, port, listener, front, 'http', [h1, h2]);
 }
 
-/** Gives the connection to the server its first bytes ask for, those bytes put back unread. */
+/** How long a connection may stay silent before its first bytes say which protocol it speaks. */
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
+
+/**
+ * Gives the connection to the server its first bytes ask for, those bytes put back unread. The
+ * socket is read without ever flowing: node:http2 then takes the put-back bytes with the socket
+ * (a 'data' listener would switch it to flowing mode and the session would miss them).
+ */
 function handOver(socket: Socket, h1: Server, h2: Http2Server): void {
-  socket.once('data', (first: Buffer) => {
-    socket.pause();
+  socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+  const sniff = (): void => {
+    const first = socket.read(PREFACE_START.length) as Buffer | null;
+    if (first === null) {
+      socket.once('readable', sniff); // fewer bytes than the preface's start so far
+      return;
+    }
+    socket.setTimeout(0);
     socket.unshift(first);
-    const isH2 = first.subarray(0, PREFACE_START.length).toString('latin1') === PREFACE_START;
-    (isH2 ? h2 : h1).emit('connection', socket);
-    socket.resume();
-  });
+    (first.toString('latin1') === PREFACE_START ? h2 : h1).emit('connection', socket);
+  };
+  socket.once('readable', sniff);
 }

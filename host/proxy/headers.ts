@@ -84,6 +84,12 @@ export function upstreamRequestHeaders(flat: readonly string[], facts: Forwardin
       if (name === ':authority') authority = value;
       continue;
     }
+    if (name === 'te') {
+      // Hop-by-hop, but `te: trailers` says the client takes trailers, which gRPC servers require
+      // (and the one TE HTTP/2 allows): it goes on, alone.
+      if (/(^|,)\s*trailers\s*(;|,|$)/i.test(value)) out.push('te', 'trailers');
+      continue;
+    }
     if (HOP_BY_HOP.has(name) || name === 'host' || extraHopByHop?.has(name)) continue;
     if (name === 'x-forwarded-for') {
       forwardedFor = value;

@@ -78,13 +78,15 @@ function handshakeFailure(error: Error & { code?: string }): UpstreamTlsError | 
 export interface TlsConnectorOptions {
   connectTimeoutMs: number;
   tls: UpstreamTlsOptions;
+  /** Offer HTTP/2 in ALPN (cluster protocol h2); the upstream's choice decides. */
+  allowH2?: boolean;
   /** Called once per connection whose handshake failed (metrics, log). */
   onFailure(error: UpstreamTlsError): void;
 }
 
 export function tlsConnector(options: TlsConnectorOptions): buildConnector.connector {
   const { servername, ...tls } = options.tls;
-  const connect = buildConnector({ timeout: options.connectTimeoutMs, ...tls });
+  const connect = buildConnector({ timeout: options.connectTimeoutMs, allowH2: options.allowH2 === true, ...tls });
   const presentsCertificate = tls.cert !== undefined;
   return (request, callback) => {
     // Without a servername undici falls back to the endpoint's host (`request.host`), never to Host.

@@ -16,7 +16,8 @@ export interface WorkerCount {
 export function workerCount(manifest: Pick<Manifest, 'workers' | 'listen'>, nodeVersion = process.versions.node): WorkerCount {
   const asked = manifest.workers === 'auto' ? availableParallelism() : manifest.workers;
   if (asked <= 1) return { count: 1 };
-  const engine = manifest.listen.tls !== undefined ? 'node:https' : chooseEngine(manifest.listen.engine).engine === 'uws' ? 'uws' : 'node:http';
+  const { tls, protocols, engine: askedEngine } = manifest.listen;
+  const engine = tls !== undefined ? 'node:https' : protocols?.includes('h2') ? 'node:http2' : chooseEngine(askedEngine).engine === 'uws' ? 'uws' : 'node:http';
   if (engine !== 'uws' && !nodeReusesPorts(nodeVersion)) {
     return { count: 1, reduced: `workers: ${manifest.workers} asks for ${asked} threads, but ${engine} on Node ${nodeVersion} cannot share a port between threads (server.listen reusePort needs Node 22.12+), so one thread serves` };
   }
