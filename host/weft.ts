@@ -328,6 +328,7 @@ export function finishedRequests(accessLog: AccessLog, metrics: WeftMetrics, rec
     let cell = clusterMetrics.get(request.cluster);
     if (cell === undefined) clusterMetrics.set(request.cluster, (cell = metrics.cluster(request.cluster)));
     cell.observe(request.status, durationMs / 1000);
+    if (request.grpcStatus !== undefined) cell.observeGrpc(request.grpcStatus);
     record(request.cluster, request.status, durationMs);
     if (accessLog.enabled) {
       accessLog.write({
@@ -343,6 +344,7 @@ export function finishedRequests(accessLog: AccessLog, metrics: WeftMetrics, rec
         route: request.route ?? null,
         reason: request.reason ?? null,
         details: request.details ?? null,
+        grpc_status: request.grpcStatus ?? null,
       });
     }
   };

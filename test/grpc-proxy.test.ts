@@ -7,6 +7,7 @@
 // finish without an error.
 
 import assert from 'node:assert/strict';
+import { connect, constants as h2 } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import {
   Metadata,
@@ -23,6 +24,8 @@ import {
   type ServiceError,
   type sendUnaryData,
 } from '@grpc/grpc-js';
+import { AdminClient } from './helpers/admin.js';
+import { eventually } from './helpers/eventually.js';
 import { freePort } from './helpers/ports.js';
 import { builtModule, repoRoot } from './helpers/repo.js';
 import { read, TestCa } from './helpers/pki.js';
@@ -64,11 +67,18 @@ function withTrailer(name: string, value: string): Metadata {
 async function startCalc(tls?: { cert: string; key: string }): Promise<{ server: Server; port: number; served: () => number }> {
   const server = new Server();
   let served = 0;
+  const flakySeen = new Set<string>();
   server.addService(CALC, {
     Echo: (call: ServerUnaryCall<Buffer, Buffer>, answer: sendUnaryData<Buffer>) => {
       served++;
       const text = call.request.toString();
       if (text.startsWith('fail:')) return answer({ code: GrpcStatus.NOT_FOUND, details: text.slice(5) });
+      // "flaky:<id>": UNAVAILABLE the first time an id is seen, then an answer.
+      if (text.startsWith('flaky:') && !flakySeen.has(text)) {
+        flakySeen.add(text);
+        return answer({ code: GrpcStatus.UNAVAILABLE, details: 'try again' });
+      }
+      if (text === 'slow') return void setTimeout(() => answer(null, Buffer.from('late')), 2000).unref();
       call.sendMetadata(withTrailer('x-upstream', 'calc'));
       answer(null, Buffer.from(`echo:${text}:${String(call.metadata.get('x-caller')[0] ?? '')}`), withTrailer('x-trailer', 'echoed'));
     },
@@ -172,6 +182,7 @@ describe('gRPC through the chain', () => {
   let h2c: WeftProcess;
   let tls: WeftProcess;
   let dead: WeftProcess;
+  let retrying: WeftProcess;
   let plainClient: CalcClient;
   let tlsClient: CalcClient;
 
@@ -190,10 +201,21 @@ describe('gRPC through the chain', () => {
       ],
     };
     const tlsCluster = { name: 'calc', protocol: 'h2', tls: { ca: ca.cert }, endpoints: [`127.0.0.1:${calcTls.port}`] };
-    [h2c, tls, dead] = await Promise.all([
+    [h2c, tls, dead, retrying] = await Promise.all([
       startWeft({ ...manifest, listenProtocols: ['h2'] }),
       startWeft({ ...manifest, clusters: [tlsCluster], listenTls: { cert: cert.cert, key: cert.key }, listenProtocols: ['http1', 'h2'] }),
       startWeft({ clusters: [{ name: 'calc', protocol: 'h2c', endpoints: [`127.0.0.1:${await freePort()}`] }], listenProtocols: ['h2'] }),
+      startWeft({
+        clusters: manifest.clusters,
+        listenProtocols: ['h2'],
+        filters: [
+          {
+            name: 'router',
+            module: builtModule(join(repoRoot, 'filters', 'router')),
+            config: { routes: [{ name: 'calc', match: { prefix: '/' }, cluster: 'calc', retry: { attempts: 1, on: ['unavailable'] } }] },
+          },
+        ],
+      }),
     ]);
     plainClient = new CalcClient(`127.0.0.1:${h2c.port}`, credentials.createInsecure());
     tlsClient = new CalcClient(`127.0.0.1:${tls.port}`, credentials.createSsl(read(ca.cert)) as ReturnType<typeof credentials.createInsecure>);
@@ -201,7 +223,7 @@ describe('gRPC through the chain', () => {
   after(async () => {
     plainClient?.close();
     tlsClient?.close();
-    await Promise.all([h2c?.stop(), tls?.stop(), dead?.stop()]);
+    await Promise.all([h2c?.stop(), tls?.stop(), dead?.stop(), retrying?.stop()]);
     calc?.server.forceShutdown();
     calcTls?.server.forceShutdown();
   });
@@ -260,6 +282,59 @@ describe('gRPC through the chain', () => {
     } finally {
       client.close();
     }
+  });
+
+  test('grpc-timeout bounds the call: past it the client gets DEADLINE_EXCEEDED from the proxy, trailers-only', async () => {
+    // A raw HTTP/2 client, so that only the proxy can end the call (a gRPC client would end it itself at its deadline).
+    const session = connect(h2c.url);
+    try {
+      const began = performance.now();
+      const answer = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/test.Calc/Echo', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '200m' });
+        stream.on('response', (headers, flags) => resolve({ ...headers, endStream: (flags & h2.NGHTTP2_FLAG_END_STREAM) !== 0 }));
+        stream.on('error', reject);
+        const message = Buffer.from('slow');
+        const frame = Buffer.alloc(5 + message.length);
+        frame.writeUInt32BE(message.length, 1);
+        message.copy(frame, 5);
+        stream.end(frame);
+      });
+      const ms = performance.now() - began;
+      assert.equal(answer['grpc-status'], '4');
+      assert.equal(answer['grpc-message'], 'grpc-timeout passed');
+      assert.equal(answer.endStream, true, 'one HEADERS frame that ends the stream');
+      assert.ok(ms >= 190 && ms < 1500, `answered after ${ms.toFixed(0)} ms`);
+    } finally {
+      session.close();
+    }
+  });
+
+  test('a route that retries on unavailable: a call answered UNAVAILABLE is tried again and succeeds', async () => {
+    const client = new CalcClient(`127.0.0.1:${retrying.port}`, credentials.createInsecure());
+    try {
+      const before = calc.served();
+      const answer = await echo(client, 'flaky:1');
+      assert.equal(answer.error, null);
+      assert.equal(answer.value?.toString(), 'echo:flaky:1:');
+      assert.equal(calc.served() - before, 2);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('the access log and /metrics give the gRPC status beside the HTTP status', async () => {
+    await echo(plainClient, 'fail:logged');
+    await echo(plainClient, 'logged');
+    const lines = await eventually(
+      async () => h2c.accessLog().filter((line) => line.path === '/test.Calc/Echo'),
+      (found) => found.some((line) => line.grpc_status === GrpcStatus.NOT_FOUND),
+      'an access line with grpc_status 5',
+    );
+    const statuses = lines.map((line) => `${line.status}/${line.grpc_status}`);
+    assert.ok(statuses.includes('200/5') && statuses.includes('200/0'), statuses.join(' '));
+    const admin = new AdminClient(h2c.adminUrl);
+    assert.ok(((await admin.metric('weft_grpc_calls_total{cluster="calc",grpc_status="5"}')) ?? 0) >= 1);
+    assert.ok(((await admin.metric('weft_grpc_calls_total{cluster="calc",grpc_status="0"}')) ?? 0) >= 1);
   });
 
   test('50 concurrent streams, 20 messages each, finish without an error', async () => {

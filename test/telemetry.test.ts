@@ -116,6 +116,7 @@ describe('logs', () => {
     route: 'api',
     reason: 'upstream connect error (ECONNREFUSED)',
     details: 'via_upstream',
+    grpc_status: null,
   };
 
   test('the logger writes JSON lines at its level', () => {
@@ -156,8 +157,11 @@ describe('logs', () => {
       route: 'api',
       reason: 'upstream connect error (ECONNREFUSED)',
       details: 'via_upstream',
+      grpc_status: null,
     });
     assert.equal(JSON.parse(lines[1]!).upstream, null);
+    accessLog.write({ ...entry, status: 200, grpc_status: 14 });
+    assert.equal(JSON.parse(lines[2]!).grpc_status, 14);
   });
 
   test('access_log: off writes nothing', () => {

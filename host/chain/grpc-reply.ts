@@ -9,6 +9,26 @@ export function isGrpc(contentType: string | undefined): boolean {
 
 /** gRPC's UNAVAILABLE: what a client may retry, and what an upstream that failed mid-call gives. */
 export const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+/**
+ * The gRPC status of an error the host answers itself: its timeouts (504) are DEADLINE_EXCEEDED,
+ * what a gRPC client expects when a deadline passes (Envoy's mapping says UNAVAILABLE); the rest
+ * as Envoy maps HTTP statuses.
+ */
+export function hostErrorGrpcStatus(httpStatus: number): number {
+  return httpStatus === 504 ? GRPC_DEADLINE_EXCEEDED : httpToGrpcStatus(httpStatus);
+}
+
+/** The grpc-timeout header (1 to 8 digits and a unit: H, M, S, m, u, n) in ms; undefined when absent or malformed. */
+export function grpcTimeoutMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (match === null) return undefined;
+  const amount = Number(match[1]);
+  const msPerUnit = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[match[2] as 'H' | 'M' | 'S' | 'm' | 'u' | 'n'];
+  return Math.max(1, Math.ceil(amount * msPerUnit));
+}
 
 /** The headers a gRPC local reply sets itself. */
 const GRPC_REPLY_OWN = new Set([':status', 'content-type', 'content-length', 'grpc-status', 'grpc-message']);

@@ -9,7 +9,7 @@
 
 import { HeaderMap } from '../abi/header-map.js';
 import type { Chain } from '../chain/chain.js';
-import { GRPC_UNAVAILABLE, grpcReplyHeaders, isGrpc, percentEncode } from '../chain/grpc-reply.js';
+import { grpcReplyHeaders, grpcTimeoutMs, hostErrorGrpcStatus, isGrpc, percentEncode } from '../chain/grpc-reply.js';
 import { HttpStream, type RequestInfo, type StreamOwner } from '../chain/http-stream.js';
 import type { Admission, OverloadRefusal } from '../overload/cluster-guard.js';
 import type { ClientResponse } from './client-response.js';
@@ -17,7 +17,7 @@ import type { Cluster, Endpoint } from './clusters.js';
 import { isFraming, responseHeaderFlat, statusLine, trailerFlat, upstreamRequestHeaders } from './headers.js';
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import type { Refusal } from './request-intake.js';
-import { retriesFailure, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
+import { retriesFailure, retriesGrpcStatus, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
 import { UploadStream, UpstreamAttempt, UpstreamTimeoutError, type AttemptOwner, type UpstreamDispatchOptions } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 
@@ -29,6 +29,11 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private readonly stream: HttpStream | undefined;
   private readonly method: string;
   private readonly hasBody: boolean;
+  /** A gRPC call (content-type application/grpc…): errors answer as gRPC statuses, and its grpc-status is logged. */
+  private readonly grpc: boolean;
+  private grpcStatus: number | undefined;
+  /** The call's whole deadline, from its grpc-timeout header; undefined without one. */
+  private grpcDeadline: NodeJS.Timeout | undefined;
 
   // client side
   private clientAborted = false;
@@ -91,6 +96,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.hasBody = hasBody;
     this.info = info;
     this.requestHeaders = new HeaderMap(flat);
+    this.grpc = isGrpc(this.requestHeaders.get('content-type'));
     this.shed = refusal === undefined ? proxy.overload?.shed() : undefined;
     this.stream = chain === undefined || chain.slots.length === 0 || this.shed !== undefined ? undefined : new HttpStream(chain, this.requestHeaders, this, proxy.limits.maxBufferedBodyBytes);
     this.trace = proxy.tracer?.startRequest(this.requestHeaders, info);
@@ -158,6 +164,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const endpoint = this.chooseEndpoint();
     if (endpoint === undefined || !this.admitted()) return;
     const policy = (this.policy = routePolicy(this.stream, this.cluster!.timeoutMs));
+    if (this.grpc) this.startGrpcDeadline();
     this.requestComplete = endOfStream;
     if (policy.retries > 0 && !endOfStream) this.replay = [];
     this.sendAttempt(endpoint);
@@ -202,6 +209,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   responseTrailersReady(trailers: HeaderMap): void {
     if (this.clientAborted || this.responseEnded) return;
+    if (this.grpc) this.noteGrpcStatus(trailers.get('grpc-status'));
     this.writeBody(EMPTY, true, trailers);
   }
 
@@ -273,6 +281,23 @@ export class Exchange implements StreamOwner, AttemptOwner {
     attempt.startTimer(perTry ? perTryTimeoutMs : untilDeadline, perTry, perTryTimeoutMs > 0 ? perTryTimeoutMs : timeoutMs);
   }
 
+  /**
+   * grpc-timeout bounds the whole call, streams included, from the moment it is sent upstream
+   * (the route timeout bounds the wait for each answer): past it the call ends
+   * DEADLINE_EXCEEDED, as trailers-only before the response head, in trailers after it.
+   */
+  private startGrpcDeadline(): void {
+    const ms = grpcTimeoutMs(this.requestHeaders.get('grpc-timeout'));
+    if (ms === undefined || this.grpcDeadline !== undefined) return;
+    this.grpcDeadline = setTimeout(() => {
+      this.grpcDeadline = undefined;
+      if (this.completed) return;
+      this.abandonAttempt('grpc-timeout passed');
+      this.flags = 'UT';
+      this.respondWithError(504, 'grpc-timeout passed');
+    }, ms);
+  }
+
   /** Whether a failed attempt may be tried again: policy, attempts left, a body we can resend, time left. */
   private mayRetry(): boolean {
     const policy = this.policy;
@@ -305,7 +330,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const now = Date.now();
     if (statusCode === 502 || statusCode === 503 || statusCode === 504) attempt.endpoint.recordGatewayFailure(now);
     else attempt.endpoint.recordResponse(now - attempt.startMs);
-    if (retriesStatus(this.policy!, statusCode)) {
+    if (retriesStatus(this.policy!, statusCode) || (this.grpc && this.policy!.retryGrpcStatuses !== 0 && retriesGrpcStatus(this.policy!, trailersOnlyGrpcStatus(rawHeaders)))) {
       if (this.mayRetry()) {
         this.retry(attempt);
         return false;
@@ -369,6 +394,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     const status = Number(headers.get(':status') ?? 502);
     this.statusCode = status;
     this.responseStarted = true;
+    if (this.grpc) this.noteGrpcStatus(headers.get('grpc-status')); // a trailers-only response
     const contentLength = headers.get('content-length');
     // The length the headers announce after the filters ran is the length the client is promised.
     // As in Envoy, a filter that changes a body's length removes content-length (then it goes chunked).
@@ -483,14 +509,15 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private respondWithError(status: number, reason: string, closeConnection = false, retryAfterS = 0): void {
     if (this.clientAborted || this.responseEnded) return;
     this.errorReason = reason;
-    const grpc = isGrpc(this.requestHeaders.get('content-type'));
     if (this.responseStarted && this.pendingHead === undefined) {
       this.responseEnded = true;
       const res = this.res;
-      if (grpc && this.responseLength < 0 && res.writeTrailers !== undefined) {
-        // A gRPC response ends in trailers: the call ends UNAVAILABLE after the messages that came.
+      if (this.grpc && this.responseLength < 0 && res.writeTrailers !== undefined) {
+        // A gRPC response ends in trailers: the call ends with the error's status after the
+        // messages that came (an upstream that failed: UNAVAILABLE; a deadline: DEADLINE_EXCEEDED).
+        const grpcStatus = (this.grpcStatus = hostErrorGrpcStatus(status));
         res.cork(() => {
-          res.writeTrailers!(['grpc-status', String(GRPC_UNAVAILABLE), 'grpc-message', percentEncode(Buffer.from(reason))]);
+          res.writeTrailers!(['grpc-status', String(grpcStatus), 'grpc-message', percentEncode(Buffer.from(reason))]);
           res.end();
         });
       } else {
@@ -503,7 +530,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.pendingHead = undefined; // a head not yet sent is replaced by the error
     this.responseStarted = true;
     this.responseEnded = true;
-    if (grpc) {
+    if (this.grpc) {
       this.respondWithGrpcError(status, reason);
       return;
     }
@@ -522,10 +549,15 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.complete();
   }
 
+  private noteGrpcStatus(value: string | undefined): void {
+    if (value !== undefined && /^\d+$/.test(value)) this.grpcStatus = Number(value);
+  }
+
   /** The host's error to a gRPC client: a trailers-only reply (HTTP 200, the status as grpc-status). */
   private respondWithGrpcError(status: number, reason: string): void {
     this.statusCode = 200;
-    const flat = grpcReplyHeaders(status, -1, Buffer.from(reason));
+    const flat = grpcReplyHeaders(status, hostErrorGrpcStatus(status), Buffer.from(reason));
+    this.grpcStatus = Number(flat[5]);
     const res = this.res;
     res.cork(() => {
       res.writeStatus(statusLine(200));
@@ -584,6 +616,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private complete(): void {
     if (this.completed) return;
     this.completed = true;
+    if (this.grpcDeadline !== undefined) clearTimeout(this.grpcDeadline);
     const status = this.clientAborted && !this.responseStarted ? 0 : this.statusCode;
     if (this.flags === '-') this.flags = this.stream?.propertyText('weft.response.flags') ?? (this.stream?.failedFilter !== undefined ? 'WF' : '-');
     this.stream?.finish(status, this.flags);
@@ -604,8 +637,18 @@ export class Exchange implements StreamOwner, AttemptOwner {
       route: this.stream?.propertyText('weft.route.name'),
       reason: this.errorReason,
       details: this.stream === undefined ? (this.upstreamResponseHeaders === undefined ? undefined : 'via_upstream') : this.stream.codeDetails,
+      grpcStatus: this.grpcStatus,
     };
     this.trace?.end(finished, finished.route);
     this.proxy.requestFinished(finished);
   }
+}
+
+/** The grpc-status in a response head (a trailers-only gRPC answer), or -1. */
+function trailersOnlyGrpcStatus(rawHeaders: Buffer[]): number {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 11 && name.toString('latin1').toLowerCase() === 'grpc-status') return Number(rawHeaders[i + 1]!.toString('latin1'));
+  }
+  return -1;
 }

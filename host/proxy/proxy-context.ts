@@ -36,6 +36,8 @@ export interface FinishedRequest {
   reason: string | undefined;
   /** response.code_details: via_upstream, or a filter's local response details. */
   details: string | undefined;
+  /** A gRPC call's grpc-status (from the response's trailers, or its head when trailers-only); undefined for other requests, or when none came. */
+  grpcStatus: number | undefined;
 }
 
 export interface ProxyContext {

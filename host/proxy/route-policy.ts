@@ -14,7 +14,18 @@ export interface RoutePolicy {
   retryOnConnectFailure: boolean;
   retryOnReset: boolean;
   retryOn409: boolean;
+  /** gRPC statuses retried (bit n = status n) when a gRPC call is answered trailers-only with one. */
+  retryGrpcStatuses: number;
 }
+
+/** Envoy's retry_on names for gRPC statuses (x-envoy-retry-grpc-on). */
+const GRPC_RETRY_CONDITIONS: ReadonlyArray<[string, number]> = [
+  ['cancelled', 1],
+  ['deadline-exceeded', 4],
+  ['resource-exhausted', 8],
+  ['internal', 13],
+  ['unavailable', 14],
+];
 
 /** Where the weft.route.* properties come from: the request's stream (none without a chain). */
 interface RouteProperties {
@@ -35,6 +46,7 @@ export function routePolicy(route: RouteProperties | undefined, clusterTimeoutMs
     retryOnConnectFailure: tokens.has('connect-failure'),
     retryOnReset: tokens.has('reset'),
     retryOn409: tokens.has('retriable-4xx'),
+    retryGrpcStatuses: GRPC_RETRY_CONDITIONS.reduce((bits, [name, status]) => (tokens.has(name) ? bits | (1 << status) : bits), 0),
   };
 }
 
@@ -43,6 +55,11 @@ export function retriesStatus(policy: RoutePolicy, status: number): boolean {
   if (status >= 500 && policy.retryOn5xx) return true;
   if ((status === 502 || status === 503 || status === 504) && policy.retryOnGatewayError) return true;
   return status === 409 && policy.retryOn409;
+}
+
+/** Whether a gRPC status (from a trailers-only answer) is one the policy retries. */
+export function retriesGrpcStatus(policy: RoutePolicy, grpcStatus: number): boolean {
+  return grpcStatus >= 0 && grpcStatus < 31 && (policy.retryGrpcStatuses & (1 << grpcStatus)) !== 0;
 }
 
 /** Whether a failure flag (from classifyUpstreamError) is one the policy retries. */

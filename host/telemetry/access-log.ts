@@ -32,6 +32,8 @@ export interface AccessLogEntry {
    * response (proxy_send_local_response); null when the host answered itself.
    */
   details: string | null;
+  /** A gRPC call's grpc-status; null for other requests. */
+  grpc_status: number | null;
 }
 
 export interface AccessLog {
@@ -56,7 +58,7 @@ export function createAccessLog(mode: AccessLogMode, logger: Logger, worker?: nu
         `{"level":${INFO},"time":${Date.now()},"msg":"access"${workerField},"method":${JSON.stringify(entry.method)},"path":${JSON.stringify(entry.path)},` +
           `"status":${entry.status},"duration_ms":${Math.round(entry.duration_ms * 1000) / 1000},"upstream":${entry.upstream === null ? 'null' : JSON.stringify(entry.upstream)},` +
           `"flags":${JSON.stringify(entry.flags)},"bytes_sent":${entry.bytes_sent},"bytes_received":${entry.bytes_received},"request_id":${JSON.stringify(entry.request_id)},"route":${entry.route === null ? 'null' : JSON.stringify(entry.route)},"reason":${entry.reason === null ? 'null' : JSON.stringify(entry.reason)},` +
-          `"details":${entry.details === null ? 'null' : JSON.stringify(entry.details)}}\n`,
+          `"details":${entry.details === null ? 'null' : JSON.stringify(entry.details)},"grpc_status":${entry.grpc_status ?? 'null'}}\n`,
       );
     },
   };

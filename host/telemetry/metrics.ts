@@ -64,12 +64,24 @@ export class ChainMetrics {
 export class ClusterMetrics {
   /** Counter cells by status code, filled on first use of each code. */
   private readonly byStatus: Array<CounterCell | undefined> = [];
+  private readonly byGrpcStatus: Array<CounterCell | undefined> = [];
 
   constructor(
     private readonly cluster: string,
     private readonly requests: CounterFamily,
     private readonly duration: HistogramCell,
+    private readonly grpcCalls: CounterFamily,
   ) {}
+
+  /** A gRPC call's end, by its grpc-status (besides its HTTP status in observe). */
+  observeGrpc(grpcStatus: number): void {
+    let counter = this.byGrpcStatus[grpcStatus];
+    if (counter === undefined) {
+      counter = this.grpcCalls.cell({ cluster: this.cluster, grpc_status: String(grpcStatus) });
+      this.byGrpcStatus[grpcStatus] = counter;
+    }
+    counter.inc();
+  }
 
   observe(status: number, durationSeconds: number): void {
     let counter = this.byStatus[status];
@@ -89,6 +101,7 @@ export class WeftMetrics {
   readonly chain: ChainMetrics;
 
   private readonly requestsTotal: CounterFamily;
+  private readonly grpcCallsTotal: CounterFamily;
   private readonly requestDuration: HistogramFamily;
   private readonly filterPhaseDuration: HistogramFamily;
   private readonly filterTrapsTotal: CounterFamily;
@@ -101,6 +114,7 @@ export class WeftMetrics {
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.requestsTotal = new CounterFamily(this.registry, 'weft_requests_total', 'Requests answered, by cluster and status code');
+    this.grpcCallsTotal = new CounterFamily(this.registry, 'weft_grpc_calls_total', 'gRPC calls answered, by cluster and grpc-status (also counted in weft_requests_total by HTTP status)');
     this.requestDuration = new HistogramFamily(this.registry, 'weft_request_duration_seconds', 'Time from request received to response finished, by cluster', REQUEST_BUCKETS);
     this.filterPhaseDuration = new HistogramFamily(this.registry, 'weft_filter_phase_duration_seconds', 'Time spent in one filter callback, by filter and phase', FILTER_PHASE_BUCKETS);
     this.filterTrapsTotal = new CounterFamily(this.registry, 'weft_filter_traps_total', 'Filter traps (wasm runtime errors), by filter');
@@ -116,7 +130,7 @@ export class WeftMetrics {
   cluster(name: string): ClusterMetrics {
     let metrics = this.clusters.get(name);
     if (metrics === undefined) {
-      metrics = new ClusterMetrics(name, this.requestsTotal, this.requestDuration.cell({ cluster: name }));
+      metrics = new ClusterMetrics(name, this.requestsTotal, this.requestDuration.cell({ cluster: name }), this.grpcCallsTotal);
       this.clusters.set(name, metrics);
     }
     return metrics;

@@ -26,6 +26,8 @@ export interface AccessLine {
   /** The text of an error the host answered itself; null otherwise. */
   reason: string | null;
   details: string | null;
+  /** A gRPC call's grpc-status; null for other requests. */
+  grpc_status: number | null;
 }
 
 const weftBin = join(repoRoot, 'bin', 'weft.js');

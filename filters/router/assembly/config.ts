@@ -9,7 +9,11 @@ import {
   PATH_EXACT, PATH_PREFIX, PATH_REGEX, PropertySetting, Route, WeightedCluster, WeightedClusters,
 } from "./routes";
 
-const RETRY_CONDITIONS = ["5xx", "gateway-error", "connect-failure", "reset", "retriable-4xx"];
+const RETRY_CONDITIONS = [
+  "5xx", "gateway-error", "connect-failure", "reset", "retriable-4xx",
+  // gRPC statuses of a trailers-only answer (Envoy's retry_on names)
+  "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
+];
 const DEFAULT_RETRY_ON = "gateway-error,connect-failure,reset";
 
 const ROUTE_FIELDS = [
