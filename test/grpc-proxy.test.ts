@@ -337,6 +337,38 @@ describe('gRPC through the chain', () => {
     assert.ok(((await admin.metric('weft_grpc_calls_total{cluster="calc",grpc_status="0"}')) ?? 0) >= 1);
   });
 
+  test('the breaker counts gRPC statuses: an endpoint that answers UNAVAILABLE (HTTP 200) is ejected', async () => {
+    const broken = new Server();
+    broken.addService(CALC, {
+      Echo: (_call: ServerUnaryCall<Buffer, Buffer>, answer: sendUnaryData<Buffer>) => answer({ code: GrpcStatus.UNAVAILABLE, details: 'broken' }),
+      Count: () => {}, Sum: () => {}, Chat: () => {},
+    });
+    const brokenPort = await new Promise<number>((resolve, reject) =>
+      broken.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    const mesh = await startWeft({
+      workers: 1,
+      listenProtocols: ['h2'],
+      clusters: [{ name: 'calc', protocol: 'h2c', endpoints: [`127.0.0.1:${calc.port}`, `127.0.0.1:${brokenPort}`] }],
+      filters: [
+        { name: 'breaker', module: builtModule(join(repoRoot, 'filters', 'breaker')), vm_id: 'mesh', config: { default_cluster: 'calc', consecutive_5xx: 0, consecutive_gateway_failure: 3, max_ejection_percent: 50, base_ejection_time_ms: 30_000 } },
+        { name: 'lb', module: builtModule(join(repoRoot, 'filters', 'lb')), vm_id: 'mesh', config: { default_cluster: 'calc' } },
+      ],
+    });
+    const client = new CalcClient(`127.0.0.1:${mesh.port}`, credentials.createInsecure());
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 8; i++) codes.push((await echo(client, `call-${i}`)).error?.code ?? GrpcStatus.OK);
+      assert.equal(codes.filter((code) => code === GrpcStatus.UNAVAILABLE).length, 3, `codes ${codes.join(' ')}`);
+      await mesh.waitForOutput((text) => text.includes(`breaker: ejected 127.0.0.1:${brokenPort} of cluster calc`), 'the ejection log line');
+      for (let i = 0; i < 6; i++) assert.equal((await echo(client, `after-${i}`)).error, null);
+    } finally {
+      client.close();
+      await mesh.stop();
+      broken.forceShutdown();
+    }
+  });
+
   test('50 concurrent streams, 20 messages each, finish without an error', async () => {
     const results = await Promise.all(Array.from({ length: 50 }, () => count(plainClient, 20)));
     assert.deepEqual(

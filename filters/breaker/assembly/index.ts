@@ -32,6 +32,7 @@ const UPSTREAM_CLUSTER = new PropertyPath(["weft", "upstream", "cluster"]);
 const UPSTREAM_ENDPOINT = new PropertyPath(["weft", "upstream", "endpoint"]);
 const UPSTREAM_ADDRESS = new PropertyPath(["upstream", "address"]);
 const RESPONSE_CODE = new PropertyPath(["response", "code"]);
+const GRPC_STATUS = new PropertyPath(["response", "grpc_status"]);
 
 const NS_PER_MS: i64 = 1_000_000;
 
@@ -157,7 +158,13 @@ class Breaker extends HttpContext {
     if (this.cluster.length == 0 || !this.settings.detectsOutliers) return;
     const address = UPSTREAM_ADDRESS.getString();
     // 0: the client left before any answer, which says nothing about the endpoint.
-    const status = RESPONSE_CODE.getInt(0);
+    let status = RESPONSE_CODE.getInt(0);
+    // A gRPC call answers 200 whatever became of it: its grpc-status says, counted as the HTTP
+    // status Envoy's outlier detection maps it to (UNAVAILABLE is a 503).
+    if (status == 200) {
+      const grpcStatus = GRPC_STATUS.getInt(-1);
+      if (grpcStatus >= 0) status = grpcToHttpStatus(grpcStatus);
+    }
     const answered = address !== null && status > 0;
     if (this.probe.length > 0 && (!answered || address! != this.probe)) {
       this.releaseProbe(answered ? address! : "", <i64>getCurrentTimeNanoseconds());
@@ -299,3 +306,21 @@ function bytesOf(key: string): ArrayBuffer | null {
 }
 
 registerRootContext((contextId: u32): RootContext => new BreakerRoot(contextId), "breaker");
+
+/** Envoy's Grpc::Utility::grpcToHttpStatus. */
+function grpcToHttpStatus(grpcStatus: i64): i64 {
+  switch (<i32>grpcStatus) {
+    case 0: return 200; // OK
+    case 1: return 499; // CANCELLED
+    case 3: case 9: case 11: return 400; // INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
+    case 4: return 504; // DEADLINE_EXCEEDED
+    case 5: return 404; // NOT_FOUND
+    case 6: case 10: return 409; // ALREADY_EXISTS, ABORTED
+    case 7: return 403; // PERMISSION_DENIED
+    case 8: return 429; // RESOURCE_EXHAUSTED
+    case 12: return 501; // UNIMPLEMENTED
+    case 14: return 503; // UNAVAILABLE
+    case 16: return 401; // UNAUTHENTICATED
+    default: return 500; // UNKNOWN, INTERNAL, DATA_LOSS, and any other
+  }
+}
