@@ -49,7 +49,12 @@ const CALC = {
   Count: method('Count', false, true),
   Sum: method('Sum', true, false),
   Chat: method('Chat', true, true),
+  Flood: method('Flood', false, true),
 };
+
+/** Flood: this many messages of FLOOD_BYTES each, written only as fast as the stream takes them. */
+const FLOOD_MESSAGES = 1000;
+const FLOOD_BYTES = 64 * 1024;
 
 type CalcClient = Client & Record<keyof typeof CALC, (...args: unknown[]) => any>;
 const CalcClient = makeGenericClientConstructor(CALC, 'Calc') as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => CalcClient;
@@ -64,9 +69,10 @@ function withTrailer(name: string, value: string): Metadata {
  * The upstream, plain or over TLS: Echo's "fail:<text>" answers NOT_FOUND with <text>; Count to 3
  * with x-die metadata destroys the connection after two messages.
  */
-async function startCalc(tls?: { cert: string; key: string }): Promise<{ server: Server; port: number; served: () => number }> {
+async function startCalc(tls?: { cert: string; key: string }): Promise<{ server: Server; port: number; served: () => number; flooded: () => number }> {
   const server = new Server();
   let served = 0;
+  let flooded = 0;
   const flakySeen = new Set<string>();
   server.addService(CALC, {
     Echo: (call: ServerUnaryCall<Buffer, Buffer>, answer: sendUnaryData<Buffer>) => {
@@ -104,6 +110,19 @@ async function startCalc(tls?: { cert: string; key: string }): Promise<{ server:
       call.on('data', (message: Buffer) => (sum += Number(message.toString())));
       call.on('end', () => answer(null, Buffer.from(String(sum))));
     },
+    Flood: (call: ServerWritableStream<Buffer, Buffer>) => {
+      served++;
+      flooded = 0;
+      const message = Buffer.alloc(FLOOD_BYTES, 0x66);
+      const next = (): void => {
+        while (flooded < FLOOD_MESSAGES) {
+          flooded++;
+          if (!call.write(message)) return void call.once('drain', next);
+        }
+        call.end();
+      };
+      next();
+    },
     Chat: (call: ServerDuplexStream<Buffer, Buffer>) => {
       served++;
       call.on('data', (message: Buffer) => call.write(Buffer.from(`re:${message.toString()}`)));
@@ -117,7 +136,7 @@ async function startCalc(tls?: { cert: string; key: string }): Promise<{ server:
       (error, bound) => (error ? reject(error) : resolve(bound)),
     ),
   );
-  return { server, port, served: () => served };
+  return { server, port, served: () => served, flooded: () => flooded };
 }
 
 interface Unary {
@@ -366,6 +385,36 @@ describe('gRPC through the chain', () => {
       client.close();
       await mesh.stop();
       broken.forceShutdown();
+    }
+  });
+
+  test('back-pressure: a client that stops reading a server stream stops the upstream writing; it then gets every message', async (t) => {
+    // A raw HTTP/2 client: it can stop reading, and it counts bytes (64 MiB in all, 5-byte gRPC frame heads included).
+    const session = connect(h2c.url);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': '/test.Calc/Flood', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.end(Buffer.from([0, 0, 0, 0, 0])); // one empty message
+      let received = 0;
+      const trailers = new Promise<Record<string, unknown>>((resolve, reject) => {
+        stream.on('trailers', resolve);
+        stream.on('error', reject);
+      });
+      stream.on('data', (chunk: Buffer) => (received += chunk.length));
+      await eventually(async () => received, (bytes) => bytes > 0, 'the first bytes');
+      stream.pause();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const writtenWhilePaused = calc.flooded();
+      t.diagnostic(`the upstream wrote ${writtenWhilePaused} of ${FLOOD_MESSAGES} messages of 64 KiB while the client read nothing`);
+      const total = FLOOD_MESSAGES * (FLOOD_BYTES + 5);
+      // What the windows and buffers between them hold (HTTP/2 windows of 64 KiB to 1 MiB, node's
+      // and Weft's stream buffers) is a few MiB; without back-pressure the whole 64 MiB goes.
+      assert.ok(writtenWhilePaused < FLOOD_MESSAGES / 4, `the upstream wrote ${writtenWhilePaused} of ${FLOOD_MESSAGES} messages while the client read nothing`);
+      stream.resume();
+      assert.equal((await trailers)['grpc-status'], '0');
+      assert.equal(received, total);
+      assert.equal(calc.flooded(), FLOOD_MESSAGES);
+    } finally {
+      session.close();
     }
   });
 
