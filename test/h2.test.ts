@@ -1,10 +1,11 @@
 // HTTP/2 on the downstream side (listen.protocols): h2c by prior knowledge on a plain listener,
 // h2 by ALPN on the TLS listener, and HTTP/1.1 still served beside h2 where both are listed.
 // The client is node:http2; the upstream is a plain HTTP/1.1 server that echoes what reached it.
+// Then the upstream side (cluster protocol h2c): requests multiplexed on one connection.
 
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect, createServer as createH2Server, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from './helpers/http.js';
@@ -110,6 +111,42 @@ describe('HTTP/2 listeners', () => {
       assert.match(answer.body, /^POST \/tls .* body=abc$/);
     } finally {
       session.close();
+    }
+  });
+});
+
+describe('HTTP/2 upstreams', () => {
+  test('a cluster of protocol h2c: 50 concurrent requests share one HTTP/2 connection, trailers come back', async () => {
+    let sessions = 0;
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const upstream = createH2Server();
+    upstream.on('session', () => sessions++);
+    upstream.on('stream', (stream, headers) => {
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      // Held until all 50 are in, so that they overlap.
+      setTimeout(() => {
+        inFlight--;
+        stream.respond({ ':status': 200, 'content-type': 'text/plain' }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-upstream-trailer': 'yes' }));
+        stream.end(`h2 ${String(headers[':path'])}`);
+      }, 200);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+    const weft = await startWeft({ workers: 1, listenProtocols: ['h2'], clusters: [{ name: 'up', protocol: 'h2c', endpoints: [`127.0.0.1:${port}`] }] });
+    const session = connect(weft.url);
+    try {
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h2Request(session, `/m/${i}`)));
+      assert.deepEqual(answers.map((answer) => answer.body), answers.map((_, i) => `h2 /m/${i}`));
+      assert.deepEqual(new Set(answers.map((answer) => answer.trailers['x-upstream-trailer'])), new Set(['yes']));
+      assert.equal(mostInFlight, 50, 'all 50 at the upstream at once');
+      assert.equal(sessions, 1, 'one HTTP/2 connection to the upstream');
+    } finally {
+      session.close();
+      await weft.stop();
+      upstream.close();
     }
   });
 });

@@ -1,13 +1,15 @@
-// Clusters and their endpoints, each endpoint with one keep-alive undici pool.
+// Clusters and their endpoints, each endpoint with one keep-alive pool of connections (undici's
+// for HTTP/1.1, h2-upstream.ts for HTTP/2).
 // Choosing among endpoints is the lb filter's job (it sets weft.upstream.endpoint); the smooth
 // weighted round robin here is only the fallback when no filter chose.
 
 import { createSecureContext } from 'node:tls';
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import type { ClusterSpec, UpstreamProtocol, UpstreamTlsSpec } from '../config/schema.js';
 import { watchFiles } from '../net/watch-files.js';
 import type { ClusterGuard } from '../overload/cluster-guard.js';
 import type { Logger } from '../telemetry/logger.js';
+import { Http2Upstream } from './h2-upstream.js';
 import { LocalCounter, localCounters, type InFlightCounter, type InFlightCounters } from './in-flight.js';
 import { tlsConnector, upstreamTlsOptions, type UpstreamTlsError, type UpstreamTlsOptions } from './upstream-tls.js';
 
@@ -18,6 +20,9 @@ export type UpstreamTlsFailed = (cluster: string, endpoint: string, error: Upstr
 const EWMA_ALPHA = 0.2;
 /** Gateway failures are counted per second over this many seconds (`recent_failures`). */
 const FAILURE_WINDOW_S = 10;
+
+/** An endpoint's connections: an undici pool for HTTP/1.1, node:http2 sessions for h2 and h2c (h2-upstream.ts). */
+export type UpstreamPool = Pool | Http2Upstream;
 
 export class Endpoint {
   readonly address: string;
@@ -37,7 +42,7 @@ export class Endpoint {
     readonly port: number,
     public weight: number,
     /** Replaced when the cluster's TLS certificates reload; requests already sent finish on the old one. */
-    public pool: Pool,
+    public pool: UpstreamPool,
     /** Requests sent and not yet finished, by every worker thread (in-flight.ts). */
     private readonly inFlightCounter: InFlightCounter = new LocalCounter(),
   ) {
@@ -180,20 +185,22 @@ export class Cluster {
     this.current = next;
   }
 
-  private newPool(host: string, port: number): Pool {
+  private newPool(host: string, port: number): UpstreamPool {
     const tls = this.tls;
     const address = `${host}:${port}`;
+    const keepAliveMs = 30_000;
+    const connector =
+      tls === undefined
+        ? buildConnector({ timeout: this.connectTimeoutMs })
+        : tlsConnector({ connectTimeoutMs: this.connectTimeoutMs, tls, allowH2: this.protocol === 'h2', onFailure: (error) => this.tlsFailed(this.name, address, error) });
+    if (this.protocol !== 'http1') {
+      return new Http2Upstream({ connector, host, port, tls: tls !== undefined, maxConnections: this.connectionsPerEndpoint, idleTimeoutMs: keepAliveMs });
+    }
     return new Pool(`${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
       connections: this.connectionsPerEndpoint,
-      // HTTP/1.1: one request at a time per connection. HTTP/2 multiplexes up to the streams
-      // the upstream allows on each connection, and undici opens another only when those are taken.
       pipelining: 1,
-      keepAliveTimeout: 30_000,
-      connect:
-        tls === undefined
-          ? // undici's Pool hands only its connector's options on: h2c is asked for there.
-            { timeout: this.connectTimeoutMs, ...(this.protocol === 'h2c' ? { useH2c: true } : {}) }
-          : tlsConnector({ connectTimeoutMs: this.connectTimeoutMs, tls, allowH2: this.protocol === 'h2', onFailure: (error) => this.tlsFailed(this.name, address, error) }),
+      keepAliveTimeout: keepAliveMs,
+      connect: connector,
       // Proxied requests keep their own time (upstream-attempt.ts); these bound http_call's.
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
