@@ -2,6 +2,8 @@
 // ABI's promise that a call's completion callback runs once.
 
 import assert from 'node:assert/strict';
+import { createServer as createH2Server } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WasmResult } from '../host/abi/enums.js';
 import type { HttpCallRequest, HttpCallResponse } from '../host/abi/host-api.js';
@@ -58,6 +60,45 @@ describe('http_call to a cluster', () => {
     const { result } = await call(1024, { trailers: [['x-checksum', 'abc']] });
     assert.equal(result, WasmResult.BadArgument);
     assert.equal(upstream.requests.length, seen);
+  });
+});
+
+describe('http_call to an h2c cluster', () => {
+  it('goes over HTTP/2 and brings back the status, headers, body and trailers', async () => {
+    const upstream = createH2Server();
+    const seen: Array<{ path: string; authority: string; body: string }> = [];
+    upstream.on('stream', (stream, headers) => {
+      let body = '';
+      stream.on('data', (chunk: Buffer) => (body += chunk));
+      stream.on('end', () => {
+        seen.push({ path: String(headers[':path']), authority: String(headers[':authority']), body });
+        stream.respond({ ':status': 201, 'x-h2': 'yes' }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-done': '1' }));
+        stream.end('pong');
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+    const clusters = new Clusters([{ name: 'h2', protocol: 'h2c', endpoints: [{ host: '127.0.0.1', port, weight: 1 }], connect_timeout_ms: 1000, timeout_ms: 5000 }]);
+    try {
+      const request: HttpCallRequest = {
+        cluster: 'h2',
+        headers: [[':method', 'POST'], [':path', '/callout'], [':authority', 'svc']],
+        body: new TextEncoder().encode('ping'),
+        trailers: [],
+        timeoutMs: 2000,
+        maxResponseBytes: 1024,
+      };
+      const answer = await new Promise<HttpCallResponse | null>((resolve) => assert.equal(makeHttpCall(clusters)(request, resolve), WasmResult.Ok));
+      assert.deepEqual(seen, [{ path: '/callout', authority: 'svc', body: 'ping' }]);
+      assert.equal(Buffer.from(answer!.body).toString(), 'pong');
+      assert.deepEqual(answer!.headers.find(([name]) => name === ':status'), [':status', '201']);
+      assert.deepEqual(answer!.headers.find(([name]) => name === 'x-h2'), ['x-h2', 'yes']);
+      assert.deepEqual(answer!.trailers, [['x-done', '1']]);
+    } finally {
+      await clusters.close();
+      upstream.close();
+    }
   });
 });
 
