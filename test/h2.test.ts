@@ -115,6 +115,31 @@ describe('HTTP/2 listeners', () => {
   });
 });
 
+describe('draining an HTTP/2 listener', () => {
+  test('SIGTERM: the client gets GOAWAY, its stream in flight finishes, the proxy exits 0', async () => {
+    const upstream = createServer((_req, res) => setTimeout(() => res.end('slow answer'), 500));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+    const weft = await startWeft({ workers: 1, listenProtocols: ['h2'], clusters: [{ name: 'up', endpoints: [`127.0.0.1:${port}`] }] });
+    const session = connect(weft.url);
+    try {
+      const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+      const inFlight = h2Request(session, '/slow');
+      await new Promise((resolve) => setTimeout(resolve, 150)); // the stream is at the upstream
+      weft.signal('SIGTERM');
+      await goaway;
+      const answer = await inFlight;
+      assert.equal(answer.headers[':status'], 200);
+      assert.equal(answer.body, 'slow answer');
+      assert.equal(await weft.waitForExit(), 0);
+    } finally {
+      session.destroy();
+      await weft.stop();
+      upstream.close();
+    }
+  });
+});
+
 describe('HTTP/2 upstreams', () => {
   test('a cluster of protocol h2c: 50 concurrent requests share one HTTP/2 connection, trailers come back', async () => {
     let sessions = 0;

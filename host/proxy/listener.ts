@@ -58,6 +58,12 @@ export interface Transport {
   listen(): Promise<void>;
   /** Closes the listening socket; open connections go on. */
   stopAccepting(): void;
+  /**
+   * A drain began: HTTP/2 clients are told with GOAWAY to open no new stream (HTTP/1.1 responses
+   * say connection: close). Resolves once those connections have closed by themselves, their
+   * last streams done and sent.
+   */
+  goAway?(): Promise<void>;
   /** Closes every connection. */
   closeAll(): void;
 }
@@ -212,14 +218,12 @@ export class ProxyListener implements ProxyContext {
       this.listening = false;
       this.transport.stopAccepting();
     }
-    if (this.inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+    const goneAway = this.transport.goAway?.();
+    if (this.inFlight > 0 || goneAway !== undefined) {
+      const finished = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.drained = resolve));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([finished, goneAway]), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
     }
     const unfinished = this.inFlight;
     this.transport.closeAll();

@@ -5,7 +5,7 @@
 // the same AcceptedRequest.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Http2SecureServer, Http2Server, Http2ServerRequest } from 'node:http2';
+import type { Http2SecureServer, Http2Server, Http2ServerRequest, ServerHttp2Session } from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { TlsConnectionInfo } from '../chain/http-stream.js';
 import { assertAddressFree } from '../net/address.js';
@@ -26,6 +26,8 @@ export type RequestServer = Server | Http2Server | Http2SecureServer;
 export class NodeTransport implements Transport {
   /** Every connection (raw TCP sockets, so TLS handshakes in progress too), for closeAll. */
   private readonly sockets = new Set<Socket>();
+  /** HTTP/2 connections: a drain tells their clients with GOAWAY (HTTP/2 has no connection: close). */
+  private readonly h2Sessions = new Set<ServerHttp2Session>();
 
   constructor(
     protected readonly host: string,
@@ -42,6 +44,10 @@ export class NodeTransport implements Transport {
       requests.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
       // What node's parser refuses never becomes a request: answer it as the intake would.
       requests.on('clientError', answerParseError);
+      requests.on('session', (session: ServerHttp2Session) => {
+        this.h2Sessions.add(session);
+        session.once('close', () => this.h2Sessions.delete(session));
+      });
     }
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -64,6 +70,12 @@ export class NodeTransport implements Transport {
 
   stopAccepting(): void {
     this.server.close();
+  }
+
+  async goAway(): Promise<void> {
+    // session.close() sends GOAWAY, lets the streams in flight finish, then closes the
+    // connection once their last frames are out (closeAll would cut what is still queued).
+    await Promise.all([...this.h2Sessions].map((session) => new Promise<void>((resolve) => (session.closed ? resolve() : session.close(resolve)))));
   }
 
   closeAll(): void {
