@@ -139,10 +139,10 @@ describe('gRPC calls from a filter, through weft run', () => {
     assert.match(response.body, /^grpc status 14: /);
   });
 
-  it('refuses a call to an unknown cluster with BadArgument, and keeps serving', async () => {
+  it('refuses a call to an unknown cluster with ParseFailure (as Envoy), and keeps serving', async () => {
     const response = await request(`${weft.url}/x`, { headers: { 'x-grpc-cluster': 'nope' } });
     assert.equal(response.status, 500);
-    assert.equal(response.body, 'grpc refused: BadArgument');
+    assert.equal(response.body, 'grpc refused: ParseFailure');
     assert.equal((await request(`${weft.url}/again`)).status, 200);
   });
 
@@ -206,12 +206,12 @@ describe('the gRPC host calls, in process (a probe module, the real grpc-call.ts
     }, { host });
   }
 
-  it('answers NotFound for a token it does not know, BadArgument for an unknown cluster or a send on a unary call', async () => {
+  it('answers NotFound for a token it does not know, ParseFailure for an unknown cluster, BadArgument for a send on a unary call', async () => {
     const p = await probe();
     assert.equal(p.run('send', 12345), WasmResult.NotFound);
     assert.equal(p.run('cancel', 12345), WasmResult.NotFound);
     assert.equal(p.run('close', 12345), WasmResult.NotFound);
-    assert.equal(p.run('unknown_cluster'), WasmResult.BadArgument);
+    assert.equal(p.run('unknown_cluster'), WasmResult.ParseFailure);
     assert.equal(p.run('unary'), WasmResult.Ok);
     const unary = p.run('token');
     assert.equal(p.run('send', unary), WasmResult.BadArgument);

@@ -180,7 +180,7 @@ export interface VmHost {
    */
   httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult;
   /**
-   * Open a gRPC call or stream. BadArgument when the cluster is unknown (as Envoy answers).
+   * Open a gRPC call or stream. ParseFailure when the cluster is unknown (as Envoy answers).
    * Events come later, never synchronously; close comes once unless the call is cancelled.
    * Absent (test hosts, the upload sandbox): the calls answer Unimplemented.
    */

@@ -22,8 +22,10 @@ export function makeGrpcCall(clusters: Clusters) {
   const channels = new ChannelCache();
   return function grpcCall(request: GrpcCallRequest, events: GrpcCallEvents): GrpcCall | WasmResult {
     const cluster = clusters.get(request.cluster);
-    // Envoy answers BadArgument for an upstream that names no cluster.
-    if (cluster === undefined) return WasmResult.BadArgument;
+    // Envoy answers ParseFailure for an upstream that is neither a GrpcService nor a cluster's
+    // name (its source/extensions/common/wasm/context.cc, grpcCall and grpcStream: kept for
+    // callers written against ABI 0.1.x, with a TODO to move to BadArgument).
+    if (cluster === undefined) return WasmResult.ParseFailure;
     const endpoint = cluster.pick();
     if (endpoint === undefined) {
       setImmediate(() => events.close(GrpcStatus.UNAVAILABLE, `no healthy endpoint in cluster ${request.cluster}`));

@@ -59,7 +59,7 @@ export class Context {
   /**
    * Calls /`service`/`method` on the cluster `cluster` with one request message (encoded by the
    * filter). The answer arrives in onGrpcCallResponse with this context current again. The
-   * result holds the status (BadArgument: unknown cluster) and the call's token.
+   * result holds the status (ParseFailure: unknown cluster, as in Envoy) and the call's token.
    */
   dispatchGrpcCall(
     cluster: string, service: string, method: string, metadata: Array<Header>, message: ArrayBuffer | null, timeoutMs: u32,
