@@ -1,6 +1,7 @@
 // Before a configuration is timed, it must answer correctly: numbers from a proxy that
 // drops bodies or hangs on HEAD would mean nothing.
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:http2';
 import { request } from 'undici';
 import { upstreamBody } from './nginx.js';
 import { postBodyBytes } from './scenarios.js';
@@ -31,6 +32,27 @@ export async function checkAnswers(id: string, port: number): Promise<void> {
     const got = Buffer.from(await res.body.arrayBuffer());
     if (res.statusCode !== 200) return `status ${res.statusCode}: ${got.toString('utf8', 0, 200)}`;
     return got.equals(sent) ? undefined : `echoed ${got.length} bytes that differ from the ${sent.length} sent`;
+  });
+}
+
+/** An h2c configuration: GET / over HTTP/2 by prior knowledge brings the upstream's body. */
+export async function checkH2cAnswers(id: string, port: number): Promise<void> {
+  await expect(id, 'GET / over h2c', async () => {
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      return await new Promise<string | undefined>((resolve, reject) => {
+        const stream = session.request({ ':path': '/' });
+        let status = 0;
+        let text = '';
+        stream.on('response', (headers) => (status = Number(headers[':status'])));
+        stream.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        stream.on('end', () => resolve(status !== 200 ? `status ${status}: ${text.slice(0, 200)}` : text === upstreamBody ? undefined : `body of ${text.length} bytes is not the upstream's 100`));
+        stream.on('error', reject);
+        stream.setTimeout(3_000, () => stream.destroy(new Error('no answer within 3 s')));
+      });
+    } finally {
+      session.close();
+    }
   });
 }
 

@@ -25,6 +25,8 @@ export interface Configuration {
   start?: (ctx: StartContext) => Promise<Pinned>;
   /** Set while the configuration cannot run yet: what it waits for. It is reported, not run. */
   pending?: string;
+  /** Serves h2c only (prior knowledge): it runs the h2c scenarios, and only those. */
+  h2c?: boolean;
 }
 
 function referenceProxy(script: string): (ctx: StartContext) => Promise<Pinned> {
@@ -36,7 +38,7 @@ function referenceProxy(script: string): (ctx: StartContext) => Promise<Pinned> 
   };
 }
 
-function weft(id: string, filters: number | 'quickstart', options: { engine?: 'node'; workers?: number } = {}): (ctx: StartContext) => Promise<Pinned> {
+function weft(id: string, filters: number | 'quickstart', options: { engine?: 'node'; workers?: number; h2c?: boolean } = {}): (ctx: StartContext) => Promise<Pinned> {
   return (ctx) => startWeft({ name: id, filters, ...options, ...ctx });
 }
 
@@ -55,6 +57,12 @@ export const configurations: Configuration[] = [
     description: 'uWebSockets.js + undici Pool.request, body streamed with back-pressure, nothing else (bench/proxies/bare-forwarder.ts)',
     start: referenceProxy('bare-forwarder'),
     ...(uws.ok ? {} : { pending: `a uWebSockets.js binary that loads here (${uws.reason})` }),
+  },
+  {
+    id: 'nginx-h2c',
+    description: 'nginx reverse proxy as above, its listener h2c (listen ... http2), HTTP/1.1 to the upstream',
+    start: (ctx) => proxyNginx(ctx.folder, ctx.port, ctx.upstreamPort, ctx.core, { h2c: true }),
+    h2c: true,
   },
   {
     id: 'fastify-http-proxy',
@@ -79,6 +87,18 @@ export const configurations: Configuration[] = [
     id: 'weft-quickstart',
     description: 'Weft, the quickstart chain: router → auth → ratelimit → breaker → lb → telemetry (bench/weft.ts)',
     start: weft('weft-quickstart', 'quickstart'),
+  },
+  {
+    id: 'weft-empty-h2c',
+    description: 'Weft, empty filter chain, listen.protocols [h2] (h2c on node:http2), HTTP/1.1 to the upstream',
+    start: weft('weft-empty-h2c', 0, { h2c: true }),
+    h2c: true,
+  },
+  {
+    id: 'weft-quickstart-h2c',
+    description: 'Weft, the quickstart chain, listen.protocols [h2] (h2c on node:http2), HTTP/1.1 to the upstream',
+    start: weft('weft-quickstart-h2c', 'quickstart', { h2c: true }),
+    h2c: true,
   },
   {
     id: 'weft-quickstart-workers-2',

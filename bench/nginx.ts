@@ -22,9 +22,11 @@ export function upstreamNginx(tempDir: string, port: number, core: number): Prom
   });
 }
 
-export function proxyNginx(prefix: string, port: number, upstreamPort: number, core: number): Promise<Pinned> {
+/** `h2c`: the listener speaks HTTP/2 by prior knowledge (nginx's `listen ... http2` without TLS). */
+export function proxyNginx(prefix: string, port: number, upstreamPort: number, core: number, options: { h2c?: boolean } = {}): Promise<Pinned> {
   return startNginx('nginx proxy', 'nginx-proxy.conf', prefix, core, port, {
     port: String(port),
+    listenOptions: options.h2c === true ? ' http2' : '',
     upstreamPort: String(upstreamPort),
   });
 }

@@ -133,7 +133,7 @@ export function renderMarkdown(result: BenchResult, jsonFile: string): string {
   const lines: string[] = [];
   lines.push(`## ${result.quick ? 'Quick run' : 'Run'} of ${result.date.slice(0, 16).replace('T', ' ')} UTC`, '');
   lines.push(`- Command: \`${result.command}\``);
-  if (s.scenarios.length > 0) lines.push(`- ${s.rounds} round(s), each running every configuration once (order rotated per round); ${s.durationS} s per measured run after ${s.warmupS} s of warm-up; wrk -t1, ${s.connections} connections unless the scenario says otherwise.`);
+  if (s.scenarios.length > 0) lines.push(`- ${s.rounds} round(s), each running every configuration once (order rotated per round); ${s.durationS} s per measured run after ${s.warmupS} s of warm-up; wrk -t1 (h2load -t1 for h2c scenarios), ${s.connections} connections unless the scenario says otherwise.`);
   lines.push(`- Before each run the harness waited (at most ${s.quietMaxWaitS} s) for the machine to be ≥ ${Math.round(s.quietIdle * 100)}% idle; ${quietSummary([...result.runs, ...(result.hotSwap?.runs.map((r) => r.record) ?? [])])}.`);
   lines.push(`- Layout: ${s.layout}.`);
   const m = result.machine;
@@ -149,7 +149,7 @@ export function renderMarkdown(result: BenchResult, jsonFile: string): string {
     lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const c of configs) {
       const row = result.summary.find((r) => r.scenario === scenario.id && r.config === c.id);
-      if (!row) continue;
+      if (!row || row.roundsOk + row.roundsFailed === 0) continue; // not run in this scenario (h2c configurations run only h2c ones)
       const failed = row.roundsFailed ? `, ${row.roundsFailed} failed` : '';
       lines.push(`| ${c.id} | ${range(row.cpuPerReqUs, 1)} | ${median(row.userPerReqUs, 1)} | ${median(row.sysPerReqUs, 1)} | ${range(row.reqPerSec, 0)} | ${range(row.p50Ms, 2)} | ${range(row.p99Ms, 2)} | ${median(row.rssMiB, 0)} | ${percent(row.proxyCoreBusy)} | ${median(row.upstreamCpuPerReqUs, 1)} | ${row.roundsOk}${failed} |`);
     }

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkAnswers } from './check.js';
+import { checkAnswers, checkH2cAnswers } from './check.js';
 import { configurations, type Configuration } from './configurations.js';
 import { hotSwapConfigId, hotSwapId, hotSwapSettings, runHotSwap, type HotSwapResult, type LoadedRun } from './hot-swap.js';
 import { machineInfo, versions } from './machine.js';
@@ -18,7 +18,8 @@ import { treeCpuTime, treeRssMiB, waitForQuietMachine } from './proc-stats.js';
 import { renderMarkdown, summarize, writeJson, writeResultsMarkdown, type BenchResult, type Failure } from './report.js';
 import { pendingScenarios, requestHeaders, scenarios, type Scenario } from './scenarios.js';
 import { computeRatios, type RunRecord } from './stats.js';
-import { runWrk, type WrkResult } from './wrk.js';
+import { runH2load } from './h2load.js';
+import { runWrk, type WrkResult, type WrkRun } from './wrk.js';
 
 const loadCore = 0;
 const proxyCore = 1;
@@ -131,6 +132,9 @@ async function main(): Promise<number> {
 /** Starts one configuration, checks its answers, warms it up, measures every scenario, stops it. */
 async function runConfiguration(ctx: Context, config: Configuration, round: number, index: number): Promise<void> {
   const { options } = ctx;
+  // An h2c configuration runs the h2c scenarios, the others the HTTP/1.1 ones.
+  const served = ctx.scenarios.filter((scenario) => (scenario.protocol === 'h2c') === (config.h2c === true));
+  if (served.length === 0) return;
   const folder = path.join(ctx.tempDir, `round-${round}`, config.id);
   mkdirSync(folder, { recursive: true });
   let proc: Pinned | undefined;
@@ -139,11 +143,12 @@ async function runConfiguration(ctx: Context, config: Configuration, round: numb
       ? await config.start({ folder, port: options.portBase + 1 + index, adminPort: options.portBase + 20 + index, upstreamPort: ctx.upstreamPort, core: proxyCore })
       : undefined;
     const port = proc ? options.portBase + 1 + index : ctx.upstreamPort;
-    await checkAnswers(config.id, port);
+    if (config.h2c === true) await checkH2cAnswers(config.id, port);
+    else await checkAnswers(config.id, port);
     if (options.warmupS > 0) {
-      await runWrk({ scenario: scenarios[0]!, port, connections: options.connections, durationS: options.warmupS, core: loadCore, folder });
+      await runLoad({ scenario: served[0]!, port, connections: options.connections, durationS: options.warmupS, core: loadCore, folder });
     }
-    for (const scenario of ctx.scenarios) {
+    for (const scenario of served) {
       if (proc?.exit) {
         ctx.failures.push({ round, config: config.id, scenario: scenario.id, error: `not run: ${config.id} had exited` });
         continue;
@@ -187,7 +192,7 @@ async function measure(ctx: Context, m: Measurement): Promise<RunRecord> {
   const upstreamBefore = treeCpuTime(ctx.upstream.pid);
   const started = process.hrtime.bigint();
   const [load, beside] = await Promise.allSettled([
-    runWrk({ scenario, port: m.port, connections, durationS: m.durationS, core: loadCore, folder: m.folder }),
+    runLoad({ scenario, port: m.port, connections, durationS: m.durationS, core: loadCore, folder: m.folder }),
     m.during?.(),
   ]);
   if (load.status === 'rejected') {
@@ -236,6 +241,11 @@ async function measure(ctx: Context, m: Measurement): Promise<RunRecord> {
     quietWaitMs: quiet.waitedMs,
     quiet: quiet.quiet,
   };
+}
+
+/** wrk for HTTP/1.1 scenarios, h2load for h2c ones; both report in wrk's terms. */
+function runLoad(run: WrkRun): Promise<WrkResult> {
+  return run.scenario.protocol === 'h2c' ? runH2load(run) : runWrk(run);
 }
 
 /** Hot swap under load (bench/hot-swap.ts), on its own ports: the proxy at P+10, its admin API at P+30. */
@@ -301,7 +311,7 @@ function select<T extends { id: string }>(all: T[], ids: string[], kind: string,
 }
 
 function checkTools(): void {
-  const missing = ['nginx', 'wrk', 'taskset'].filter((tool) => {
+  const missing = ['nginx', 'wrk', 'h2load', 'taskset'].filter((tool) => {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
       return false;

@@ -1,4 +1,6 @@
-// What wrk sends: the request shapes of the issue, each with a realistic set of headers.
+// What the load generator sends: the request shapes of the issues, each with a realistic set of
+// headers. wrk speaks HTTP/1.1; the h2c scenarios run h2load (bench/h2load.ts) and only against
+// the configurations that serve h2c.
 
 export interface Scenario {
   id: string;
@@ -6,8 +8,12 @@ export interface Scenario {
   path: string;
   /** Connections; undefined means the run's --connections (50 by default). */
   connections?: number;
-  /** Lua lines that shape the request, run before bench/wrk/report.lua. */
+  /** Lua lines that shape the request, run before bench/wrk/report.lua (wrk only). */
   lua: string;
+  /** HTTP/2 without TLS, by prior knowledge, from h2load; absent: HTTP/1.1 from wrk. */
+  protocol?: 'h2c';
+  /** h2c: streams each connection keeps open at once (h2load -m). */
+  streams?: number;
   extraHeaders: string[];
 }
 
@@ -30,6 +36,16 @@ export const postBodyBytes = 64 * 1024;
 export const scenarios: Scenario[] = [
   { id: 'get', title: 'GET, 100-byte response', path: '/', lua: '', extraHeaders: [] },
   { id: 'get-c1', title: 'GET, 100-byte response, latency floor', path: '/', connections: 1, lua: '', extraHeaders: [] },
+  {
+    id: 'get-h2',
+    title: 'GET, 100-byte response, over h2c (h2load: 10 streams on each connection, 50 in flight as in get)',
+    path: '/',
+    connections: 5,
+    protocol: 'h2c',
+    streams: 10,
+    lua: '',
+    extraHeaders: [],
+  },
   {
     id: 'post-64k',
     title: 'POST 64 KiB, echoed back',

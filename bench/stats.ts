@@ -58,6 +58,10 @@ export interface RatioDefinition {
   /** ratio: numerator ÷ denominator; difference: numerator − denominator (in the metric's unit). */
   kind: 'ratio' | 'difference';
   target?: string;
+  /** The one scenario it is computed in (default: every scenario run). */
+  scenario?: string;
+  /** The denominator's scenario, when it is another one (the same request over h2c and over HTTP/1.1). */
+  denominatorScenario?: string;
 }
 
 export const ratioDefinitions: RatioDefinition[] = [
@@ -73,6 +77,10 @@ export const ratioDefinitions: RatioDefinition[] = [
   { id: 'weft-empty/nginx-p99', label: 'Weft empty chain ÷ nginx, p99', numerator: 'weft-empty', denominator: 'nginx', metric: 'p99Ms', kind: 'ratio', target: '≤ 3' },
   { id: 'weft-quickstart/fastify', label: 'Weft quickstart chain ÷ fastify-http-proxy, CPU/req', numerator: 'weft-quickstart', denominator: 'fastify-http-proxy', metric: 'cpuPerReqUs', kind: 'ratio', target: '≤ 0.9 (stretch 0.6)' },
   { id: 'weft-quickstart/nginx', label: 'Weft quickstart chain ÷ nginx, CPU/req', numerator: 'weft-quickstart', denominator: 'nginx', metric: 'cpuPerReqUs', kind: 'ratio', target: '≤ 2 (moonshot)' },
+  { id: 'weft-empty-h2c/nginx-h2c', label: 'Weft empty chain ÷ nginx, both serving h2c, CPU/req', numerator: 'weft-empty-h2c', denominator: 'nginx-h2c', metric: 'cpuPerReqUs', kind: 'ratio', scenario: 'get-h2' },
+  { id: 'weft-quickstart-h2c/nginx-h2c', label: 'Weft quickstart chain ÷ nginx, both serving h2c, CPU/req', numerator: 'weft-quickstart-h2c', denominator: 'nginx-h2c', metric: 'cpuPerReqUs', kind: 'ratio', scenario: 'get-h2' },
+  { id: 'weft-empty-h2c/h1', label: 'Weft empty chain, h2c clients (get-h2) ÷ HTTP/1.1 clients (get), CPU/req', numerator: 'weft-empty-h2c', denominator: 'weft-empty', metric: 'cpuPerReqUs', kind: 'ratio', scenario: 'get-h2', denominatorScenario: 'get' },
+  { id: 'weft-quickstart-h2c/h1', label: 'Weft quickstart chain, h2c clients (get-h2) ÷ HTTP/1.1 clients (get), CPU/req', numerator: 'weft-quickstart-h2c', denominator: 'weft-quickstart', metric: 'cpuPerReqUs', kind: 'ratio', scenario: 'get-h2', denominatorScenario: 'get' },
   { id: 'weft-quickstart/nginx-p99', label: 'Weft quickstart chain ÷ nginx, p99', numerator: 'weft-quickstart', denominator: 'nginx', metric: 'p99Ms', kind: 'ratio', target: '≤ 3' },
 ];
 
@@ -98,10 +106,14 @@ export function computeRatios(runs: RunRecord[], scenarioIds: string[], configId
   const runnable = ratioDefinitions.filter((d) => configIds.includes(d.numerator) && configIds.includes(d.denominator));
   for (const scenario of scenarioIds) {
     for (const def of runnable) {
+      const denominatorScenario = def.denominatorScenario ?? scenario;
+      if ((def.scenario !== undefined && def.scenario !== scenario) || !scenarioIds.includes(denominatorScenario)) continue;
+      // Neither side ran here (an HTTP/1.1 configuration in an h2c scenario): nothing to say.
+      if (!runs.some((r) => (r.scenario === scenario && r.config === def.numerator) || (r.scenario === denominatorScenario && r.config === def.denominator))) continue;
       const perRound: { round: number; value: number }[] = [];
       for (const num of runs) {
         if (num.scenario !== scenario || num.config !== def.numerator || !num.ok) continue;
-        const den = runs.find((r) => r.scenario === scenario && r.config === def.denominator && r.round === num.round && r.ok);
+        const den = runs.find((r) => r.scenario === denominatorScenario && r.config === def.denominator && r.round === num.round && r.ok);
         const a = num[def.metric];
         const b = den?.[def.metric];
         if (a === null || b === null || b === undefined) continue;

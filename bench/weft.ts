@@ -27,6 +27,8 @@ export interface WeftStart {
   engine?: 'node';
   /** Worker threads (default 1: the single-thread figures stay comparable whatever `workers: auto` gives here). */
   workers?: number;
+  /** The listener speaks h2c only (listen.protocols [h2]). */
+  h2c?: boolean;
 }
 
 const builtIn = (name: string) => path.join(repoRoot, 'filters', name, 'build', `${name}.wasm`);
@@ -60,7 +62,10 @@ export async function startWeft(start: WeftStart): Promise<Pinned> {
   }
   mkdirSync(start.folder, { recursive: true });
   const manifest = {
-    listen: start.engine === undefined ? `127.0.0.1:${start.port}` : { address: `127.0.0.1:${start.port}`, engine: start.engine },
+    listen:
+      start.engine === undefined && start.h2c !== true
+        ? `127.0.0.1:${start.port}`
+        : { address: `127.0.0.1:${start.port}`, ...(start.engine === undefined ? {} : { engine: start.engine }), ...(start.h2c === true ? { protocols: ['h2'] } : {}) },
     // A throwaway proxy on loopback whose admin API the harness itself calls (hot swap, /stats).
     admin: { listen: `127.0.0.1:${start.adminPort}`, auth: 'none' },
     clusters: [{ name: 'up', endpoints: [`127.0.0.1:${start.upstreamPort}`], ...start.cluster }],

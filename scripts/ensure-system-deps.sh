@@ -3,6 +3,7 @@
 #   nginx                   the upstream and the "nginx as reverse proxy" configuration
 #   libnginx-mod-http-echo  lets the upstream nginx echo a 64 KiB POST body back
 #   wrk                     the load generator
+#   nghttp2-client          h2load, the load generator of the h2c scenarios
 #   etcd-server             the etcd store's tests and examples/mesh run a loopback etcd
 #   chromium                the admin page's tests drive it headless (playwright-core, no browser download)
 # (taskset comes with util-linux, which every Debian has.)
@@ -12,7 +13,7 @@
 # is printed and the script exits 1.
 set -euo pipefail
 
-packages=(nginx libnginx-mod-http-echo wrk etcd-server chromium)
+packages=(nginx libnginx-mod-http-echo wrk nghttp2-client etcd-server chromium)
 
 is_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
