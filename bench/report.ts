@@ -45,11 +45,11 @@ export interface BenchResult {
     quietMaxWaitS: number;
     layout: string;
     headers: string[];
-    scenarios: { id: string; title: string; path: string; connections: number }[];
+    scenarios: { id: string; title: string; path: string; connections: number; protocol?: 'h2c' }[];
   };
   machine: MachineInfo;
   versions: Record<string, string>;
-  configurations: { id: string; description: string; pending?: string }[];
+  configurations: { id: string; description: string; pending?: string; h2c?: boolean }[];
   runs: RunRecord[];
   failures: Failure[];
   summary: SummaryRow[];

@@ -2,7 +2,7 @@
 // 4 connections) and check that every configuration produced numbers in every scenario, that
 // the hot swap part measured every figure it reports (one pair of 1 s runs, then 1,000 swaps:
 // about 8 s of the run), and that the ABI micro-benchmarks ran. No speed is asserted here;
-// targets live in bench/. Needs nginx, its echo module and wrk (scripts/ensure-system-deps.sh).
+// targets live in bench/. Needs nginx, its echo module, wrk and h2load (scripts/ensure-system-deps.sh).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -55,14 +55,16 @@ function runHarness(args: string[]): Promise<{ code: number | null; output: stri
   });
 }
 
-test('every configuration produced numbers in every scenario', () => {
+test('every configuration produced numbers in every scenario it serves (HTTP/1.1 or h2c)', () => {
   const runnable = result.configurations.filter((c) => !c.pending);
   assert.ok(runnable.length >= 8, `expected the 8 runnable configurations, got ${runnable.map((c) => c.id).join(', ')}`);
   // The node:http engine is measured on every machine, uWS or not.
   assert.ok(runnable.some((c) => c.id === 'weft-empty-node'), 'weft-empty-node runs');
+  assert.ok(runnable.some((c) => c.h2c === true) && result.settings.scenarios.some((s) => s.protocol === 'h2c'), 'the h2c scenario and configurations run');
   const missing: string[] = [];
   for (const config of runnable) {
     for (const scenario of result.settings.scenarios) {
+      if ((scenario.protocol === 'h2c') !== (config.h2c === true)) continue;
       const run = result.runs.find((r) => r.config === config.id && r.scenario === scenario.id && r.ok);
       const measuresProxy = config.id !== 'direct';
       const numbers = run && [run.reqPerSec, run.p50Ms, run.p99Ms, ...(measuresProxy ? [run.cpuPerReqUs, run.rssMiB] : [])];
