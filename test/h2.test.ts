@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer as createH2Server, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -141,6 +142,24 @@ describe('draining an HTTP/2 listener', () => {
 });
 
 describe('HTTP/2 upstreams', () => {
+  test('a cluster of protocol h2 whose upstream offers only HTTP/1.1 in ALPN: 502, saying so', async () => {
+    const ca = TestCa.create('alpn-ca');
+    const cert = ca.server('h1-only');
+    const upstream = createHttpsServer({ cert: read(cert.cert), key: read(cert.key) }, (_req, res) => res.end('h1'));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
+    const weft = await startWeft({ workers: 1, clusters: [{ name: 'up', protocol: 'h2', tls: { ca: ca.cert }, endpoints: [`127.0.0.1:${port}`] }] });
+    try {
+      const response = await request(`${weft.url}/x`);
+      assert.equal(response.status, 502);
+      assert.match(response.body, /did not agree to HTTP\/2 in the TLS handshake \(ALPN: http\/1\.1\)/);
+      assert.equal((await request(`${weft.url}/again`)).status, 502, 'and the proxy keeps serving');
+    } finally {
+      await weft.stop();
+      upstream.close();
+    }
+  });
+
   test('a cluster of protocol h2c: 50 concurrent requests share one HTTP/2 connection, trailers come back', async () => {
     let sessions = 0;
     let inFlight = 0;

@@ -116,7 +116,8 @@ export class Http2Upstream extends Dispatcher {
       if (error !== null) return fail(error);
       if (tls && (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol !== 'h2') {
         socket!.destroy();
-        return fail(Object.assign(new Error(`upstream did not agree to HTTP/2 in the TLS handshake (ALPN: ${(socket as { alpnProtocol?: string | false }).alpnProtocol || 'none'}); protocol h2 needs it`), { code: 'UND_ERR_SOCKET' }));
+        // A 502 (flag UF) whose text says why: the cluster is misconfigured or the upstream is not what it claims.
+        return fail(Object.assign(new Error(`it did not agree to HTTP/2 in the TLS handshake (ALPN: ${(socket as { alpnProtocol?: string | false }).alpnProtocol || 'none'}), which protocol h2 needs`), { code: 'WEFT_UPSTREAM_NO_H2' }));
       }
       const session = connectHttp2(origin, { createConnection: () => socket! });
       connection.session = session;
