@@ -47,9 +47,8 @@ describe('hot swap through the admin API', () => {
 
   before(async () => {
     upstream = await EchoUpstream.start();
-    // One thread: the memory test below reads the process's RSS, which with two workers grew
-    // 6-10 % over 300 swaps in several runs, near its bound (not yet explained: two V8 heaps
-    // warming up, or a slow leak). Swaps under load across workers: workers.test.ts.
+    // One thread: these tests read one VM's state and the process's metrics. Swaps under load
+    // across workers: workers.test.ts.
     ({ weft, admin, adminUrl } = await startTaggedProxy(upstream, TOKEN, { workers: 1 }));
     seeded = (await admin.chain()).revision;
     const tag = await readFile(fixtureModule('tag-version'));
@@ -380,15 +379,34 @@ describe('hot swap through the admin API', () => {
     assert.equal(await admin.metric('weft_filter_vms'), 1);
     t.diagnostic(`${starts.length} requests in ${seconds.toFixed(1)} s (${Math.round(starts.length / seconds)}/s), ${strict} checked strictly`);
   });
+});
 
-  test('memory stays flat across swaps under load (RSS less the young generation within 10%)', async (t) => {
-    // The issue asks for 1,000 swaps; this test does 300 after 10 to stay fast (bench/ for the full run).
+describe('memory across hot swaps', () => {
+  let upstream: EchoUpstream;
+  let weft: WeftProcess;
+  let admin: AdminClient;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+    // A proxy of its own, one thread, its young generation pinned at Node 20's default (two
+    // 16 MiB semi-spaces): V8 on Node 24 grows it under sustained load (to 2 × 64 MiB, at a moment
+    // that depends on the load before), which RSS would show as growth that no swap caused.
+    ({ weft, admin } = await startTaggedProxy(upstream, TOKEN, { workers: 1 }, { nodeArgs: ['--min-semi-space-size=16', '--max-semi-space-size=16'] }));
+    const tag = await readFile(fixtureModule('tag-version'));
+    assert.equal((await admin.upload('tag', withCustomSection(tag, 'build', 'v2'))).json?.version, 2);
+  });
+  after(async () => {
+    await weft?.stop();
+    await upstream?.stop();
+  });
+
+  test('memory stays flat across swaps under load (RSS within 10% over 300 swaps, after 100 to warm up)', async (t) => {
+    // The issue asks for 1,000 swaps; this test does 400 to stay fast (bench/ for the full run).
+    // The first ~200 swaps under load grow RSS by 5-10 % on Node 20 as the process warms up
+    // (compiled code, pools, caches) and then it stays flat, so the baseline is taken after 100:
+    // a leak keeps growing, warming up does not.
+    const WARM_UP = 100;
     const SWAPS = 300;
-    // Under sustained allocation V8 grows the young generation (new space): on Node 24 from 32 to
-    // 64 and then 128 MiB over a few hundred swaps under load, while old space stays flat. That is
-    // the collector sizing itself, not memory kept; what a leak grows is the rest of RSS.
-    const youngKiB = async () => (await admin.metric('nodejs_heap_space_size_total_bytes{space="new"}'))! / 1024;
-    const keptKiB = async () => rssKiB(weft.pid) - (await youngKiB());
     let loading = true;
     const clients = Array.from({ length: 8 }, () => new Client(weft.url, { pipelining: 1 }));
     const load = async (client: Client) => {
@@ -400,18 +418,19 @@ describe('hot swap through the admin API', () => {
     const running = clients.map(load);
     try {
       await sleep(1500); // the heap grows to its working size under load first; that is not a leak
-      let keptAfter10 = 0;
-      let youngAfter10 = 0;
-      for (let i = 0; i < 10 + SWAPS; i++) {
+      let rssWarm = 0;
+      for (let i = 0; i < WARM_UP + SWAPS; i++) {
         const reply = await admin.putChain(i % 2 === 0 ? SPEC_V2 : SPEC_V1);
         assert.equal(reply.status, 200, reply.text);
-        if (i === 9) [keptAfter10, youngAfter10] = [await keptKiB(), await youngKiB()];
+        if (i === WARM_UP - 1) rssWarm = rssKiB(weft.pid);
       }
-      const keptAfter = await keptKiB();
-      const change = (keptAfter - keptAfter10) / keptAfter10;
-      t.diagnostic(`RSS less new space after 10 swaps ${Math.round(keptAfter10)} KiB, after ${10 + SWAPS} ${Math.round(keptAfter)} KiB (${(change * 100).toFixed(1)}%); new space ${youngAfter10} -> ${await youngKiB()} KiB`);
-      // A leak grows; memory that shrinks (V8 giving pages back after a collection) is no failure.
-      assert.ok(change < 0.1, `RSS less new space went from ${Math.round(keptAfter10)} KiB to ${Math.round(keptAfter)} KiB`);
+      const rssAfter = rssKiB(weft.pid);
+      const change = (rssAfter - rssWarm) / rssWarm;
+      const young = (await admin.metric('nodejs_heap_space_size_total_bytes{space="new"}'))! / 1024;
+      t.diagnostic(`RSS after ${WARM_UP} swaps ${rssWarm} KiB, after ${WARM_UP + SWAPS} ${rssAfter} KiB (${(change * 100).toFixed(1)}%); new space ${young} KiB`);
+      assert.equal(young, 32 * 1024, 'the young generation stayed at its pinned size');
+      // A leak grows; RSS that shrinks (V8 giving pages back after a collection) is no failure.
+      assert.ok(change < 0.1, `RSS went from ${rssWarm} KiB to ${rssAfter} KiB`);
     } finally {
       loading = false;
       await Promise.all(running);

@@ -2,7 +2,7 @@
 
 import { fixtureModule } from './repo.js';
 import type { EchoUpstream } from './upstream.js';
-import { startWeft } from './weft.js';
+import { startWeft, type SpawnOptions } from './weft.js';
 import { request, type HttpResponse } from './http.js';
 
 export interface AdminReply {
@@ -73,13 +73,13 @@ export class AdminClient {
  * A `weft run` with a token-protected admin API and one tag-version filter (v1) in front of
  * `upstream`: what the registry and hot-swap tests start from. `extra` adds manifest keys.
  */
-export async function startTaggedProxy(upstream: EchoUpstream, token: string, extra: Record<string, unknown> = {}) {
+export async function startTaggedProxy(upstream: EchoUpstream, token: string, extra: Record<string, unknown> = {}, spawnOptions: SpawnOptions = {}) {
   const weft = await startWeft({
     admin: { token },
     clusters: [{ name: 'web', endpoints: [upstream.address] }],
     filters: [{ name: 'tag', module: fixtureModule('tag-version'), config: { version: 'v1' } }],
     access_log: 'off',
     ...extra,
-  });
+  }, undefined, spawnOptions);
   return { weft, admin: new AdminClient(weft.adminUrl, token), adminUrl: weft.adminUrl };
 }
