@@ -75,7 +75,18 @@ export class NodeTransport implements Transport {
   async goAway(): Promise<void> {
     // session.close() sends GOAWAY, lets the streams in flight finish, then closes the
     // connection once their last frames are out (closeAll would cut what is still queued).
-    await Promise.all([...this.h2Sessions].map((session) => new Promise<void>((resolve) => (session.closed ? resolve() : session.close(resolve)))));
+    // Node 24's server.close() has already called it: `closed` is then true while the session
+    // is still finishing, so the wait is for its 'close' event, not for `closed`.
+    await Promise.all(
+      [...this.h2Sessions].map(
+        (session) =>
+          new Promise<void>((resolve) => {
+            if (session.destroyed) return resolve();
+            session.once('close', () => resolve());
+            if (!session.closed) session.close();
+          }),
+      ),
+    );
   }
 
   closeAll(): void {
