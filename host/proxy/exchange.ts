@@ -531,7 +531,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.responseStarted = true;
     this.responseEnded = true;
     if (this.grpc) {
-      this.respondWithGrpcError(status, reason);
+      this.respondWithGrpcError(status, reason, closeConnection, retryAfterS);
       return;
     }
     this.statusCode = status;
@@ -554,15 +554,17 @@ export class Exchange implements StreamOwner, AttemptOwner {
   }
 
   /** The host's error to a gRPC client: a trailers-only reply (HTTP 200, the status as grpc-status). */
-  private respondWithGrpcError(status: number, reason: string): void {
+  private respondWithGrpcError(status: number, reason: string, closeConnection: boolean, retryAfterS: number): void {
     this.statusCode = 200;
-    const flat = grpcReplyHeaders(status, hostErrorGrpcStatus(status), Buffer.from(reason));
-    this.grpcStatus = Number(flat[5]);
+    const grpcStatus = (this.grpcStatus = hostErrorGrpcStatus(status));
+    const flat = grpcReplyHeaders(status, grpcStatus, Buffer.from(reason));
     const res = this.res;
     res.cork(() => {
       res.writeStatus(statusLine(200));
       for (let i = 2; i < flat.length; i += 2) res.writeHeader(flat[i]!, flat[i + 1]!);
-      res.endWithoutBody(0);
+      if (retryAfterS > 0) res.writeHeader('retry-after', String(retryAfterS));
+      if (this.proxy.draining) res.writeHeader('connection', 'close');
+      res.endWithoutBody(0, closeConnection);
     });
     this.complete();
   }
