@@ -151,14 +151,11 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     return more;
   }
 
-  /**
-   * undici types the trailers as strings; on this legacy handler HTTP/1.1 trailers come raw
-   * (Buffers), which trailerFlat takes too, and HTTP/2 trailers as node:http2's headers object.
-   */
-  onComplete(trailers: string[] | Record<string, string | string[] | undefined> | null): void {
+  /** undici types the trailers as strings; on this legacy handler they come raw (Buffers): trailerFlat takes both. */
+  onComplete(trailers: string[] | null): void {
     this.stopTimer();
     this.release();
-    this.owner.attemptComplete(this, trailers === null ? NO_TRAILERS : Array.isArray(trailers) ? trailers : flatten(trailers));
+    this.owner.attemptComplete(this, trailers ?? NO_TRAILERS);
   }
 
   onError(error: Error): void {
@@ -166,14 +163,4 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.release();
     this.owner.attemptError(this, error);
   }
-}
-
-/** node:http2's headers object as a flat [name, value, ...] array, a repeated name once per value. */
-function flatten(headers: Record<string, string | string[] | undefined>): string[] {
-  const flat: string[] = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (Array.isArray(value)) for (const one of value) flat.push(name, one);
-    else if (value !== undefined) flat.push(name, value);
-  }
-  return flat;
 }
