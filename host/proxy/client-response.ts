@@ -4,6 +4,7 @@
 // expose) adapt node's request/response pair to this shape with NodeClientResponse.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { headerObject } from './headers.js';
 
 export interface ClientResponse {
   cork(write: () => void): unknown;
@@ -47,11 +48,15 @@ export class NodeClientResponse implements ClientResponse {
   private readonly headers: Record<string, string | string[]> = {};
   private headSent = false;
   private offset = 0;
+  /** An HTTP/2 stream (node:http2's compatibility response): no reason phrase, no connection headers. */
+  private readonly h2: boolean;
 
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-  ) {}
+  ) {
+    this.h2 = req.httpVersionMajor === 2;
+  }
 
   cork(write: () => void): void {
     write();
@@ -65,14 +70,13 @@ export class NodeClientResponse implements ClientResponse {
   }
 
   writeHeader(name: string, value: string): this {
-    const h2 = this.req.httpVersionMajor === 2;
     // HTTP/2 has no connection-specific headers (RFC 9113 8.2.2): the connection: close a
     // draining proxy adds, or one a filter set, is left out (node:http2 would throw on it).
-    if (h2 && H2_CONNECTION_HEADERS.has(name)) return this;
+    if (this.h2 && H2_CONNECTION_HEADERS.has(name)) return this;
     const existing = this.headers[name];
     if (existing === undefined) this.headers[name] = value;
     // node:http2 refuses a second value of these; the first stands.
-    else if (h2 && H2_SINGLE_VALUE_HEADERS.has(name)) return this;
+    else if (this.h2 && H2_SINGLE_VALUE_HEADERS.has(name)) return this;
     else if (Array.isArray(existing)) existing.push(value);
     else this.headers[name] = [existing, value];
     return this;
@@ -124,15 +128,9 @@ export class NodeClientResponse implements ClientResponse {
 
   writeTrailers(flat: readonly string[]): void {
     this.sendHead();
-    if (this.req.httpVersionMajor === 2) {
+    if (this.h2) {
       // node:http2's compatibility response takes trailers as an object only.
-      const trailers: Record<string, string | string[]> = {};
-      for (let i = 0; i < flat.length; i += 2) {
-        const [name, value] = [flat[i]!, flat[i + 1]!];
-        const earlier = trailers[name];
-        trailers[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [earlier]), value];
-      }
-      this.res.addTrailers(trailers);
+      this.res.addTrailers(headerObject(flat));
       return;
     }
     const trailers: Array<[string, string]> = [];
@@ -156,7 +154,7 @@ export class NodeClientResponse implements ClientResponse {
   private sendHead(): void {
     if (this.headSent) return;
     this.headSent = true;
-    if (this.req.httpVersionMajor === 2) {
+    if (this.h2) {
       // HTTP/2 has no reason phrase. The head is set, not written: node:http2 then sends it with
       // the first bytes, or, for a response without a body, as one HEADERS frame that ends the
       // stream, which gRPC's trailers-only replies must be (writeHead would send HEADERS, then

@@ -14,6 +14,7 @@ import { connect as connectHttp2, constants, type ClientHttp2Session, type Clien
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { Dispatcher, type buildConnector } from 'undici';
+import { headerObject } from './headers.js';
 
 /** Streams opened on one connection at most: 100, the floor RFC 9113 recommends for SETTINGS_MAX_CONCURRENT_STREAMS. */
 const STREAMS_PER_CONNECTION = 100;
@@ -195,21 +196,10 @@ export class Http2Upstream extends Dispatcher {
   }
 }
 
-/** The request's head for node:http2: the pseudo-headers, then the rest (undici's flat [name, value, ...] array). */
+/** The request's head for node:http2 from undici's flat [name, value, ...] array: Host becomes :authority. */
 function requestHeaders(options: Dispatcher.DispatchOptions, tls: boolean): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = { ':method': options.method, ':path': options.path, ':scheme': tls ? 'https' : 'http' };
-  const flat = options.headers as string[];
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i]!.toLowerCase();
-    const value = flat[i + 1]!;
-    if (name === 'host') {
-      headers[':authority'] = value;
-      continue;
-    }
-    const earlier = headers[name];
-    headers[name] = earlier === undefined ? value : [...(Array.isArray(earlier) ? earlier : [String(earlier)]), value];
-  }
-  return headers;
+  const { host, ...rest } = headerObject(options.headers as string[]);
+  return { ':method': options.method, ':path': options.path, ':scheme': tls ? 'https' : 'http', ...(host === undefined ? {} : { ':authority': host }), ...rest };
 }
 
 /** node:http2's headers object as undici's raw [name, value, ...] Buffers, pseudo-headers left out. */

@@ -105,6 +105,21 @@ export function upstreamRequestHeaders(flat: readonly string[], facts: Forwardin
   return out;
 }
 
+/**
+ * A flat [name, value, ...] array as the headers object node:http2 takes: names lowercased, the
+ * values of a repeated name in one array.
+ */
+export function headerObject(flat: readonly string[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const value = flat[i + 1]!;
+    const earlier = headers[name];
+    headers[name] = earlier === undefined ? value : Array.isArray(earlier) ? [...earlier, value] : [earlier, value];
+  }
+  return headers;
+}
+
 /** Raw trailers (undici's Buffers, or node's rawTrailers) as a header map's flat array, names lowercased. */
 export function trailerFlat(raw: ReadonlyArray<Buffer | string>): string[] {
   const out: string[] = [];
