@@ -1,8 +1,10 @@
 // Admin request bodies, bounded by the route's limit and refused with a JSON 413 that says
 // why, like every other refusal (and only after the caller's token was checked).
 //
-// A declared Content-Length over the limit is refused before anything is read (node discards
-// the unread body after the reply). A chunked body is counted as it arrives; once it passes the
+// A declared Content-Length over the limit is refused without keeping anything, but the body is
+// read and dropped first when it is not huge: a client that writes its whole body before it
+// reads (node's http client, most scripts) would otherwise find the connection closed under it
+// (EPIPE) and never see the 413. Beyond LINGER_MAX_BYTES the 413 goes out at once. A chunked body is counted as it arrives; once it passes the
 // limit nothing more is kept, the rest is read and dropped, and the 413 goes out when the
 // client has finished sending, so a client that writes its whole body first still reads it.
 
@@ -14,10 +16,19 @@ function tooLarge(limit: number, declared?: number): AdminError {
   return new AdminError(413, `request body is over this route's limit of ${limit} bytes${length}`);
 }
 
-/** Throws the 413 when the request declares a body longer than `limit`. */
-export function checkDeclaredLength(request: IncomingMessage, limit: number): void {
+/** A declared body up to this size is read and dropped before its 413 (nginx's lingering close, bounded). */
+const LINGER_MAX_BYTES = 16 * 1024 * 1024;
+
+/** Throws the 413 when the request declares a body longer than `limit`, once its bytes are off the wire. */
+export async function checkDeclaredLength(request: IncomingMessage, limit: number): Promise<void> {
   const declared = Number(request.headers['content-length']);
-  if (declared > limit) throw tooLarge(limit, declared);
+  if (!(declared > limit)) return;
+  if (declared <= LINGER_MAX_BYTES) {
+    await new Promise<void>((done) => {
+      request.once('end', done).once('close', done).resume();
+    });
+  }
+  throw tooLarge(limit, declared);
 }
 
 /** The whole body, at most `limit` bytes (a declared length was checked by checkDeclaredLength). */

@@ -162,7 +162,7 @@ async function serve(routes: Registered[], auth: AdminAuth, allowedHosts: Readon
   let status: number;
   try {
     checkContentType(request, route);
-    checkDeclaredLength(request, maxBodyBytes);
+    await checkDeclaredLength(request, maxBodyBytes);
     const reply = await route.handle(adminRequest(request, target, params, outcome, maxBodyBytes));
     status = sendReply(response, reply);
   } catch (error) {
