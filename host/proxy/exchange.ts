@@ -51,7 +51,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
 
   // upstream side
   private cluster: Cluster | undefined;
-  private policy: RoutePolicy | undefined;
+  private policy: Readonly<RoutePolicy> | undefined;
   private attempt: UpstreamAttempt | undefined;
   private attemptsMade = 0;
   /** When the route's (or cluster's) timeout runs out, in Date.now() ms; 0 until the first attempt's clock starts, or with no timeout. */

@@ -32,22 +32,48 @@ interface RouteProperties {
   propertyText(key: string): string | undefined;
 }
 
-export function routePolicy(route: RouteProperties | undefined, clusterTimeoutMs: number): RoutePolicy {
+/**
+ * Policies already made, by the texts they were made from: a route's properties are the same on
+ * every request it serves, so the Set, the splits and the object are made once per route, not per
+ * request. Bounded, as a filter may set any text: past MAX_MADE_POLICIES it starts over.
+ */
+const madePolicies = new Map<string, RoutePolicy>();
+const MAX_MADE_POLICIES = 256;
+/** The policy of a request no router spoke for, by the cluster's timeout. */
+const clusterPolicies = new Map<number, RoutePolicy>();
+
+export function routePolicy(route: RouteProperties | undefined, clusterTimeoutMs: number): Readonly<RoutePolicy> {
   const timeout = route?.propertyText('weft.route.timeout_ms');
   const attempts = route?.propertyText('weft.route.retry.attempts');
+  const perTry = route?.propertyText('weft.route.retry.per_try_timeout_ms');
   const on = attempts === undefined ? '' : (route!.propertyText('weft.route.retry.on') ?? 'connect-failure,reset,gateway-error');
+  if (timeout === undefined && attempts === undefined && perTry === undefined) {
+    let policy = clusterPolicies.get(clusterTimeoutMs);
+    if (policy === undefined) clusterPolicies.set(clusterTimeoutMs, (policy = makePolicy(undefined, undefined, undefined, '', clusterTimeoutMs)));
+    return policy;
+  }
+  const key = `${clusterTimeoutMs}|${timeout ?? ''}|${attempts ?? ''}|${perTry ?? ''}|${on}`;
+  let policy = madePolicies.get(key);
+  if (policy === undefined) {
+    if (madePolicies.size >= MAX_MADE_POLICIES) madePolicies.clear();
+    madePolicies.set(key, (policy = makePolicy(timeout, attempts, perTry, on, clusterTimeoutMs)));
+  }
+  return policy;
+}
+
+function makePolicy(timeout: string | undefined, attempts: string | undefined, perTry: string | undefined, on: string, clusterTimeoutMs: number): RoutePolicy {
   const tokens = new Set(on.split(',').map((t) => t.trim()));
-  return {
+  return Object.freeze({
     timeoutMs: nonNegative(timeout, clusterTimeoutMs),
     retries: nonNegative(attempts, 0),
-    perTryTimeoutMs: nonNegative(route?.propertyText('weft.route.retry.per_try_timeout_ms'), 0),
+    perTryTimeoutMs: nonNegative(perTry, 0),
     retryOn5xx: tokens.has('5xx'),
     retryOnGatewayError: tokens.has('gateway-error'),
     retryOnConnectFailure: tokens.has('connect-failure'),
     retryOnReset: tokens.has('reset'),
     retryOn409: tokens.has('retriable-4xx'),
     retryGrpcStatuses: GRPC_RETRY_CONDITIONS.reduce((bits, [name, status]) => (tokens.has(name) ? bits | (1 << status) : bits), 0),
-  };
+  });
 }
 
 /** Whether an upstream status is one the policy retries. */
