@@ -38,16 +38,15 @@ interface Context {
 
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
-  checkTools();
-  // The harness itself waits on core 0 too, so nothing but the proxy runs on core 1.
-  execFileSync('taskset', ['-a', '-p', '-c', String(loadCore), String(process.pid)], { stdio: 'ignore' });
-
   const selected = select(configurations, options.only, 'configuration');
   const runnable = selected.filter((c) => !c.pending);
   // `--scenarios` picks wrk scenarios and, by its id, the hot swap part; none named runs them all.
   const chosenScenarios = select(scenarios, options.scenarios, 'scenario', [hotSwapId, overloadId]);
   const runsHotSwap = options.scenarios.length === 0 || options.scenarios.includes(hotSwapId);
   const runsOverload = options.scenarios.length === 0 || options.scenarios.includes(overloadId);
+  checkTools(chosenScenarios.some((scenario) => scenario.protocol === 'h2c'));
+  // The harness itself waits on core 0 too, so nothing but the proxy runs on core 1.
+  execFileSync('taskset', ['-a', '-p', '-c', String(loadCore), String(process.pid)], { stdio: 'ignore' });
   const date = new Date().toISOString();
   tempDir = mkdtempSync(path.join(os.tmpdir(), 'weft-bench-'));
   const upstreamPort = options.portBase;
@@ -310,8 +309,10 @@ function select<T extends { id: string }>(all: T[], ids: string[], kind: string,
   return all.filter((item) => ids.includes(item.id));
 }
 
-function checkTools(): void {
-  const missing = ['nginx', 'wrk', 'h2load', 'taskset'].filter((tool) => {
+/** What the chosen scenarios run; h2load (nghttp2-client) only when an h2c scenario is among them. */
+function checkTools(needsH2load: boolean): void {
+  const tools = needsH2load ? ['nginx', 'wrk', 'h2load', 'taskset'] : ['nginx', 'wrk', 'taskset'];
+  const missing = tools.filter((tool) => {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
       return false;
