@@ -43,7 +43,8 @@ describe('HTTP/2 listeners', () => {
   let tls: WeftProcess;
 
   before(async () => {
-    upstream = createServer((req, res) => {
+    // Node's own 16 KiB header limit would answer the big-header test's 431 itself.
+    upstream = createServer({ maxHeaderSize: 256 * 1024 }, (req, res) => {
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk));
       req.on('end', () => {
@@ -55,7 +56,7 @@ describe('HTTP/2 listeners', () => {
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const port = (upstream.address() as AddressInfo).port;
-    const manifest = { workers: 1, clusters: [{ name: 'up', endpoints: [`127.0.0.1:${port}`] }], filters: [] };
+    const manifest = { workers: 1, clusters: [{ name: 'up', endpoints: [`127.0.0.1:${port}`] }], filters: [], limits: { max_request_headers_kb: 128 } };
     [h2c, both, tls] = await Promise.all([
       startWeft({ ...manifest, listenProtocols: ['h2'] }),
       startWeft({ ...manifest, listenProtocols: ['http1', 'h2'] }),
@@ -112,6 +113,35 @@ describe('HTTP/2 listeners', () => {
       assert.match(answer.body, /^POST \/tls .* body=abc$/);
     } finally {
       session.close();
+    }
+  });
+
+  test('limits.max_request_headers_kb holds on h2, plain and TLS: 125 KiB of headers pass, 150 KiB get the 431', async () => {
+    // node:http2 would not send a header block over 64 KiB without maxSendHeaderBlockLength.
+    const sessions = [
+      connect(`http://127.0.0.1:${h2c.port}`, { maxSendHeaderBlockLength: 1 << 20 }),
+      connect(`https://127.0.0.1:${tls.port}`, { ca: read(ca.cert), maxSendHeaderBlockLength: 1 << 20 }),
+    ];
+    try {
+      for (const session of sessions) {
+        for (const [count, status] of [[5, 200], [6, 431]] as const) {
+          const headers: Record<string, string> = { ':path': '/big' };
+          for (let i = 0; i < count; i++) headers[`x-big-${i}`] = 'a'.repeat(25 * 1024);
+          const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+            const stream = session.request(headers);
+            let status = 0;
+            let body = '';
+            stream.on('response', (h) => (status = Number(h[':status'])));
+            stream.on('data', (chunk: Buffer) => (body += chunk));
+            stream.on('end', () => resolve({ status, body }));
+            stream.on('error', reject);
+          });
+          assert.equal(answer.status, status, `${count} × 25 KiB of headers: ${answer.body.slice(0, 200)}`);
+          if (status === 431) assert.equal(answer.body, 'request headers too large\n');
+        }
+      }
+    } finally {
+      for (const session of sessions) session.close();
     }
   });
 });
