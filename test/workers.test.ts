@@ -308,7 +308,10 @@ describe('a shared queue across workers', () => {
     for (const reply of replies) assert.deepEqual(JSON.parse(reply.body), { status: 0 }, 'enqueued');
     await assertServedBy(weft, '/enqueue/', [1, 2], 'both workers enqueued');
     await eventually(async () => JSON.parse((await request(`${weft.url}/received`, { headers: { 'x-received': '1' } })).body).received, (received) => received === items, 'every item to be received');
-    const got = weft.logLines().filter((line) => typeof line.msg === 'string' && line.msg.startsWith('relay: got '));
+    // The count is shared data, seen at once; a worker's log lines reach the process's stdout later.
+    const relayed = () => weft.logLines().filter((line) => typeof line.msg === 'string' && line.msg.startsWith('relay: got '));
+    await eventually(async () => relayed().length, (count) => count >= items, 'every item logged by the owner');
+    const got = relayed();
     assert.deepEqual(new Set(got.map((line) => line.msg)), new Set(Array.from({ length: items }, (_, i) => `relay: got item-${i}`)));
     assert.equal(new Set(got.map((line) => line.worker)).size, 1, 'one worker, the owner, received them all');
   });
