@@ -33,40 +33,42 @@ interface RouteProperties {
 }
 
 /**
- * Policies already made, by the texts they were made from: a route's properties are the same on
- * every request it serves, so the Set, the splits and the object are made once per route, not per
- * request. Bounded, as a filter may set any text: past MAX_MADE_POLICIES it starts over.
+ * Policies already made, by what they were made from: a route's properties are the same on every
+ * request it serves, so the Set, the splits and the object are made once per route, not per
+ * request. Keyed by the parsed numbers and the retry conditions (last, so no text can make two
+ * routes' keys meet). Bounded, as a filter may set any text: past MAX_MADE_POLICIES it starts over.
  */
 const madePolicies = new Map<string, RoutePolicy>();
 const MAX_MADE_POLICIES = 256;
-/** The policy of a request no router spoke for, by the cluster's timeout. */
-const clusterPolicies = new Map<number, RoutePolicy>();
+/** Policies with a timeout and nothing else (every request no router spoke for), by that timeout. */
+const timeoutOnlyPolicies = new Map<number, RoutePolicy>();
 
 export function routePolicy(route: RouteProperties | undefined, clusterTimeoutMs: number): Readonly<RoutePolicy> {
-  const timeout = route?.propertyText('weft.route.timeout_ms');
   const attempts = route?.propertyText('weft.route.retry.attempts');
-  const perTry = route?.propertyText('weft.route.retry.per_try_timeout_ms');
+  const timeoutMs = nonNegative(route?.propertyText('weft.route.timeout_ms'), clusterTimeoutMs);
+  const retries = nonNegative(attempts, 0);
+  const perTryTimeoutMs = nonNegative(route?.propertyText('weft.route.retry.per_try_timeout_ms'), 0);
   const on = attempts === undefined ? '' : (route!.propertyText('weft.route.retry.on') ?? 'connect-failure,reset,gateway-error');
-  if (timeout === undefined && attempts === undefined && perTry === undefined) {
-    let policy = clusterPolicies.get(clusterTimeoutMs);
-    if (policy === undefined) clusterPolicies.set(clusterTimeoutMs, (policy = makePolicy(undefined, undefined, undefined, '', clusterTimeoutMs)));
+  if (retries === 0 && perTryTimeoutMs === 0 && on === '') {
+    let policy = timeoutOnlyPolicies.get(timeoutMs);
+    if (policy === undefined) timeoutOnlyPolicies.set(timeoutMs, (policy = makePolicy(timeoutMs, 0, 0, '')));
     return policy;
   }
-  const key = `${clusterTimeoutMs}|${timeout ?? ''}|${attempts ?? ''}|${perTry ?? ''}|${on}`;
+  const key = `${timeoutMs}|${retries}|${perTryTimeoutMs}|${on}`;
   let policy = madePolicies.get(key);
   if (policy === undefined) {
     if (madePolicies.size >= MAX_MADE_POLICIES) madePolicies.clear();
-    madePolicies.set(key, (policy = makePolicy(timeout, attempts, perTry, on, clusterTimeoutMs)));
+    madePolicies.set(key, (policy = makePolicy(timeoutMs, retries, perTryTimeoutMs, on)));
   }
   return policy;
 }
 
-function makePolicy(timeout: string | undefined, attempts: string | undefined, perTry: string | undefined, on: string, clusterTimeoutMs: number): RoutePolicy {
+function makePolicy(timeoutMs: number, retries: number, perTryTimeoutMs: number, on: string): RoutePolicy {
   const tokens = new Set(on.split(',').map((t) => t.trim()));
   return Object.freeze({
-    timeoutMs: nonNegative(timeout, clusterTimeoutMs),
-    retries: nonNegative(attempts, 0),
-    perTryTimeoutMs: nonNegative(perTry, 0),
+    timeoutMs,
+    retries,
+    perTryTimeoutMs,
     retryOn5xx: tokens.has('5xx'),
     retryOnGatewayError: tokens.has('gateway-error'),
     retryOnConnectFailure: tokens.has('connect-failure'),
