@@ -198,8 +198,14 @@ export class Http2Upstream extends Dispatcher {
 
 /** The request's head for node:http2 from undici's flat [name, value, ...] array: Host becomes :authority. */
 function requestHeaders(options: Dispatcher.DispatchOptions, tls: boolean): OutgoingHttpHeaders {
-  const { host, ...rest } = headerObject(options.headers as string[]);
-  return { ':method': options.method, ':path': options.path, ':scheme': tls ? 'https' : 'http', ...(host === undefined ? {} : { ':authority': host }), ...rest };
+  const headers = headerObject(options.headers as string[], { ':method': options.method, ':path': options.path, ':scheme': tls ? 'https' : 'http' });
+  // The intake lets one Host through; node:http2 sends it as :authority.
+  const host = headers['host'];
+  if (host !== undefined) {
+    headers[':authority'] = host;
+    delete headers['host'];
+  }
+  return headers;
 }
 
 /** node:http2's headers object as undici's raw [name, value, ...] Buffers, pseudo-headers left out. */

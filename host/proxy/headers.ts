@@ -107,10 +107,9 @@ export function upstreamRequestHeaders(flat: readonly string[], facts: Forwardin
 
 /**
  * A flat [name, value, ...] array as the headers object node:http2 takes: names lowercased, the
- * values of a repeated name in one array.
+ * values of a repeated name in one array. Added to `headers` when given (pseudo-headers first).
  */
-export function headerObject(flat: readonly string[]): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
+export function headerObject(flat: readonly string[], headers: Record<string, string | string[]> = {}): Record<string, string | string[]> {
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i]!.toLowerCase();
     const value = flat[i + 1]!;
