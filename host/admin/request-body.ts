@@ -4,9 +4,10 @@
 // A declared Content-Length over the limit is refused without keeping anything, but the body is
 // read and dropped first when it is not huge: a client that writes its whole body before it
 // reads (node's http client, most scripts) would otherwise find the connection closed under it
-// (EPIPE) and never see the 413. Beyond LINGER_MAX_BYTES the 413 goes out at once. A chunked body is counted as it arrives; once it passes the
-// limit nothing more is kept, the rest is read and dropped, and the 413 goes out when the
-// client has finished sending, so a client that writes its whole body first still reads it.
+// (EPIPE) and never see the 413. Beyond LINGER_MAX_BYTES the 413 goes out at once. A chunked
+// body is counted as it arrives; once it passes the limit nothing more is kept, the rest is read
+// and dropped, and the 413 goes out when the client has finished sending, so a client that
+// writes its whole body first still reads it.
 
 import type { IncomingMessage } from 'node:http';
 import { AdminError } from './route.js';
