@@ -240,7 +240,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
   private sendAttempt(endpoint: Endpoint): void {
     const headers = this.requestHeaders;
     const upload = this.hasBody ? new UploadStream(() => this.resumeClient()) : undefined;
-    const attempt = (this.attempt = new UpstreamAttempt(this, endpoint, Date.now(), upload));
+    const attempt = (this.attempt = new UpstreamAttempt(this, endpoint, performance.now(), upload));
     this.attemptsMade++;
     this.upstreamLabel = endpoint.address;
     this.stream?.setUpstreamAddress(endpoint.address);
@@ -327,9 +327,9 @@ export class Exchange implements StreamOwner, AttemptOwner {
   attemptHeaders(attempt: UpstreamAttempt, statusCode: number, rawHeaders: Buffer[]): boolean {
     if (attempt !== this.attempt) return false;
     this.attemptTrace?.responded(statusCode);
-    const now = Date.now();
-    if (statusCode === 502 || statusCode === 503 || statusCode === 504) attempt.endpoint.recordGatewayFailure(now);
-    else attempt.endpoint.recordResponse(now - attempt.startMs);
+    if (statusCode === 502 || statusCode === 503 || statusCode === 504) attempt.endpoint.recordGatewayFailure(Date.now());
+    // performance.now(): Date.now() counts whole ms, so a loopback answer measured 0 and left the endpoint unmeasured.
+    else attempt.endpoint.recordResponse(performance.now() - attempt.startMs);
     if (retriesStatus(this.policy!, statusCode) || (this.grpc && this.policy!.retryGrpcStatuses !== 0 && retriesGrpcStatus(this.policy!, trailersOnlyGrpcStatus(rawHeaders)))) {
       if (this.mayRetry()) {
         this.retry(attempt);

@@ -69,6 +69,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   constructor(
     private readonly owner: AttemptOwner,
     readonly endpoint: Endpoint,
+    /** performance.now() when the attempt was sent: the endpoint's latency is measured from it. */
     readonly startMs: number,
     readonly upload: UploadStream | undefined,
   ) {
