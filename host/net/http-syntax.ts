@@ -1,7 +1,8 @@
 // What HTTP/1.1 allows in a method, a header name and a header value (RFC 9110 §5.6.2, §5.5).
-// One place, because the request boundary (host/proxy/request-framing.ts) and the header calls
-// filters make (host/abi/hostcalls.ts) must agree on it, and both must refuse what undici
-// refuses (it throws on a bad name or value, which would otherwise become a 502).
+// One place, because the request boundary (host/proxy/request-framing.ts), the header calls
+// filters make (host/abi/hostcalls.ts) and the upstream HTTP/1.1 client (h1-upstream.ts, which
+// refuses to send a bad name or value, and h1-response-parser.ts, which refuses to read one)
+// must agree on it.
 
 /** A token: a method or a header name. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
