@@ -13,7 +13,8 @@
 import { connect as connectHttp2, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { Dispatcher, type buildConnector } from 'undici';
+import { Dispatcher } from 'undici';
+import type { EndpointPoolOptions } from './endpoint-pool.js';
 import { headerObject } from './headers.js';
 
 /** Streams opened on one connection at most: 100, the floor RFC 9113 recommends for SETTINGS_MAX_CONCURRENT_STREAMS. */
@@ -29,17 +30,8 @@ interface Connection {
   closing: boolean;
 }
 
-export interface Http2UpstreamOptions {
-  /** undici's connector (plain, or TLS offering h2 in ALPN). */
-  connector: buildConnector.connector;
-  host: string;
-  port: number;
-  tls: boolean;
-  /** Connections at most; past it, streams share the least busy one (the peer queues them). */
-  maxConnections: number;
-  /** A connection without streams for this long is closed. */
-  idleTimeoutMs: number;
-}
+/** The connector offers h2 in ALPN on TLS; past maxConnections, streams share the least busy connection (the peer queues them). */
+export type Http2UpstreamOptions = EndpointPoolOptions;
 
 type Handler = Dispatcher.DispatchHandler;
 
