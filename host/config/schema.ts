@@ -92,7 +92,7 @@ export interface ClusterSpec {
 
 /** Per-cluster thresholds; an absent one is no limit. */
 export interface CircuitBreakerSpec {
-  /** Connections to each endpoint (undici pools are per endpoint); default 128. */
+  /** Connections to each endpoint (each endpoint has its own pool); default 128. */
   max_connections?: number;
   /** Requests waiting for a connection, across the cluster's endpoints. */
   max_pending_requests?: number;

@@ -35,7 +35,7 @@ export interface RouteSource {
   propertyText(key: string): string | undefined;
 }
 
-/** What the guard reads of its cluster: the undici pools, for requests waiting for a connection. */
+/** What the guard reads of its cluster: the endpoints' pools, for requests waiting for a connection. */
 export interface GuardedCluster {
   readonly name: string;
   readonly endpoints: ReadonlyArray<{ readonly pool: { readonly stats: { readonly pending: number } } }>;

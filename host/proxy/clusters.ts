@@ -1,14 +1,16 @@
-// Clusters and their endpoints, each endpoint with one keep-alive pool of connections (undici's
-// for HTTP/1.1, h2-upstream.ts for HTTP/2).
+// Clusters and their endpoints, each endpoint with one keep-alive pool of connections
+// (h1-upstream.ts for HTTP/1.1, h2-upstream.ts for HTTP/2).
 // Choosing among endpoints is the lb filter's job (it sets weft.upstream.endpoint); the smooth
 // weighted round robin here is only the fallback when no filter chose.
 
+import { maxHeaderSize } from 'node:http';
 import { createSecureContext } from 'node:tls';
-import { buildConnector, Pool } from 'undici';
+import { buildConnector } from 'undici';
 import type { ClusterSpec, UpstreamProtocol, UpstreamTlsSpec } from '../config/schema.js';
 import { watchFiles } from '../net/watch-files.js';
 import type { ClusterGuard } from '../overload/cluster-guard.js';
 import type { Logger } from '../telemetry/logger.js';
+import { Http1Upstream } from './h1-upstream.js';
 import { Http2Upstream } from './h2-upstream.js';
 import { LocalCounter, localCounters, type InFlightCounter, type InFlightCounters } from './in-flight.js';
 import { tlsConnector, upstreamTlsOptions, type UpstreamTlsError, type UpstreamTlsOptions } from './upstream-tls.js';
@@ -21,8 +23,8 @@ const EWMA_ALPHA = 0.2;
 /** Gateway failures are counted per second over this many seconds (`recent_failures`). */
 const FAILURE_WINDOW_S = 10;
 
-/** An endpoint's connections: an undici pool for HTTP/1.1, node:http2 sessions for h2 and h2c (h2-upstream.ts). */
-export type UpstreamPool = Pool | Http2Upstream;
+/** An endpoint's connections: HTTP/1.1 (h1-upstream.ts), or node:http2 sessions for h2 and h2c (h2-upstream.ts). */
+export type UpstreamPool = Http1Upstream | Http2Upstream;
 
 export class Endpoint {
   readonly address: string;
@@ -180,7 +182,7 @@ export class Cluster {
     for (const [address, endpoint] of this.byAddress) {
       if (kept.has(endpoint)) continue;
       this.byAddress.delete(address);
-      void endpoint.pool.close(); // undici's close waits for the requests in flight
+      void endpoint.pool.close(); // close() waits for the requests in flight
     }
     this.current = next;
   }
@@ -196,14 +198,17 @@ export class Cluster {
     if (this.protocol !== 'http1') {
       return new Http2Upstream({ connector, host, port, tls: tls !== undefined, maxConnections: this.connectionsPerEndpoint, idleTimeoutMs: keepAliveMs });
     }
-    return new Pool(`${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
-      connections: this.connectionsPerEndpoint,
-      pipelining: 1,
-      keepAliveTimeout: keepAliveMs,
-      connect: connector,
+    return new Http1Upstream({
+      connector,
+      host,
+      port,
+      tls: tls !== undefined,
+      maxConnections: this.connectionsPerEndpoint,
+      idleTimeoutMs: keepAliveMs,
       // Proxied requests keep their own time (upstream-attempt.ts); these bound http_call's.
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
+      headersTimeoutMs: this.timeoutMs,
+      bodyTimeoutMs: this.timeoutMs,
+      maxHeadBytes: maxHeaderSize,
     });
   }
 

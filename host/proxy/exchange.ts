@@ -1,6 +1,6 @@
 // One client request and its upstream request: the proxy's per-request state machine.
 //
-//   client ─ uWS ─► Exchange ─► HttpStream (filters, request phases) ─► undici pool ─► upstream
+//   client ─ uWS ─► Exchange ─► HttpStream (filters, request phases) ─► endpoint pool ─► upstream
 //   client ◄ uWS ◄─ Exchange ◄─ HttpStream (filters, response phases) ◄─ UpstreamAttempt
 //
 // The exchange is the StreamOwner of its HttpStream and the owner of its upstream attempts (one,
@@ -18,7 +18,7 @@ import { isFraming, responseHeaderFlat, statusLine, trailerFlat, upstreamRequest
 import type { AttemptTrace, FinishedRequest, ProxyContext, RequestTrace } from './proxy-context.js';
 import type { Refusal } from './request-intake.js';
 import { retriesFailure, retriesGrpcStatus, retriesStatus, routePolicy, type RoutePolicy } from './route-policy.js';
-import { UploadStream, UpstreamAttempt, UpstreamTimeoutError, type AttemptOwner, type UpstreamDispatchOptions } from './upstream-attempt.js';
+import { UploadStream, UpstreamAttempt, UpstreamTimeoutError, type AttemptOwner } from './upstream-attempt.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 
 const EMPTY = new Uint8Array(0);
@@ -202,7 +202,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     this.writeBody(data, endOfStream);
   }
 
-  /** undici cannot send request trailers over HTTP/1.1: the filters saw them; the upstream gets the body's end. */
+  /** Request trailers are not sent upstream (h1-upstream.ts ends a body with none): the filters saw them; the upstream gets the body's end. */
   requestTrailersReady(): void {
     this.requestBodyReady(EMPTY, true);
   }
@@ -253,17 +253,18 @@ export class Exchange implements StreamOwner, AttemptOwner {
     }
     const upstreamHeaders = upstreamRequestHeaders(headers.flat, this.info);
     this.attemptTrace = this.trace?.startAttempt(endpoint.address, this.attemptsMade, upstreamHeaders);
-    const options: UpstreamDispatchOptions = {
-      method: headers.get(':method') ?? this.method,
-      path: headers.get(':path') ?? '/',
-      headers: upstreamHeaders,
-      body: upload ?? null,
-      // The attempt keeps the time (startTimer); undici's own timers are 1 s coarse.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      servername: endpoint.host,
-    };
-    endpoint.pool.dispatch(options, attempt);
+    endpoint.pool.dispatch(
+      {
+        method: headers.get(':method') ?? this.method,
+        path: headers.get(':path') ?? '/',
+        headers: upstreamHeaders,
+        body: upload ?? null,
+        // The attempt keeps the time (startTimer); the pool's own timeouts are for http_call.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      },
+      attempt,
+    );
     if (this.requestComplete) this.startTimer(attempt);
   }
 
@@ -353,7 +354,7 @@ export class Exchange implements StreamOwner, AttemptOwner {
     if (attempt !== this.attempt) return false;
     if (this.stream !== undefined) this.stream.pushResponseData(chunk, false);
     else this.responseBodyReady(chunk, false);
-    // false pauses undici until onWritable resumes the attempt
+    // false pauses the pool's reading until onWritable resumes the attempt
     return this.pendingChunk === undefined;
   }
 

@@ -15,7 +15,7 @@ export function makeHttpCall(clusters: Clusters) {
   return function httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult {
     const endpoint = clusters.get(request.cluster)?.pick();
     if (endpoint === undefined) return WasmResult.BadArgument;
-    // undici ends an HTTP/1.1 request body itself, with no trailer section: a call with
+    // The pools end a request body with no trailer section (h1-upstream.ts): a call with
     // trailers cannot be sent as asked, so it is refused rather than sent without them.
     if (request.trailers.length > 0) return WasmResult.BadArgument;
     let method = '';

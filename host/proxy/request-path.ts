@@ -32,7 +32,7 @@ export interface OriginForm {
 }
 
 const ABSOLUTE_FORM = /^https?:\/\//i;
-/** Anything but visible ASCII: what no request target may carry (and what undici refuses). */
+/** Anything but visible ASCII: what no request target may carry (and what h1-upstream.ts refuses). */
 const INVALID_TARGET = /[^\x21-\x7e]/;
 /** A path that has nothing to normalize: no escape, no backslash, no `//`, no dot segment. */
 const NEEDS_WORK = /[%\\]|\/\/|\/\.\.?(?:\/|$)/;

@@ -1,9 +1,10 @@
-// One try at the upstream: the undici dispatch handler (legacy API: raw header arrays, no
-// parsing we do not need), the request body stream that feeds it, and its timeouts. A retry is
-// a new attempt; callbacks from an abandoned attempt find it no longer current and are ignored.
+// One try at the upstream: the dispatch handler the endpoint's pool calls (undici's Dispatcher
+// handler API, legacy form: raw header arrays; h1-upstream.ts and h2-upstream.ts speak it), the
+// request body stream that feeds it, and its timeouts. A retry is a new attempt; callbacks from
+// an abandoned attempt find it no longer current and are ignored.
 //
-// Timeouts are the host's own timers, not undici's headersTimeout/bodyTimeout: undici runs
-// those on its 1 s "fast timers", so a 200 ms timeout fired anywhere up to a second late.
+// Timeouts are the attempt's own timers, started when the request is all sent (as Envoy's),
+// so the pools run none for proxied requests.
 
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -11,7 +12,7 @@ import type { Endpoint } from './clusters.js';
 
 const NO_TRAILERS: readonly string[] = [];
 
-/** Request body handed to undici; when undici reads, the paused client socket resumes. */
+/** Request body handed to the pool; when the pool reads, the paused client socket resumes. */
 export class UploadStream extends Readable {
   constructor(private readonly onDemand: () => void) {
     super({ highWaterMark: 64 * 1024 });
@@ -22,13 +23,6 @@ export class UploadStream extends Readable {
   }
 }
 
-/**
- * undici's dispatch options plus `servername`, which undici reads (its dns interceptor sets it)
- * but does not type. Without it undici derives a TLS name from each request's Host and drops
- * the connection whenever Host changes; with one constant per endpoint, TLS connections are
- * kept. The name the certificate is checked against is the cluster's (upstream-tls.ts).
- */
-export type UpstreamDispatchOptions = Dispatcher.DispatchOptions & { servername: string };
 
 /** The error a timed-out attempt ends with (classifyUpstreamError maps its code to 504 UT). */
 export class UpstreamTimeoutError extends Error {
@@ -57,7 +51,7 @@ export interface AttemptOwner {
 export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   private abortFn: ((reason?: Error) => void) | undefined;
   private resumeFn: (() => void) | undefined;
-  /** Set when abandoned before undici connected: abort as soon as it does. */
+  /** Set when abandoned before the pool gave it a connection: abort as soon as it does. */
   private abandoned: Error | undefined;
   private released = false;
   /** Waiting for the response head, then for each next body chunk; undefined when no timeout runs. */
@@ -100,9 +94,9 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   private timedOut(retriable: boolean): void {
     this.timer = undefined;
     const error = new UpstreamTimeoutError(retriable);
-    const reported = this.abortFn !== undefined; // undici then calls onError, synchronously
+    const reported = this.abortFn !== undefined; // the pool then calls onError, synchronously
     this.abort(error);
-    // Not yet on a connection (queued or connecting): undici says nothing until it connects.
+    // Not yet on a connection (queued or connecting): the pool says nothing until it has one.
     if (!reported) this.owner.attemptError(this, error);
   }
 
@@ -146,13 +140,13 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     return this.pausedUnlessMore(this.owner.attemptData(this, chunk));
   }
 
-  /** `more` false pauses undici until resume(); the idle clock waits with it. */
+  /** `more` false pauses the pool's reading until resume(); the idle clock waits with it. */
   private pausedUnlessMore(more: boolean): boolean {
     if (!more) this.stopTimer();
     return more;
   }
 
-  /** undici types the trailers as strings; on this legacy handler they come raw (Buffers): trailerFlat takes both. */
+  /** Typed as strings by undici's handler API; they come raw (Buffers or latin1 strings): trailerFlat takes both. */
   onComplete(trailers: string[] | null): void {
     this.stopTimer();
     this.release();

@@ -12,9 +12,10 @@ export interface UpstreamFailure {
 export function classifyUpstreamError(error: Error): UpstreamFailure {
   const code = (error as { code?: string }).code ?? '';
   switch (code) {
-    // undici refused the request before sending it. Client headers that would cause this are
-    // refused at the intake (request-framing.ts); what is left is a header a filter made. A
-    // 400, not a 5xx: the breaker and outlier counts must not blame a healthy upstream.
+    // The pool refused the request before sending it (undici's codes, which h1-upstream.ts
+    // uses too). Client headers that would cause this are refused at the intake
+    // (request-framing.ts); what is left is a header a filter made. A 400, not a 5xx: the
+    // breaker and outlier counts must not blame a healthy upstream.
     case 'UND_ERR_INVALID_ARG':
     case 'UND_ERR_NOT_SUPPORTED':
       return { status: 400, flag: 'IH', reason: `request cannot be sent upstream: ${error.message}`, unsendable: true };
@@ -30,6 +31,8 @@ export function classifyUpstreamError(error: Error): UpstreamFailure {
     case 'ENETUNREACH':
     case 'EAI_AGAIN':
       return { status: 502, flag: 'UF', reason: `upstream connect error (${code})` };
+    case 'WEFT_UPSTREAM_BAD_RESPONSE': // ResponseParseError (h1-response-parser.ts): says what was malformed
+      return { status: 502, flag: 'UPE', reason: error.message };
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':

@@ -2,9 +2,8 @@
 //
 // The connector does two things undici does not:
 // - The name the upstream's certificate is checked against (and sent as SNI) is the cluster's
-//   `servername`, else the endpoint's host. undici would take it from the request's Host header,
-//   a value the client controls (exchange.ts also passes a constant one, so that undici does not
-//   reconnect whenever Host changes).
+//   `servername`, else the endpoint's host. undici's own pools would take it from the request's
+//   Host header, a value the client controls.
 // - A failed handshake says what failed. undici reports a client certificate the upstream
 //   refused as "other side closed" (TLS 1.3 servers refuse it after the client's side of the
 //   handshake is done: with an alert that undici then overwrites, or, as Node servers do, by just
