@@ -260,6 +260,14 @@ describe('HTTP/1.1 upstream client', () => {
     assert.equal((await send(client)).status, 200);
     assert.equal(server.requests.length, 2);
     assert.equal(server.connections(), 1);
+
+    // A new connection whose first request was abandoned is idle from its start, not from the
+    // process's (performance.now() counts from there): it is reused well within its idle time.
+    while (performance.now() < 1000) await new Promise((resolve) => setTimeout(resolve, 50));
+    const fresh = pool(server.port, { idleTimeoutMs: 500 });
+    await aborted(fresh, '/', (abort) => abort(new Error('abandoned')));
+    assert.equal((await send(fresh)).status, 200);
+    assert.equal(server.connections(), 2);
   });
 
   it('stops reading while the handler is paused, ends the response only on resume, and reads the next response after', async () => {

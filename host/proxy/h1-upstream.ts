@@ -195,8 +195,8 @@ class Connection implements ResponseEvents {
   private body: Readable | undefined;
   private timer: NodeJS.Timeout | undefined;
   private bodyTimeoutMs = 0;
-  /** When it became idle (performance.now()), and how long it may stay so. */
-  private idleSince = 0;
+  /** When it became idle (performance.now(); a new connection is idle from its start), and how long it may stay so. */
+  private idleSince = performance.now();
   private idleLimitMs: number;
   private dead = false;
   private socketError: Error | undefined;
