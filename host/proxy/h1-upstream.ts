@@ -15,6 +15,7 @@ import { Readable } from 'node:stream';
 import { Dispatcher } from 'undici';
 import { isToken, isValidFieldValue } from '../net/http-syntax.js';
 import type { EndpointPoolOptions } from './endpoint-pool.js';
+import { handshakeRefusal } from './upstream-tls.js';
 import { ResponseParser, type RawFields, type ResponseEvents } from './h1-response-parser.js';
 
 /** Past maxConnections requests wait for a free connection (stats.pending); idleTimeoutMs is cut short by the upstream's Keep-Alive hint. */
@@ -209,8 +210,8 @@ class Connection implements ResponseEvents {
     this.idleLimitMs = pool.options.idleTimeoutMs;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.received(chunk));
-    // 'close' follows, and tells the request the last error (a reset; a refused TLS handshake,
-    // which upstream-tls.ts names in a second error after the engine's own).
+    // 'close' follows, and tells the request what ended the connection: a refused TLS handshake
+    // (upstream-tls.ts), else the last error (the engine's, then upstream-tls.ts's naming it).
     socket.on('error', (error) => (this.socketError = error));
     socket.on('close', () => this.closed());
     socket.on('drain', () => this.body?.resume());
@@ -380,7 +381,7 @@ class Connection implements ResponseEvents {
       } catch (error) {
         this.fail(error as Error);
       }
-      if (!complete) this.fail(this.socketError ?? socketError('other side closed'));
+      if (!complete) this.fail(handshakeRefusal(this.socket) ?? this.socketError ?? socketError('other side closed'));
     }
     this.settle();
     this.pool.lost(this);

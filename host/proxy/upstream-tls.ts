@@ -11,6 +11,7 @@
 //   verify error, which the exchange answers (502 UF) and the cluster counts and logs.
 
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { UpstreamTlsSpec } from '../config/schema.js';
@@ -118,6 +119,7 @@ function watchFirstAnswer(socket: TLSSocket, presentsCertificate: boolean, onFai
     if (refusedAlready) return;
     refusedAlready = true;
     onFailure(failure);
+    refusals.set(socket, failure);
     socket.destroy(failure);
   };
   let ticket = false;
@@ -130,6 +132,17 @@ function watchFirstAnswer(socket: TLSSocket, presentsCertificate: boolean, onFai
   socket.on('end', () => {
     if (unanswered()) refused(closedAfterHandshake());
   });
+}
+
+/**
+ * Why the upstream refused this connection's handshake, once watchFirstAnswer has seen it.
+ * destroy(failure) reports it as the socket's error only when the socket is still open: a
+ * reset that already destroyed it (ECONNRESET) is the last error its listeners see.
+ */
+const refusals = new WeakMap<Socket, UpstreamTlsError>();
+
+export function handshakeRefusal(socket: Socket): UpstreamTlsError | undefined {
+  return refusals.get(socket);
 }
 
 function closedAfterHandshake(): UpstreamTlsError {
