@@ -61,7 +61,7 @@ export class Http1Upstream extends Dispatcher {
   private readonly waiting: Waiting[] = [];
   private connecting = 0;
   private closed = false;
-  private closing: Array<() => void> = [];
+  private readonly closing: Array<() => void> = [];
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(readonly options: Http1UpstreamOptions) {
