@@ -14,3 +14,9 @@ export interface EndpointPoolOptions {
   /** A connection with nothing in flight for this long is closed. */
   idleTimeoutMs: number;
 }
+
+/** Opens one connection to the pool's endpoint through its connector. */
+export function connectEndpoint(options: EndpointPoolOptions, callback: buildConnector.Callback): void {
+  const { host, port, tls } = options;
+  options.connector({ hostname: host, host: `${host}:${port}`, protocol: tls ? 'https:' : 'http:', port: String(port) }, callback);
+}

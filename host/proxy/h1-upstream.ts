@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { Dispatcher } from 'undici';
 import { isToken, isValidFieldValue } from '../net/http-syntax.js';
-import type { EndpointPoolOptions } from './endpoint-pool.js';
+import { connectEndpoint, type EndpointPoolOptions } from './endpoint-pool.js';
 import { handshakeRefusal } from './upstream-tls.js';
 import { ResponseParser, type RawFields, type ResponseEvents } from './h1-response-parser.js';
 
@@ -148,9 +148,8 @@ export class Http1Upstream extends Dispatcher {
   }
 
   private open(): void {
-    const { connector, host, port, tls } = this.options;
     this.connecting++;
-    connector({ hostname: host, host: `${host}:${port}`, protocol: tls ? 'https:' : 'http:', port: String(port) }, (error, socket) => {
+    connectEndpoint(this.options, (error, socket) => {
       this.connecting--;
       if (error !== null) {
         // The oldest waiting request fails; the others get a connect of their own (or a free connection).

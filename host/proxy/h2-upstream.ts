@@ -14,7 +14,7 @@ import { connect as connectHttp2, constants, type ClientHttp2Session, type Clien
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { Dispatcher } from 'undici';
-import type { EndpointPoolOptions } from './endpoint-pool.js';
+import { connectEndpoint, type EndpointPoolOptions } from './endpoint-pool.js';
 import { headerObject } from './headers.js';
 
 /** Streams opened on one connection at most: 100, the floor RFC 9113 recommends for SETTINGS_MAX_CONCURRENT_STREAMS. */
@@ -105,7 +105,7 @@ export class Http2Upstream extends Dispatcher {
       forget();
       for (const waiting of connection.waiting.splice(0)) waiting(error);
     };
-    this.options.connector({ hostname: host, host: `${host}:${port}`, protocol: tls ? 'https:' : 'http:', port: String(port) }, (error, socket) => {
+    connectEndpoint(this.options, (error, socket) => {
       if (error !== null) return fail(error);
       if (tls && (socket as Socket & { alpnProtocol?: string | false }).alpnProtocol !== 'h2') {
         socket!.destroy();
