@@ -89,16 +89,6 @@ export class ResponseParser {
     this.closed = false;
   }
 
-  /** Whether a response is under way and not yet complete. */
-  get reading(): boolean {
-    return this.state !== State.Done;
-  }
-
-  /** Whether the body runs until the connection closes (then close() completes it). */
-  get readsUntilClose(): boolean {
-    return this.state === State.UntilClose;
-  }
-
   get isPaused(): boolean {
     return this.paused;
   }
@@ -218,14 +208,17 @@ export class ResponseParser {
       if (status === 101) throw new ResponseParseError('101 Switching Protocols to a request that asked for no upgrade');
       return at;
     }
-    const framing = this.framing(status, raw, statusLine.charCodeAt(7) === 0x30 /* HTTP/1.0 */);
+    const hasBody = this.frame(status, raw, statusLine.charCodeAt(7) === 0x30 /* HTTP/1.0 */);
     this.events.onHead(status, raw);
-    if (framing === 'none') this.complete([]);
+    if (!hasBody) this.complete([]);
     return at;
   }
 
-  /** How the body is delimited (RFC 9112 §6.3), and what the connection headers say of reuse. */
-  private framing(status: number, raw: RawFields, http10: boolean): 'none' | 'length' | 'chunked' | 'close' {
+  /**
+   * Sets how the body is delimited (RFC 9112 §6.3), and reads what the connection headers say of
+   * reuse; false when the response has no body.
+   */
+  private frame(status: number, raw: RawFields, http10: boolean): boolean {
     let keepAliveAsked = false;
     let length: string | undefined;
     let chunked = false;
@@ -234,7 +227,7 @@ export class ResponseParser {
       const name = raw[i] as string;
       if (name.length === 14 && name.toLowerCase() === 'content-length') {
         const value = raw[i + 1]!.toString('latin1');
-        if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== value)) throw new ResponseParseError(`bad content-length ${JSON.stringify(raw[i + 1])}`);
+        if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== value)) throw new ResponseParseError(`bad content-length ${JSON.stringify(value)}`);
         length = value;
       } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
         encoded = true;
@@ -250,28 +243,28 @@ export class ResponseParser {
       }
     }
     if (http10 && !keepAliveAsked) this.keepAlive = false;
-    if (this.headRequest || status === 204 || status === 304) return 'none';
+    if (this.headRequest || status === 204 || status === 304) return false;
     if (encoded) {
       // A message with both is a smuggling attempt or a broken server: read it by its
       // Transfer-Encoding (RFC 9112 §6.3), and never reuse the connection.
       if (length !== undefined) this.keepAlive = false;
       if (chunked) {
         this.state = State.ChunkSize;
-        return 'chunked';
+        return true;
       }
       this.keepAlive = false;
       this.state = State.UntilClose;
-      return 'close';
+      return true;
     }
     if (length !== undefined) {
       this.remaining = Number(length);
-      if (this.remaining === 0) return 'none';
+      if (this.remaining === 0) return false;
       this.state = State.Length;
-      return 'length';
+      return true;
     }
     this.keepAlive = false;
     this.state = State.UntilClose;
-    return 'close';
+    return true;
   }
 
   private readChunkSize(data: Buffer, at: number): number {

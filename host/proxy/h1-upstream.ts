@@ -210,7 +210,7 @@ class Connection implements ResponseEvents {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     // 'close' follows, and tells the request what ended the connection: a refused TLS handshake
-    // (upstream-tls.ts), else the last error (the engine's, then upstream-tls.ts's naming it).
+    // (upstream-tls.ts), else the socket's last error.
     socket.on('error', (error) => (this.socketError = error));
     socket.on('close', () => this.closed());
     socket.on('drain', () => this.body?.resume());
@@ -237,7 +237,7 @@ class Connection implements ResponseEvents {
     this.parser.expect(options.method);
     const headersTimeout = options.headersTimeout ?? this.pool.options.headersTimeoutMs;
     this.bodyTimeoutMs = options.bodyTimeout ?? this.pool.options.bodyTimeoutMs;
-    if (headersTimeout > 0) this.timer = setTimeout(() => this.timedOut('headers'), headersTimeout);
+    this.restartTimer(headersTimeout, 'headers');
     this.written = true;
     const body = options.body;
     const headers = options.headers as string[];
@@ -425,12 +425,11 @@ class Connection implements ResponseEvents {
 
   /** Closes the connection; a request on it ends with `error` (the pool's destroy()). */
   destroy(error?: Error): void {
-    if (error !== undefined && this.handler !== undefined) this.written = true;
-    if (error !== undefined) this.fail(error);
     this.dead = true;
     this.body = undefined;
     this.stopTimer();
     this.socket.destroy();
+    if (error !== undefined) this.fail(error);
   }
 }
 

@@ -59,8 +59,8 @@ export class RequestIntake {
 
 /**
  * `Expect: 100-continue` has been answered by the transport (uWS and node send `100 Continue`
- * themselves), so it is removed: the upstream would wait for a body already on its way. Any other expectation cannot be met
- * (RFC 9110 §10.1.1: 417).
+ * themselves), so it is removed: the upstream would wait for a body already on its way. Any
+ * other expectation cannot be met (RFC 9110 §10.1.1: 417).
  */
 function expectProblem(flat: string[]): string | undefined {
   let found = false;

@@ -23,7 +23,6 @@ export class UploadStream extends Readable {
   }
 }
 
-
 /** The error a timed-out attempt ends with (classifyUpstreamError maps its code to 504 UT). */
 export class UpstreamTimeoutError extends Error {
   readonly code = 'WEFT_UPSTREAM_TIMEOUT';
