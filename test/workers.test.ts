@@ -109,12 +109,14 @@ describe('two worker threads', () => {
   });
 
   test(`the ratelimit filter lets ${RATE} requests a second through across both workers (± 5%)`, async (t) => {
-    const pool = new Pool(weft.url, { connections: 8 });
+    // 16 connections, opened at once: the kernel gives each to a worker by a hash of its ports,
+    // and 8 all landed on one worker once in CI (a 1 in 128 chance); 16 make it 1 in 32,768.
+    const pool = new Pool(weft.url, { connections: 16 });
     const statuses = new Map<number, number>();
     const started = performance.now();
     const until = started + 3000;
     await Promise.all(
-      Array.from({ length: 8 }, async (_, connection) => {
+      Array.from({ length: 16 }, async (_, connection) => {
         for (let i = 0; performance.now() < until; i++) {
           const { statusCode, body } = await pool.request({ method: 'GET', path: `/limited/${connection}/${i}` });
           await body.dump();
@@ -220,7 +222,8 @@ describe('the breaker across workers', () => {
 });
 
 describe('least-request counts across workers', () => {
-  const HELD = 8;
+  /** Each on a connection of its own, opened at once: 8 all landed on one worker once in CI (1 in 128); 16 make it 1 in 32,768. */
+  const HELD = 16;
   let upstream: EchoUpstream;
   let weft: WeftProcess;
 
