@@ -414,6 +414,8 @@ describe('contexts', () => {
     assert.deepEqual(probe.host.messages(), ['/other', '/']);
     probe.vm.onDelete(3);
     assert.equal(probe.run('set_effective', 3), WasmResult.BadArgument, 'a deleted context is unknown');
+    assert.throws(() => probe.vm.createHttpContext(1, other), /context 1 is the root context/);
+    assert.equal(probe.run('set_effective', 1), WasmResult.Ok, 'the root context is still there');
   });
 
   it('a guest call nested inside a host call restores the outer context when it returns', async () => {

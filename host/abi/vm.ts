@@ -247,9 +247,9 @@ export class WasmVm {
   private finishing: NodeJS.Timeout | undefined;
   /** The instrumented module's fuel counter; undefined for a module compiled without containment. */
   private fuel: WebAssembly.Global | undefined;
-  /** Sets the fuel counter and answers what was left (a call is cheaper than the i64 global from JS). */
+  /** Sets the fuel counter and answers what the previous call spent of the budget (fuel.ts, SET_FUEL_EXPORT). */
   private setFuel: ((budget: number) => number) | undefined;
-  /** Whether a call set the budget already, so the counter's value is what the last call left of it. */
+  /** Whether a call set the budget already, so the setter's answer is what the last call spent. */
   private budgetSet = false;
   private memoryRefusals: WebAssembly.Global | undefined;
   private readonly fuelBudget: number;
@@ -318,13 +318,13 @@ export class WasmVm {
   /** proxy_on_context_create(id, root): `stream` is what host calls in context `id` act on. */
   createHttpContext(id: number, stream: HttpContextHost): void {
     this.ensureUsable('proxy_on_context_create');
-    this.state.streams.set(id, stream);
+    this.state.addStream(id, stream);
     const fn = this.fns.contextCreate;
     if (fn === undefined) return;
     try {
       this.call('proxy_on_context_create', fn, id, stream, ROOT_CONTEXT_ID, 0, 0, 0);
     } catch (trap) {
-      this.state.streams.delete(id);
+      this.state.removeStream(id);
       throw trap;
     }
   }
@@ -363,22 +363,22 @@ export class WasmVm {
   /** proxy_on_log. Skipped on a broken or destroyed VM (nothing left to log from). */
   onLog(id: number): void {
     const fn = this.capabilities.log ? this.fns.log : undefined;
-    if (fn !== undefined && this.live()) this.call('proxy_on_log', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
+    if (fn !== undefined && this.live()) this.call('proxy_on_log', fn, id, this.state.streamOf(id), 0, 0, 0, 0);
   }
 
   /** proxy_on_done for a stream; its answer is ignored (Envoy HTTP: on_delete follows regardless). */
   onDone(id: number): void {
     const fn = this.capabilities.done ? this.fns.done : undefined;
-    if (fn !== undefined && this.live()) this.call('proxy_on_done', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
+    if (fn !== undefined && this.live()) this.call('proxy_on_done', fn, id, this.state.streamOf(id), 0, 0, 0, 0);
   }
 
   /** proxy_on_delete; the stream host is forgotten even if the call is skipped or traps. */
   onDelete(id: number): void {
     const fn = this.fns.delete;
     try {
-      if (fn !== undefined && this.live()) this.call('proxy_on_delete', fn, id, this.state.streams.get(id), 0, 0, 0, 0);
+      if (fn !== undefined && this.live()) this.call('proxy_on_delete', fn, id, this.state.streamOf(id), 0, 0, 0, 0);
     } finally {
-      this.state.streams.delete(id);
+      this.state.removeStream(id);
     }
   }
 
@@ -442,7 +442,7 @@ export class WasmVm {
     this.finishing = undefined;
     this.state.rootDonePending = false;
     this.destroyed = true;
-    this.state.streams.clear();
+    this.state.clearContexts();
     // Nothing is left to hear the answers: the calls stop now rather than run to their deadline.
     const calls = [...this.state.grpcCalls.values()];
     this.state.grpcCalls.clear();
@@ -576,12 +576,12 @@ export class WasmVm {
   }
 
   /**
-   * Gives the next call its budget; what the previous call left tells the host what it spent
-   * (reported one call late: that costs no second call into the guest per call).
+   * Gives the next call its budget and learns what the previous call spent (reported one call
+   * late: that costs no second call into the guest per call).
    */
   private setBudget(setFuel: (budget: number) => number): void {
-    const left = setFuel(this.fuelBudget);
-    if (this.budgetSet) this.host.spentFuel?.(this.fuelBudget - left);
+    const spent = setFuel(this.fuelBudget);
+    if (this.budgetSet) this.host.spentFuel?.(spent);
     this.budgetSet = true;
   }
 
@@ -597,7 +597,7 @@ export class WasmVm {
 
   private streamCall(phase: string, fn: GuestFunction, id: number, a: number, b: number): number {
     this.ensureUsable(phase);
-    return this.call(phase, fn, id, this.state.streams.get(id), a, b, 0, 0);
+    return this.call(phase, fn, id, this.state.streamOf(id), a, b, 0, 0);
   }
 
   private live(): boolean {
