@@ -166,16 +166,20 @@ describe('instrumentModule', () => {
     }
   });
 
-  it('exports a setter of the fuel counter, itself uncharged, that answers what was left, in modules with and without memory.grow', async () => {
+  it('exports a setter of the fuel counter, itself uncharged, that answers what the last call spent, in modules with and without memory.grow', async () => {
     for (const source of [SPIN, BEHAVIOUR]) {
       const { exports, fuel } = await instantiate(instrumentModule(await assemble(source)).bytes, { env: { work: () => undefined } });
       const setFuel = exports[SET_FUEL_EXPORT] as unknown as (budget: number) => number;
       setFuel(123_456_789);
       assert.equal(fuel.value, 123_456_789n);
-      assert.equal(setFuel(2 ** 40), 123_456_789);
+      fuel.value = 123_000_000n; // as a call that spent 456 789 units leaves it
+      assert.equal(setFuel(123_456_789), 456_789);
+      assert.equal(fuel.value, 123_456_789n);
+      fuel.value = 5n;
+      assert.equal(setFuel(2 ** 40), 2 ** 31 - 1, 'what does not fit an i32 reads as its largest value');
       assert.equal(fuel.value, 2n ** 40n);
       fuel.value = -5n;
-      assert.equal(setFuel(7), -5, 'an exhausted counter reads below zero');
+      assert.equal(setFuel(7), 12, 'an exhausted counter counts what went past the budget');
     }
   });
 

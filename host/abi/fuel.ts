@@ -48,10 +48,12 @@ import { Instruction, readInstruction } from './wasm-code.js';
 /** The exported fuel counter (i64): units left in the current call; below zero = exhausted. */
 export const FUEL_EXPORT = '__weft_fuel';
 /**
- * The exported function (f64) -> f64 that sets the fuel counter and answers what was left of it:
- * the host sets the budget before every call into the guest and so learns, in the same call,
- * what the previous one spent (for the filter's CPU budget). A call is ~10x cheaper than writing
- * an i64 global from JS (which goes through a BigInt, ~40 ns).
+ * The exported function (budget f64) -> i32 that sets the fuel counter to `budget` and answers
+ * how much of the same budget the previous call spent (at most 2^31 - 1): the host sets the
+ * budget before every call into the guest and so learns, in the same call, what the previous one
+ * spent (for the filter's CPU budget). A call is ~10x cheaper than writing an i64 global from JS
+ * (which goes through a BigInt, ~40 ns), and an i32 answer reaches JS as a small integer, without
+ * the float conversion an f64 answer costs every call.
  */
 export const SET_FUEL_EXPORT = '__weft_set_fuel';
 /** The exported memory limit (i32), in 64 KiB pages, that memory.grow of memory 0 may not pass. */
@@ -134,12 +136,22 @@ export function instrumentModule(bytes: Uint8Array, initialFuel: number = DEFAUL
 }
 
 /**
- * __weft_set_fuel(budget f64) -> f64: no locals; global.get fuel, f64.convert_i64_s (the answer,
- * left on the stack), local.get 0, i64.trunc_f64_u, global.set fuel, end.
+ * __weft_set_fuel(budget f64) -> i32, one i64 local: spent = budget - fuel; fuel = budget;
+ * answer min(spent, 2^31 - 1) as i32. Spent is positive: the counter only goes below zero in a
+ * call that trapped, and a VM that trapped is not called again.
  */
 function setFuelBody(fuelGlobal: number): number[] {
   const fuel = encodeU32(fuelGlobal);
-  return [0x00, 0x23, ...fuel, 0xb9, 0x20, 0x00, 0xb1, 0x24, ...fuel, 0x0b];
+  const budget = [0x20, 0x00, 0xb1]; // local.get 0, i64.trunc_f64_u
+  const maxI32 = [0x42, ...encodeSigned(0x7fff_ffff)]; // i64.const
+  return [
+    ...[0x01, 0x01, I64], // one local: spent
+    ...budget, 0x23, ...fuel, 0x7d, 0x21, 0x01, // spent = budget - fuel (i64.sub, local.set 1)
+    ...budget, 0x24, ...fuel, // fuel = budget
+    0x20, 0x01, ...maxI32, 0x20, 0x01, ...maxI32, 0x54, 0x1b, // select(spent, max, spent <u max)
+    0xa7, // i32.wrap_i64
+    0x0b,
+  ];
 }
 
 /** Custom sections that point at code offsets, which the pass moves; they are dropped. */
@@ -201,7 +213,7 @@ class Instrumenter {
     const growTypeEntry = addGrow ? [FUNC_TYPE, 1, I32, 1, I32] : [];
     const added = (bulk ? 2 : 0) + (addGrow ? 1 : 0) + 1;
     const functionEntries = [...(bulk ? [...encodeU32(bulkType), ...encodeU32(bulkType)] : []), ...(addGrow ? encodeU32(growType) : []), ...encodeU32(setFuelType)];
-    replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, added - (bulk ? 1 : 0), [...bulkTypeEntry, ...growTypeEntry, FUNC_TYPE, 1, F64, 1, F64]));
+    replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, added - (bulk ? 1 : 0), [...bulkTypeEntry, ...growTypeEntry, FUNC_TYPE, 1, F64, 1, I32]));
     replaced.set(SectionId.Function, this.appendToVector(SectionId.Function, added, functionEntries));
     replaced.set(SectionId.Code, rewrittenCode.payload);
     replaced.set(
