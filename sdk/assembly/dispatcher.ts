@@ -14,6 +14,9 @@ const streams = new Map<u32, HttpContext>();
 /** The stream context of the last callback: a request's callbacks mostly come in a row, so most find it here. */
 let lastStreamId: u32 = 0;
 let lastStream: HttpContext | null = null;
+/** The root context last looked up: a VM has one root, almost always. */
+let lastRootId: u32 = 0;
+let lastRoot: RootContext | null = null;
 
 /** The HttpContext of `contextId`, or null (no such stream, or createHttpContext returned null). */
 function streamOf(contextId: u32): HttpContext | null {
@@ -46,18 +49,26 @@ function pickFactory(): RootContextFactory {
 }
 
 function rootOf(contextId: u32): RootContext {
+  const cached = lastRoot;
+  if (contextId == lastRootId && cached !== null) return cached;
   if (!roots.has(contextId)) throw new Error("unknown root context " + contextId.toString());
-  return roots.get(contextId);
+  const root = roots.get(contextId);
+  lastRootId = contextId;
+  lastRoot = root;
+  return root;
 }
 
 export function onContextCreate(contextId: u32, parentId: u32): void {
   if (parentId == 0) {
     roots.set(contextId, pickFactory()(contextId));
+    if (contextId == lastRootId) lastRoot = null;
     return;
   }
   const stream = rootOf(parentId).createHttpContext(contextId);
   if (stream !== null) streams.set(contextId, stream);
-  if (contextId == lastStreamId) lastStream = null; // an id used again: never answer the old context
+  // The request's next callback is for this context (and an id used again must never answer the old one).
+  lastStreamId = contextId;
+  lastStream = stream;
 }
 
 export function onVmStart(rootId: u32, vmConfigurationSize: u32): bool {
@@ -209,6 +220,7 @@ export function onDelete(contextId: u32): void {
   } else if (roots.has(contextId)) {
     roots.get(contextId).onDelete();
     roots.delete(contextId);
+    if (contextId == lastRootId) lastRoot = null;
   }
   if (pendingHttpCalls.size > 0) forgetHttpCallsOf(contextId);
   if (pendingGrpcCalls.size > 0) forgetGrpcOf(pendingGrpcCalls, contextId);
