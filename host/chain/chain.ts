@@ -5,8 +5,12 @@
 
 import type { FilterSlot } from './filter-slot.js';
 
-/** One request in this many has its filter callbacks timed (weft_filter_phase_duration_seconds). */
-export const TIMING_SAMPLE_EVERY = 16;
+/**
+ * One request in this many has its filter callbacks timed (weft_filter_phase_duration_seconds):
+ * at 16 the timing still cost ~12 ns per filter and request; at 64 a proxy at 10k requests/s
+ * still observes ~150 requests a second.
+ */
+export const TIMING_SAMPLE_EVERY = 64;
 
 export class ChainBuildError extends Error {
   constructor(readonly problems: string[]) {
