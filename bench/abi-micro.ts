@@ -57,11 +57,16 @@ const guestWat = `(module
 
 /** The stream a benchmark guest acts on: its request headers and one property, nothing else. */
 class FixtureStream implements HttpContextHost {
+  readonly id = STREAM_ID;
   requestHeaders: HeaderMapType;
   readonly path = Buffer.from('/api/orders/12345?page=2', 'utf8');
 
   constructor(headers: HeaderMapType) {
     this.requestHeaders = headers;
+  }
+
+  hasContextIn(): boolean {
+    return true;
   }
 
   headerMap(map: number): HeaderMapType | undefined {
@@ -96,6 +101,7 @@ function fixtureHost(rootId: string): VmHost {
     vmId: '',
     logLevel: LogLevel.Warn,
     log: () => {},
+    liveStream: () => undefined,
     reportTrap: (error) => {
       throw error;
     },
@@ -153,26 +159,26 @@ async function main(): Promise<MicroResult> {
   const guestBytes = parsed.toBinary({}).buffer;
   parsed.destroy();
   const guest = await WasmVm.create(await FilterModule.compile(guestBytes), fixtureHost('abi-micro'), vmOptions);
-  guest.createHttpContext(STREAM_ID, stream);
+  guest.createHttpContext(stream);
 
-  expectEqual('header map handover', guest.onRequestHeaders(STREAM_ID, MODE_HEADER_PAIRS, false), stream.requestHeaders.serializedSize());
-  expectEqual('property read', guest.onRequestHeaders(STREAM_ID, MODE_PROPERTY, false), stream.path.length);
+  expectEqual('header map handover', guest.onRequestHeaders(stream, MODE_HEADER_PAIRS, false), stream.requestHeaders.serializedSize());
+  expectEqual('property read', guest.onRequestHeaders(stream, MODE_PROPERTY, false), stream.path.length);
 
   const benchmarks: { name: string; nsPerOp: NonNullable<ReturnType<typeof spread>> }[] = [];
   const add = (name: string, op: () => number) => benchmarks.push({ name, nsPerOp: time(iterations, op)! });
 
-  add('call into wasm: empty proxy_on_request_headers', () => guest.onRequestHeaders(STREAM_ID, MODE_EMPTY, false));
+  add('call into wasm: empty proxy_on_request_headers', () => guest.onRequestHeaders(stream, MODE_EMPTY, false));
   if (existsSync(noopFilterWasm)) {
     const noop = await WasmVm.create(await FilterModule.compile(readFileSync(noopFilterWasm)), fixtureHost('noop'), vmOptions);
-    noop.createHttpContext(STREAM_ID, stream);
-    add('call into wasm: SDK no-op filter, proxy_on_request_headers', () => noop.onRequestHeaders(STREAM_ID, 10, false));
+    noop.createHttpContext(stream);
+    add('call into wasm: SDK no-op filter, proxy_on_request_headers', () => noop.onRequestHeaders(stream, 10, false));
   }
   add('header map handover, 10 headers, new map (serialise + copy)', () => {
     stream.requestHeaders = new HeaderMap(flatHeaders.slice());
-    return guest.onRequestHeaders(STREAM_ID, MODE_HEADER_PAIRS, false);
+    return guest.onRequestHeaders(stream, MODE_HEADER_PAIRS, false);
   });
-  add('header map handover, 10 headers, same map (copy only)', () => guest.onRequestHeaders(STREAM_ID, MODE_HEADER_PAIRS, false));
-  add('property read: request.path', () => guest.onRequestHeaders(STREAM_ID, MODE_PROPERTY, false));
+  add('header map handover, 10 headers, same map (copy only)', () => guest.onRequestHeaders(stream, MODE_HEADER_PAIRS, false));
+  add('property read: request.path', () => guest.onRequestHeaders(stream, MODE_PROPERTY, false));
   return { iterations, repeats, benchmarks };
 }
 

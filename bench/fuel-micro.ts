@@ -82,21 +82,22 @@ async function fuelRate(): Promise<{ baseline: number; optimized: number }> {
   const budget = 50_000_000;
   const rate = async (module: FilterModule): Promise<number> => {
     const host = {
-      pluginName: 'looper', rootId: 'looper', vmId: '', logLevel: LogLevel.Warn, log: () => {}, reportTrap: () => {},
+      pluginName: 'looper', rootId: 'looper', vmId: '', logLevel: LogLevel.Warn, log: () => {}, reportTrap: () => {}, liveStream: () => undefined,
       sharedData: new InMemorySharedData(), queues: new InMemorySharedQueues(), metrics: new WeftMetrics({ processMetrics: false }).filterMetrics,
       getProperty: () => undefined, httpCall: () => WasmResult.Unimplemented, setTickPeriod: () => {}, foreignFunction: () => undefined,
       quotas: new FilterQuotas(undefined, () => {}),
     };
     const vm = await WasmVm.create(module, host, { vmConfig: new Uint8Array(), pluginConfig: new Uint8Array(), fuel: budget });
     const stream = {
+      id: 2, hasContextIn: () => true,
       headerMap: (map: number) => (map === 0 ? new HeaderMap([':method', 'GET', ':path', '/', 'x-loop', '1']) : undefined),
       body: () => undefined, getProperty: () => undefined, setProperty: () => WasmResult.Ok, sendLocalResponse: () => WasmResult.Ok,
       continueStream: () => WasmResult.Ok, closeStream: () => WasmResult.Ok,
     };
-    vm.createHttpContext(2, stream);
+    vm.createHttpContext(stream);
     const start = process.hrtime.bigint();
     try {
-      vm.onRequestHeaders(2, 3, true);
+      vm.onRequestHeaders(stream, 3, true);
     } catch {
       return budget / Number(process.hrtime.bigint() - start);
     }

@@ -372,11 +372,12 @@ describe('FilterModule and WasmVm with containment', () => {
   it('resets the budget for every call, and turns an exhausted one into a FilterTrap that says so', async () => {
     const module = await FilterModule.compile(await assemble(SPINNER));
     const vm = await WasmVm.create(module, new TestVmHost(), { ...NO_CONFIG, fuel: 1000 });
-    vm.createHttpContext(2, new TestStream());
-    for (let i = 0; i < 10; i++) vm.onRequestHeaders(2, 100, true); // ~800 units each, 8000 in all
+    const stream = new TestStream();
+    vm.createHttpContext(stream);
+    for (let i = 0; i < 10; i++) vm.onRequestHeaders(stream, 100, true); // ~800 units each, 8000 in all
     assert.equal(vm.broken, false);
     assert.throws(
-      () => vm.onRequestHeaders(2, 200, true),
+      () => vm.onRequestHeaders(stream, 200, true),
       (error: Error) => error instanceof FilterTrap && error.message === 'trapped in proxy_on_request_headers: ran out of fuel (its budget is 1000 units per call)',
     );
     assert.equal(vm.broken, true);
@@ -387,9 +388,9 @@ describe('FilterModule and WasmVm with containment', () => {
     const vm = await WasmVm.create(module, new TestVmHost(), { ...NO_CONFIG, fuel: 10_000_000 });
     const stream = new TestStream();
     stream.maps[0] = new HeaderMap([':method', 'GET', ':path', '/', 'x-loop', '1']);
-    vm.createHttpContext(2, stream);
+    vm.createHttpContext(stream);
     const started = performance.now();
-    assert.throws(() => vm.onRequestHeaders(2, 3, true), /ran out of fuel/);
+    assert.throws(() => vm.onRequestHeaders(stream, 3, true), /ran out of fuel/);
     const elapsed = performance.now() - started;
     assert.ok(elapsed < 100, `took ${elapsed.toFixed(1)} ms`);
   });
@@ -400,8 +401,8 @@ describe('FilterModule and WasmVm with containment', () => {
       const vm = await WasmVm.create(module, new TestVmHost(), { ...NO_CONFIG, maxMemoryMb: 8 });
       const stream = new TestStream();
       stream.maps[0] = new HeaderMap([':method', 'GET', ':path', '/', 'x-hog', amount]);
-      vm.createHttpContext(2, stream);
-      vm.onRequestHeaders(2, 4, true);
+      vm.createHttpContext(stream);
+      vm.onRequestHeaders(stream, 4, true);
       return vm;
     };
     assert.equal((await hog('4')).broken, false);

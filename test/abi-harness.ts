@@ -200,7 +200,7 @@ export class Probe {
       pluginConfig: options.pluginConfig ?? new Uint8Array(0),
     });
     const stream = options.stream ?? new TestStream();
-    vm.createHttpContext(Probe.STREAM_ID, stream);
+    host.openStream(vm, stream);
     return new Probe(vm, host, stream, caseIndex);
   }
 
@@ -208,9 +208,9 @@ export class Probe {
   run(name: string, a = 0, b = 0): number {
     const index = this.caseIndex.get(name);
     if (index === undefined) throw new Error(`no probe case ${name}`);
-    this.vm.onRequestTrailers(Probe.STREAM_ID, a >>> 0);
-    this.vm.onResponseTrailers(Probe.STREAM_ID, b >>> 0);
-    return this.vm.onRequestHeaders(Probe.STREAM_ID, index, false);
+    this.vm.onRequestTrailers(this.stream, a >>> 0);
+    this.vm.onResponseTrailers(this.stream, b >>> 0);
+    return this.vm.onRequestHeaders(this.stream, index, false);
   }
 }
 
@@ -225,6 +225,14 @@ export interface LocalResponse {
 }
 
 export class TestStream implements HttpContextHost {
+  /** `id`: the stream's context id (Probe.STREAM_ID, the probe's own stream, unless given). */
+  constructor(readonly id = 2) {}
+
+  /** Its VM host keeps the open streams (TestVmHost.openStream); one VM per host here. */
+  hasContextIn(): boolean {
+    return true;
+  }
+
   readonly maps: Array<HeaderMap | undefined> = [new HeaderMap([':method', 'GET', ':path', '/', 'x-a', 'one']), undefined, undefined, undefined];
   readonly bodies: Array<MemoryBody | undefined> = [undefined, undefined];
   readonly properties = new Map<string, Uint8Array>();
@@ -293,6 +301,24 @@ export class TestVmHost implements VmHost {
   quotas = new FilterQuotas(undefined, (quota) => this.quotaRefusals.push(quota));
   readonly queues = new MemoryQueues();
   readonly metrics = new RecordingMetrics();
+  /** Streams with a context in this host's VM, by id: what proxy_set_effective_context finds. */
+  private readonly streams = new Map<number, TestStream>();
+
+  /** Creates the stream's context in `vm`, as the chain does. */
+  openStream(vm: WasmVm, stream: TestStream): void {
+    this.streams.set(stream.id, stream);
+    vm.createHttpContext(stream);
+  }
+
+  /** proxy_on_delete for the stream; afterwards its id is unknown. */
+  deleteStream(vm: WasmVm, stream: TestStream): void {
+    this.streams.delete(stream.id);
+    vm.onDelete(stream);
+  }
+
+  liveStream(id: number): HttpContextHost | undefined {
+    return this.streams.get(id);
+  }
 
   log(level: LogLevel, message: string): void {
     this.logs.push([level, message]);

@@ -400,9 +400,9 @@ describe('contexts', () => {
 
   it('set_effective_context redirects host calls until the callback returns; unknown ids are refused', async () => {
     const probe = await Probe.start(w, { cases, fields });
-    const other = new TestStream();
+    const other = new TestStream(3);
     other.maps[0] = new HeaderMap([':path', '/other']);
-    probe.vm.createHttpContext(3, other);
+    probe.host.openStream(probe.vm, other);
     assert.equal(probe.run('set_effective', 99), WasmResult.BadArgument);
     assert.equal(probe.run('set_effective', 3), WasmResult.Ok);
     assert.equal(probe.run('root_then_headers'), WasmResult.NotFound, 'the root context has no request headers');
@@ -412,19 +412,19 @@ describe('contexts', () => {
     assert.equal(probe.run('other_then_headers'), WasmResult.Ok);
     assert.equal(probe.run('own_headers'), WasmResult.Ok, 'the next callback acts for its own context again');
     assert.deepEqual(probe.host.messages(), ['/other', '/']);
-    probe.vm.onDelete(3);
+    probe.host.deleteStream(probe.vm, other);
     assert.equal(probe.run('set_effective', 3), WasmResult.BadArgument, 'a deleted context is unknown');
-    assert.throws(() => probe.vm.createHttpContext(1, other), /context 1 is the root context/);
+    assert.throws(() => probe.vm.createHttpContext(new TestStream(1)), /context 1 is the root context/);
     assert.equal(probe.run('set_effective', 1), WasmResult.Ok, 'the root context is still there');
   });
 
   it('a guest call nested inside a host call restores the outer context when it returns', async () => {
     const probe = await Probe.start(w, { cases, fields });
-    const other = new TestStream();
+    const other = new TestStream(3);
     other.maps[0] = new HeaderMap([':path', '/other']);
-    probe.vm.createHttpContext(3, other);
+    probe.host.openStream(probe.vm, other);
     // The stream host re-enters the VM for another context from inside proxy_continue_stream.
-    probe.stream.onContinue = () => probe.vm.onRequestTrailers(3, 0);
+    probe.stream.onContinue = () => probe.vm.onRequestTrailers(other, 0);
     assert.equal(probe.run('continue_then_headers'), WasmResult.Ok);
     assert.deepEqual(probe.host.messages(), ['/'], 'the outer callback still acts for its own stream');
   });
@@ -434,13 +434,13 @@ describe('contexts', () => {
     const { vm, host } = probe;
     assert.deepEqual([vm.has.log, vm.has.done, vm.has.delete, vm.has.responseBody], [true, true, true, false]);
     assert.equal(probe.run('done'), WasmResult.NotFound);
-    vm.onLog(Probe.STREAM_ID);
-    vm.onDone(Probe.STREAM_ID);
-    vm.onDelete(Probe.STREAM_ID);
+    vm.onLog(probe.stream);
+    vm.onDone(probe.stream);
+    vm.onDelete(probe.stream);
     assert.deepEqual(host.messages(), ['log']);
     vm.destroy();
     assert.deepEqual(host.messages(), ['log', 'proxy_done ok', 'root deleted']);
-    assert.throws(() => vm.onRequestHeaders(Probe.STREAM_ID, 0, false), (e: Error) => e instanceof FilterTrap && /destroyed/.test(e.message));
+    assert.throws(() => vm.onRequestHeaders(probe.stream, 0, false), (e: Error) => e instanceof FilterTrap && /destroyed/.test(e.message));
     vm.destroy(); // idempotent
     assert.equal(host.messages().length, 3);
   });
@@ -467,7 +467,7 @@ describe('root proxy_done', () => {
     assert.deepEqual(probe.host.messages(), [], 'waiting for proxy_done');
     probe.host.httpCalls[0]!.done({ headers: [[':status', '200']], body: new Uint8Array(0), trailers: [] });
     assert.deepEqual(probe.host.messages(), ['proxy_done ok', 'root deleted']);
-    assert.throws(() => probe.vm.onRequestHeaders(Probe.STREAM_ID, 0, false), /destroyed/);
+    assert.throws(() => probe.vm.onRequestHeaders(probe.stream, 0, false), /destroyed/);
   });
 
   it('the wait is bounded: past ROOT_DONE_TIMEOUT_MS the VM ends without on_delete', async (t) => {
@@ -707,9 +707,9 @@ describe('traps', () => {
   it('a wasm trap becomes FilterTrap, breaks the VM, and the VM refuses further stream calls', async () => {
     const probe = await expectTrap('unreachable', /^trapped in proxy_on_request_headers: unreachable$/);
     assert.throws(() => probe.run('ok'), (e: Error) => e instanceof FilterTrap && /broken by an earlier trap/.test(e.message));
-    assert.throws(() => probe.vm.createHttpContext(5, new TestStream()), FilterTrap);
-    probe.vm.onLog(Probe.STREAM_ID); // lifecycle calls on a broken VM are skipped, not thrown
-    probe.vm.onDelete(Probe.STREAM_ID);
+    assert.throws(() => probe.vm.createHttpContext(new TestStream(5)), FilterTrap);
+    probe.vm.onLog(probe.stream); // lifecycle calls on a broken VM are skipped, not thrown
+    probe.vm.onDelete(probe.stream);
     probe.vm.destroy();
   });
 

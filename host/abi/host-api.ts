@@ -4,6 +4,7 @@
 
 import type { LogLevel, MetricType, StreamType, WasmResult } from './enums.js';
 import type { HeaderMap } from './header-map.js';
+import type { WasmVm } from './vm.js';
 
 /** A body as the filters see it: the bytes buffered so far for one direction. */
 export interface BodyBuffer {
@@ -18,6 +19,13 @@ export interface BodyBuffer {
 
 /** Host side of one HTTP stream (one request/response pair), seen by every filter of the chain. */
 export interface HttpContextHost {
+  /** The stream's context id, the same in every VM its chain runs it through. */
+  readonly id: number;
+  /**
+   * Whether `vm` holds a live context for this stream (created, not yet deleted): what
+   * proxy_set_effective_context checks before it lets a filter act for the stream.
+   */
+  hasContextIn(vm: WasmVm): boolean;
   /** Request/response headers and trailers (MapType 0..3); undefined = not available yet. */
   headerMap(map: number): HeaderMap | undefined;
   /** Request body (BufferType 0) or response body (BufferType 1); undefined = none in this phase. */
@@ -148,6 +156,12 @@ export interface VmHost {
   readonly pluginName: string;
   readonly rootId: string;
   readonly vmId: string;
+  /**
+   * The stream with context id `id` while it is running, for proxy_set_effective_context (the
+   * VM then asks the stream whether it has a context there). The host keeps the one registry of
+   * live streams, so a VM keeps none: a table per VM cost a set and a delete per request and filter.
+   */
+  liveStream(id: number): HttpContextHost | undefined;
   log(level: LogLevel, message: string): void;
   /**
    * The lowest level the host keeps, answered to proxy_get_log_level; proxy_log below it is

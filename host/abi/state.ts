@@ -22,13 +22,6 @@ export interface GuestCallbacks {
 
 export class AbiState {
   readonly memory = new GuestMemory();
-  /**
-   * Every context of this VM by id: the root's (no stream host) and the streams' (created, not
-   * yet deleted). The root's entry stays, so the table is not empty between requests: V8
-   * reallocates a Map's table each time a delete empties it, once per request per filter.
-   */
-  private readonly contexts = new Map<number, HttpContextHost | undefined>();
-
   /** The context host calls act for: the running callback's, or the one set_effective_context chose. */
   activeId = 0;
   /** The stream host of activeId; undefined for the root context (and the VM context 0). */
@@ -68,8 +61,9 @@ export class AbiState {
     readonly vmConfig: Uint8Array,
     readonly pluginConfig: Uint8Array,
     readonly callbacks: GuestCallbacks,
+    /** The live stream with context `id` in this VM, or undefined. */
+    private readonly streamContext: (id: number) => HttpContextHost | undefined,
   ) {
-    this.contexts.set(rootContextId, undefined);
     const vmId = encodeString(host.vmId);
     this.vmProperties = new Map([
       ['plugin_name', encodeString(host.pluginName)],
@@ -79,31 +73,18 @@ export class AbiState {
     ]);
   }
 
-  /** proxy_set_effective_context: false for an id that is neither the root nor a live stream. */
+  /** proxy_set_effective_context: false for an id that is neither the root nor a live stream of this VM. */
   setEffectiveContext(id: number): boolean {
-    if (!this.contexts.has(id)) return false;
+    if (id === this.rootContextId) {
+      this.activeId = id;
+      this.activeStream = undefined;
+      return true;
+    }
+    const stream = this.streamContext(id);
+    if (stream === undefined) return false;
     this.activeId = id;
-    this.activeStream = this.contexts.get(id);
+    this.activeStream = stream;
     return true;
-  }
-
-  /** The stream host of a live stream context; undefined for the root and for ids not live. */
-  streamOf(id: number): HttpContextHost | undefined {
-    return this.contexts.get(id);
-  }
-
-  addStream(id: number, stream: HttpContextHost): void {
-    if (id === this.rootContextId) throw new Error(`context ${id} is the root context`);
-    this.contexts.set(id, stream);
-  }
-
-  removeStream(id: number): void {
-    if (id !== this.rootContextId) this.contexts.delete(id);
-  }
-
-  /** The VM ended: no context is left. */
-  clearContexts(): void {
-    this.contexts.clear();
   }
 
   /** A property by canonical key: the VM's own, then the active stream's, then VM-wide, then the host's. */

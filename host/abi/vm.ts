@@ -270,6 +270,9 @@ export class WasmVm {
       grpcMessage: (token, message) => this.deliverGrpcMessage(token, message),
       grpcTrailingMetadata: (token, pairs) => this.deliverGrpcMetadata(token, pairs, 'trailing'),
       grpcClose: (token, status, message) => this.deliverGrpcClose(token, status, message),
+    }, (id) => {
+      const stream = host.liveStream(id);
+      return stream !== undefined && stream.hasContextIn(this) ? stream : undefined;
     });
     this.fuelBudget = Math.min(options.fuel ?? DEFAULT_FUEL, Number.MAX_SAFE_INTEGER); // exact as the f64 __weft_set_fuel takes
     this.maxMemoryMb = options.maxMemoryMb ?? DEFAULT_MAX_MEMORY_MB;
@@ -315,71 +318,65 @@ export class WasmVm {
 
   // ---- stream contexts (driven by the chain; traps throw FilterTrap) ---------------------------
 
-  /** proxy_on_context_create(id, root): `stream` is what host calls in context `id` act on. */
-  createHttpContext(id: number, stream: HttpContextHost): void {
+  /**
+   * proxy_on_context_create(stream.id, root): host calls in that context act on `stream`. The
+   * stream answers for itself whether it has a context here (HttpContextHost.hasContextIn): the
+   * VM keeps no table of its streams, the chain passes the stream to every call.
+   */
+  createHttpContext(stream: HttpContextHost): void {
     this.ensureUsable('proxy_on_context_create');
-    this.state.addStream(id, stream);
+    if (stream.id === ROOT_CONTEXT_ID) throw new Error(`context ${ROOT_CONTEXT_ID} is the root context`);
     const fn = this.fns.contextCreate;
-    if (fn === undefined) return;
-    try {
-      this.call('proxy_on_context_create', fn, id, stream, ROOT_CONTEXT_ID, 0, 0, 0);
-    } catch (trap) {
-      this.state.removeStream(id);
-      throw trap;
-    }
+    if (fn !== undefined) this.call('proxy_on_context_create', fn, stream.id, stream, ROOT_CONTEXT_ID, 0, 0, 0);
   }
 
   /** proxy_on_request_headers; the raw status the guest returned (0 when not exported). */
-  onRequestHeaders(id: number, headerCount: number, endOfStream: boolean): number {
+  onRequestHeaders(stream: HttpContextHost, headerCount: number, endOfStream: boolean): number {
     const fn = this.fns.requestHeaders;
-    return fn === undefined ? 0 : this.streamCall('proxy_on_request_headers', fn, id, headerCount, endOfStream ? 1 : 0);
+    return fn === undefined ? 0 : this.streamCall('proxy_on_request_headers', fn, stream, headerCount, endOfStream ? 1 : 0);
   }
 
-  onRequestBody(id: number, bodySize: number, endOfStream: boolean): number {
+  onRequestBody(stream: HttpContextHost, bodySize: number, endOfStream: boolean): number {
     const fn = this.fns.requestBody;
-    return fn === undefined ? 0 : this.streamCall('proxy_on_request_body', fn, id, bodySize, endOfStream ? 1 : 0);
+    return fn === undefined ? 0 : this.streamCall('proxy_on_request_body', fn, stream, bodySize, endOfStream ? 1 : 0);
   }
 
-  onRequestTrailers(id: number, trailerCount: number): number {
+  onRequestTrailers(stream: HttpContextHost, trailerCount: number): number {
     const fn = this.fns.requestTrailers;
-    return fn === undefined ? 0 : this.streamCall('proxy_on_request_trailers', fn, id, trailerCount, 0);
+    return fn === undefined ? 0 : this.streamCall('proxy_on_request_trailers', fn, stream, trailerCount, 0);
   }
 
-  onResponseHeaders(id: number, headerCount: number, endOfStream: boolean): number {
+  onResponseHeaders(stream: HttpContextHost, headerCount: number, endOfStream: boolean): number {
     const fn = this.fns.responseHeaders;
-    return fn === undefined ? 0 : this.streamCall('proxy_on_response_headers', fn, id, headerCount, endOfStream ? 1 : 0);
+    return fn === undefined ? 0 : this.streamCall('proxy_on_response_headers', fn, stream, headerCount, endOfStream ? 1 : 0);
   }
 
-  onResponseBody(id: number, bodySize: number, endOfStream: boolean): number {
+  onResponseBody(stream: HttpContextHost, bodySize: number, endOfStream: boolean): number {
     const fn = this.fns.responseBody;
-    return fn === undefined ? 0 : this.streamCall('proxy_on_response_body', fn, id, bodySize, endOfStream ? 1 : 0);
+    return fn === undefined ? 0 : this.streamCall('proxy_on_response_body', fn, stream, bodySize, endOfStream ? 1 : 0);
   }
 
-  onResponseTrailers(id: number, trailerCount: number): number {
+  onResponseTrailers(stream: HttpContextHost, trailerCount: number): number {
     const fn = this.fns.responseTrailers;
-    return fn === undefined ? 0 : this.streamCall('proxy_on_response_trailers', fn, id, trailerCount, 0);
+    return fn === undefined ? 0 : this.streamCall('proxy_on_response_trailers', fn, stream, trailerCount, 0);
   }
 
   /** proxy_on_log. Skipped on a broken or destroyed VM (nothing left to log from). */
-  onLog(id: number): void {
+  onLog(stream: HttpContextHost): void {
     const fn = this.capabilities.log ? this.fns.log : undefined;
-    if (fn !== undefined && this.live()) this.call('proxy_on_log', fn, id, this.state.streamOf(id), 0, 0, 0, 0);
+    if (fn !== undefined && this.live()) this.call('proxy_on_log', fn, stream.id, stream, 0, 0, 0, 0);
   }
 
   /** proxy_on_done for a stream; its answer is ignored (Envoy HTTP: on_delete follows regardless). */
-  onDone(id: number): void {
+  onDone(stream: HttpContextHost): void {
     const fn = this.capabilities.done ? this.fns.done : undefined;
-    if (fn !== undefined && this.live()) this.call('proxy_on_done', fn, id, this.state.streamOf(id), 0, 0, 0, 0);
+    if (fn !== undefined && this.live()) this.call('proxy_on_done', fn, stream.id, stream, 0, 0, 0, 0);
   }
 
-  /** proxy_on_delete; the stream host is forgotten even if the call is skipped or traps. */
-  onDelete(id: number): void {
+  /** proxy_on_delete; skipped on a broken or destroyed VM. Afterwards the stream has no context here. */
+  onDelete(stream: HttpContextHost): void {
     const fn = this.fns.delete;
-    try {
-      if (fn !== undefined && this.live()) this.call('proxy_on_delete', fn, id, this.state.streamOf(id), 0, 0, 0, 0);
-    } finally {
-      this.state.removeStream(id);
-    }
+    if (fn !== undefined && this.live()) this.call('proxy_on_delete', fn, stream.id, stream, 0, 0, 0, 0);
   }
 
   /**
@@ -442,7 +439,6 @@ export class WasmVm {
     this.finishing = undefined;
     this.state.rootDonePending = false;
     this.destroyed = true;
-    this.state.clearContexts();
     // Nothing is left to hear the answers: the calls stop now rather than run to their deadline.
     const calls = [...this.state.grpcCalls.values()];
     this.state.grpcCalls.clear();
@@ -595,9 +591,9 @@ export class WasmVm {
     return error;
   }
 
-  private streamCall(phase: string, fn: GuestFunction, id: number, a: number, b: number): number {
+  private streamCall(phase: string, fn: GuestFunction, stream: HttpContextHost, a: number, b: number): number {
     this.ensureUsable(phase);
-    return this.call(phase, fn, id, this.state.streamOf(id), a, b, 0, 0);
+    return this.call(phase, fn, stream.id, stream, a, b, 0, 0);
   }
 
   private live(): boolean {

@@ -7,10 +7,11 @@
 // Chains retain and release it; the last release destroys it.
 
 import { type LogLevel, WasmResult } from '../abi/enums.js';
-import type { FilterMetrics, GrpcCall, GrpcCallEvents, GrpcCallRequest, HttpCallRequest, HttpCallResponse, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
+import type { FilterMetrics, GrpcCall, GrpcCallEvents, GrpcCallRequest, HttpCallRequest, HttpCallResponse, HttpContextHost, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
 import { DEFAULT_CPU_BUDGET_MS_PER_S, FUEL_PER_CPU_MS } from '../abi/fuel.js';
 import { FilterModule, FilterTrap, VmStartError, WasmVm } from '../abi/vm.js';
 import type { FilterSpec } from '../config/schema.js';
+import { liveStream } from './http-stream.js';
 import type { ChainServices, PhaseObserver } from './services.js';
 import { FilterQuotas } from './filter-quotas.js';
 import { DEFAULT_TRAP_COOLDOWN, TrapCooldown } from './trap-cooldown.js';
@@ -146,6 +147,10 @@ export class FilterSlot implements VmHost {
 
   getProperty(key: string): Uint8Array | undefined {
     return this.services.hostProperty(key);
+  }
+
+  liveStream(id: number): HttpContextHost | undefined {
+    return liveStream(id);
   }
 
   httpCall(request: HttpCallRequest, done: (response: HttpCallResponse | null, failure?: string) => void): WasmResult {

@@ -14,6 +14,7 @@ import type { Chain } from './chain.js';
 import type { FilterSlot } from './filter-slot.js';
 import { isHostFact, streamProperty } from './stream-properties.js';
 import { grpcReplyHeaders, isGrpc, isGrpcReplyOwn } from './grpc-reply.js';
+import { LiveStreams } from './live-streams.js';
 
 /** What the stream needs from the proxy side of the exchange. */
 export interface StreamOwner {
@@ -92,6 +93,14 @@ const SKIPPED = -2;
 const EMPTY = new Uint8Array(0);
 
 let nextStreamId = 2; // 1 is every VM's root context
+
+/** Streams running now: one registry for every filter, which VMs consult by id (liveStream). */
+const liveStreams = new LiveStreams<HttpStream>();
+
+/** The running stream with this id, if any (FilterSlot.liveStream). */
+export function liveStream(id: number): HttpStream | undefined {
+  return liveStreams.get(id);
+}
 
 function allocateStreamId(): number {
   const id = nextStreamId;
@@ -224,6 +233,7 @@ export class HttpStream implements HttpContextHost {
     maxBufferedBodyBytes: number,
   ) {
     chain.acquire();
+    liveStreams.add(this);
     this.slots = chain.slots;
     this.timed = chain.sampleTiming();
     this.bufferLimit = maxBufferedBodyBytes;
@@ -236,7 +246,7 @@ export class HttpStream implements HttpContextHost {
       const vm = slot.currentVm();
       this.vms[i] = vm;
       try {
-        vm.createHttpContext(this.id, this);
+        vm.createHttpContext(this);
       } catch (error) {
         slot.recordTrap('context_create', error);
         this.vms[i] = null;
@@ -331,19 +341,26 @@ export class HttpStream implements HttpContextHost {
       try {
         if (this.timed) {
           const start = performance.now();
-          vm.onLog(this.id);
+          vm.onLog(this);
           slot.phaseTimers[4]!.observe((performance.now() - start) / 1000);
         } else {
-          vm.onLog(this.id);
+          vm.onLog(this);
         }
-        vm.onDone(this.id);
-        vm.onDelete(this.id);
+        vm.onDone(this);
+        vm.onDelete(this);
       } catch (error) {
         slot.recordTrap('log', error);
       }
+      this.vms[i] = null; // its context is gone (hasContextIn)
       this.calling = -1;
     }
+    liveStreams.delete(this);
     this.chain.release();
+  }
+
+  /** Whether `vm` runs a filter of this stream and its context there was not deleted. */
+  hasContextIn(vm: WasmVm): boolean {
+    return this.vms.indexOf(vm) >= 0;
   }
 
   /** True when any filter of the chain reads request bodies (else they bypass the stream). */
@@ -673,22 +690,22 @@ export class HttpStream implements HttpContextHost {
     try {
       switch (phase) {
         case Phase.RequestHeaders:
-          status = vm.onRequestHeaders(this.id, size, endOfStream);
+          status = vm.onRequestHeaders(this, size, endOfStream);
           break;
         case Phase.RequestBody:
-          status = vm.onRequestBody(this.id, size, endOfStream);
+          status = vm.onRequestBody(this, size, endOfStream);
           break;
         case Phase.ResponseHeaders:
-          status = vm.onResponseHeaders(this.id, size, endOfStream);
+          status = vm.onResponseHeaders(this, size, endOfStream);
           break;
         case Phase.ResponseBody:
-          status = vm.onResponseBody(this.id, size, endOfStream);
+          status = vm.onResponseBody(this, size, endOfStream);
           break;
         case Phase.RequestTrailers:
-          status = vm.onRequestTrailers(this.id, size);
+          status = vm.onRequestTrailers(this, size);
           break;
         case Phase.ResponseTrailers:
-          status = vm.onResponseTrailers(this.id, size);
+          status = vm.onResponseTrailers(this, size);
           break;
       }
     } catch (error) {

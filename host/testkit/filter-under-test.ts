@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { LogLevel, WasmResult } from '../abi/enums.js';
-import type { HttpCallRequest, HttpCallResponse, SharedData, VmHost } from '../abi/host-api.js';
+import type { HttpCallRequest, HttpCallResponse, HttpContextHost, SharedData, VmHost } from '../abi/host-api.js';
 import { FilterModule, VmStartError, WasmVm } from '../abi/vm.js';
 import { weftForeignFunctions, type ForeignFunction } from '../extensions/index.js';
 import { clusterProperties, type EndpointFacts } from '../proxy/cluster-properties.js';
@@ -145,6 +145,8 @@ export class FilterUnderTest implements VmHost {
   private vm: WasmVm | undefined;
   private onTick: (() => void) | undefined;
   private nextStreamId = 2; // 1 is the root context
+  /** Streams not yet complete, by id: where proxy_set_effective_context finds them. */
+  private readonly openStreams = new Map<number, StreamUnderTest>();
   private readonly hostProperties: (key: string) => Uint8Array | undefined;
   private readonly foreign: Map<string, ForeignFunction>;
 
@@ -174,7 +176,7 @@ export class FilterUnderTest implements VmHost {
 
   /** A new HTTP stream (context) of this filter. */
   stream(options: StreamOptions = {}): StreamUnderTest {
-    return new StreamUnderTest(this.runningVm(), this.nextStreamId++, options);
+    return new StreamUnderTest(this.runningVm(), this.nextStreamId++, options, this.openStreams);
   }
 
   /** Ends this VM and starts a fresh one with the same module and options (what a trap or a hot swap does). */
@@ -254,6 +256,10 @@ export class FilterUnderTest implements VmHost {
 
   reportTrap(error: Error, phase: string): void {
     this.traps.push({ phase, error });
+  }
+
+  liveStream(id: number): HttpContextHost | undefined {
+    return this.openStreams.get(id);
   }
 
   getProperty(key: string): Uint8Array | undefined {

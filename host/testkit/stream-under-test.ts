@@ -63,15 +63,27 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   private readonly properties: Map<string, Uint8Array>;
   private completed = false;
 
+  /** `open` holds the streams not yet complete, by id (FilterUnderTest.liveStream). */
   constructor(
     private readonly vm: WasmVm,
     readonly id: number,
     options: StreamOptions,
+    private readonly open: Map<number, StreamUnderTest>,
   ) {
     const { properties, ...info } = options;
     this.requestInfo = { remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: 8080, scheme: 'http', startTimeMs: Date.now(), ...info };
     this.properties = new Map(Object.entries(properties ?? {}).map(([key, value]) => [key, bytesOf(value)]));
-    vm.createHttpContext(id, this);
+    open.set(id, this);
+    try {
+      vm.createHttpContext(this);
+    } catch (error) {
+      open.delete(id);
+      throw error;
+    }
+  }
+
+  hasContextIn(vm: WasmVm): boolean {
+    return vm === this.vm && this.open.get(this.id) === this;
   }
 
   // ---- sending the phases ----------------------------------------------------------------------
@@ -79,7 +91,7 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   /** proxy_on_request_headers. `endOfStream` defaults to true (a request without a body). */
   sendRequestHeaders(headers: HeaderInput, options: { endOfStream?: boolean } = {}): Action {
     this.requestHeaders.setPairs(headerPairs(headers).flat());
-    return headersAction(this.vm.onRequestHeaders(this.id, this.requestHeaders.size, options.endOfStream ?? true));
+    return headersAction(this.vm.onRequestHeaders(this, this.requestHeaders.size, options.endOfStream ?? true));
   }
 
   /** proxy_on_request_body with this chunk after whatever the filter holds. `endOfStream` defaults to true. */
@@ -89,13 +101,13 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
 
   sendRequestTrailers(trailers: HeaderInput): Action {
     const map = (this.trailers[Direction.Request] = HeaderMap.fromEntries(headerPairs(trailers)));
-    return headersAction(this.vm.onRequestTrailers(this.id, map.size));
+    return headersAction(this.vm.onRequestTrailers(this, map.size));
   }
 
   /** proxy_on_response_headers. `endOfStream` defaults to true (a response without a body). */
   sendResponseHeaders(headers: HeaderInput, options: { endOfStream?: boolean } = {}): Action {
     this.responseHeaders = HeaderMap.fromEntries(headerPairs(headers));
-    return headersAction(this.vm.onResponseHeaders(this.id, this.responseHeaders.size, options.endOfStream ?? true));
+    return headersAction(this.vm.onResponseHeaders(this, this.responseHeaders.size, options.endOfStream ?? true));
   }
 
   sendResponseBody(chunk: Bytes, options: { endOfStream?: boolean } = {}): Action {
@@ -104,16 +116,20 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
 
   sendResponseTrailers(trailers: HeaderInput): Action {
     const map = (this.trailers[Direction.Response] = HeaderMap.fromEntries(headerPairs(trailers)));
-    return headersAction(this.vm.onResponseTrailers(this.id, map.size));
+    return headersAction(this.vm.onResponseTrailers(this, map.size));
   }
 
   /** The stream ends: proxy_on_log, proxy_on_done, proxy_on_delete, as the proxy calls them. */
   complete(): void {
     if (this.completed) return;
     this.completed = true;
-    this.vm.onLog(this.id);
-    this.vm.onDone(this.id);
-    this.vm.onDelete(this.id);
+    try {
+      this.vm.onLog(this);
+      this.vm.onDone(this);
+      this.vm.onDelete(this);
+    } finally {
+      this.open.delete(this.id);
+    }
   }
 
   // ---- what the filter made of it --------------------------------------------------------------
@@ -249,7 +265,7 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
     let status: number;
     try {
       const size = held.bytes().length;
-      status = direction === Direction.Request ? this.vm.onRequestBody(this.id, size, endOfStream) : this.vm.onResponseBody(this.id, size, endOfStream);
+      status = direction === Direction.Request ? this.vm.onRequestBody(this, size, endOfStream) : this.vm.onResponseBody(this, size, endOfStream);
     } finally {
       this.current = undefined;
     }
