@@ -87,6 +87,26 @@ describe('the test kit on the kitchen-sink filter', () => {
     assert.equal(body.responseBody.toString(), 'ABCDEF');
   });
 
+  it('keeps a stream\'s context while thousands of later streams come and go (the SDK finds contexts in a ring by id)', () => {
+    const long = filter.stream();
+    long.sendRequestHeaders({ ':path': '/', 'x-case': 'resp-headers' });
+    const open = [filter.stream(), filter.stream()];
+    for (let i = 0; i < 2500; i++) {
+      const next = filter.stream(); // takes the ring slot of a stream 1024 ids back, the long one's twice over
+      next.sendRequestHeaders({ ':path': '/', 'x-case': 'none' });
+      open.push(next);
+      open.shift()!.complete();
+    }
+    assert.equal(long.sendResponseHeaders({ ':status': '202' }), 'continue');
+    assert.equal(long.responseHeader('x-ks-status'), '202', 'the long stream still has its own context (its x-case)');
+    for (const stream of open) {
+      assert.equal(stream.sendResponseHeaders({ ':status': '200' }), 'continue');
+      assert.equal(stream.responseHeader('x-ks-added'), undefined, 'a later stream has its own context, not the long one');
+      stream.complete();
+    }
+    long.complete();
+  });
+
   it('sends trailers both ways', () => {
     const stream = filter.stream();
     stream.sendRequestHeaders({ ':path': '/', 'x-case': 'trailers' }, { endOfStream: false });
