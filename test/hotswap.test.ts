@@ -400,13 +400,17 @@ describe('memory across hot swaps', () => {
     await upstream?.stop();
   });
 
-  test('memory stays flat across swaps under load (RSS within 10% over 300 swaps, after 100 to warm up)', async (t) => {
-    // The issue asks for 1,000 swaps; this test does 400 to stay fast (bench/ for the full run).
-    // The first ~200 swaps under load grow RSS by 5-10 % on Node 20 as the process warms up
-    // (compiled code, pools, caches) and then it stays flat, so the baseline is taken after 100:
-    // a leak keeps growing, warming up does not.
+  test('memory stays flat across 1,000 swaps under load (the lowest RSS of the last 400 within 10% of the lowest of the first 400 after warm-up)', async (t) => {
+    // RSS under load is a sawtooth: it climbs as garbage piles up and drops when a major
+    // collection gives pages back, on a period of a few hundred swaps that depends on how much
+    // garbage each request makes (it moved from ~200 to ~600 swaps when the chain's per-request
+    // tables went, and a two-point comparison then caught the climb). The lowest of several
+    // samples in a window is where a collection left the heap; a leak raises that floor, a
+    // sawtooth does not. The first 100 swaps warm the process up (compiled code, pools, caches).
     const WARM_UP = 100;
-    const SWAPS = 300;
+    const SWAPS = 900;
+    const SAMPLE_EVERY = 100;
+    const WINDOW = 4;
     let loading = true;
     const clients = Array.from({ length: 8 }, () => new Client(weft.url, { pipelining: 1 }));
     const load = async (client: Client) => {
@@ -418,19 +422,19 @@ describe('memory across hot swaps', () => {
     const running = clients.map(load);
     try {
       await sleep(1500); // the heap grows to its working size under load first; that is not a leak
-      let rssWarm = 0;
-      for (let i = 0; i < WARM_UP + SWAPS; i++) {
-        const reply = await admin.putChain(i % 2 === 0 ? SPEC_V2 : SPEC_V1);
+      const samples: number[] = [];
+      for (let i = 1; i <= WARM_UP + SWAPS; i++) {
+        const reply = await admin.putChain(i % 2 === 1 ? SPEC_V2 : SPEC_V1);
         assert.equal(reply.status, 200, reply.text);
-        if (i === WARM_UP - 1) rssWarm = rssKiB(weft.pid);
+        if (i >= WARM_UP && i % SAMPLE_EVERY === 0) samples.push(rssKiB(weft.pid));
       }
-      const rssAfter = rssKiB(weft.pid);
-      const change = (rssAfter - rssWarm) / rssWarm;
+      const first = Math.min(...samples.slice(0, WINDOW));
+      const last = Math.min(...samples.slice(-WINDOW));
+      const change = (last - first) / first;
       const young = (await admin.metric('nodejs_heap_space_size_total_bytes{space="new"}'))! / 1024;
-      t.diagnostic(`RSS after ${WARM_UP} swaps ${rssWarm} KiB, after ${WARM_UP + SWAPS} ${rssAfter} KiB (${(change * 100).toFixed(1)}%); new space ${young} KiB`);
+      t.diagnostic(`RSS every ${SAMPLE_EVERY} swaps from ${WARM_UP}: ${samples.join(' ')} KiB; lowest first ${first}, last ${last} (${(change * 100).toFixed(1)}%); new space ${young} KiB`);
       assert.equal(young, 32 * 1024, 'the young generation stayed at its pinned size');
-      // A leak grows; RSS that shrinks (V8 giving pages back after a collection) is no failure.
-      assert.ok(change < 0.1, `RSS went from ${rssWarm} KiB to ${rssAfter} KiB`);
+      assert.ok(change < 0.1, `the RSS floor went from ${first} KiB to ${last} KiB (samples ${samples.join(' ')})`);
     } finally {
       loading = false;
       await Promise.all(running);
