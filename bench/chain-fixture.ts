@@ -106,6 +106,22 @@ export function slotSpec(name: string, config: unknown, fuel?: number): SlotSpec
 const UNBOUNDED_CPU_BUDGET_MS = 250_000_000;
 
 /**
+ * `count` requests through the chain at once, as a loaded proxy interleaves them: every request's
+ * headers phase, then every response's, then every end; the first reason one did not pass.
+ * Tables keyed by request (in the host or in a filter) hold `count` entries here, as under wrk.
+ */
+export function serveInFlight(chain: Chain, count: number): string | undefined {
+  const requests = Array.from({ length: count }, () => {
+    const owner = new BenchOwner();
+    return { owner, stream: new HttpStream(chain, new HeaderMap([...REQUEST_HEADERS]), owner, 1 << 20) };
+  });
+  for (const { stream } of requests) stream.start(true);
+  for (const { owner, stream } of requests) if (owner.failed === undefined) stream.pushResponseHeaders(new HeaderMap([...RESPONSE_HEADERS]), true);
+  for (const { owner, stream } of requests) stream.finish(owner.failed === undefined ? 200 : 500, owner.failed === undefined ? '-' : 'WF');
+  return requests.find(({ owner }) => owner.failed !== undefined)?.owner.failed;
+}
+
+/**
  * One request through the chain as the proxy drives it; the reason when it did not pass.
  * `body` (a POST): its chunks go up and come back as the response body, as the echo upstream of
  * the post-64k scenario does; request chunks reach the chain only when a filter reads request

@@ -5,6 +5,8 @@
 // is what that chain adds to a request over the empty chain:
 //   - 1 and 5 no-op filters (test/filters/noop), GET, and 1 no-op filter on a 64 KiB POST whose
 //     body comes back as the response (16 KiB chunks, as the post-64k scenario's echo);
+//   - 5 no-op filters with 50 requests in flight, interleaved phase by phase as a loaded proxy
+//     runs them, so tables keyed by request hold as many entries as under wrk;
 //   - each built-in filter alone, and the six in the quickstart order;
 //   - a foreign filter: test/filters/foreign-raw, raw-ABI WAT shaped like a Rust/Go SDK build
 //     (every callback exported, one header added), so the host's cost for such filters shows.
@@ -19,7 +21,7 @@ import { FilterModule } from '../host/abi/vm.js';
 import { Chain } from '../host/chain/chain.js';
 import { FilterSlot } from '../host/chain/filter-slot.js';
 import type { ChainServices } from '../host/chain/services.js';
-import { benchClusters, benchServices, builtInModuleBytes, FILTERS, repoRoot, serve, slotSpec } from './chain-fixture.js';
+import { benchClusters, benchServices, builtInModuleBytes, FILTERS, repoRoot, serve, serveInFlight, slotSpec } from './chain-fixture.js';
 import { chainMicroResultPrefix } from './micro-runner.js';
 import { spread } from './stats.js';
 import { noopFilterWasm } from './weft.js';
@@ -30,7 +32,12 @@ interface Configuration {
   name: string;
   chain: Chain;
   body?: Uint8Array[];
+  /** Requests interleaved (serveInFlight); one at a time when absent. */
+  inFlight?: number;
 }
+
+/** How many requests wrk keeps in flight in the loaded scenarios (bench/scenarios.ts, 50 connections). */
+const IN_FLIGHT = 50;
 
 async function foreignRawWasm(): Promise<Uint8Array> {
   const source = readFileSync(join(repoRoot, 'test', 'filters', 'foreign-raw', 'foreign-raw.wat'), 'utf8');
@@ -59,24 +66,35 @@ async function main(): Promise<void> {
   const configurations: Configuration[] = [
     { name: '1 no-op filter', chain: chain('noop1', noops.slice(0, 1)) },
     { name: '5 no-op filters', chain: chain('noop5', noops) },
+    { name: `5 no-op filters, ${IN_FLIGHT} requests in flight`, chain: chain('noop5-in-flight', noops), inFlight: IN_FLIGHT },
     { name: '1 no-op filter, POST 64 KiB echoed', chain: chain('noop1-post', noops.slice(0, 1)), body: post },
     { name: 'foreign raw-ABI filter (every callback, one header added)', chain: chain('foreign', [await slot('foreign-raw', await foreignRawWasm(), '')]) },
     ...builtIns.map((s) => ({ name: s.pluginName, chain: chain(s.pluginName, [s]) })),
     { name: 'quickstart six (router → auth → ratelimit → breaker → lb → telemetry)', chain: chain('six', builtIns) },
   ];
-  for (const { name, chain, body } of configurations) {
-    const failure = serve(chain, body);
+  /** `count` requests of a configuration; the first failure's reason. */
+  const run = ({ chain, body, inFlight }: Configuration, count: number): string | undefined => {
+    let failed: string | undefined;
+    if (inFlight === undefined) for (let i = 0; i < count; i++) failed ??= serve(chain, body);
+    else for (let i = 0; i < count; i += inFlight) failed ??= serveInFlight(chain, inFlight);
+    return failed;
+  };
+  for (const configuration of configurations) {
+    const { name } = configuration;
+    const failure = run(configuration, configuration.inFlight ?? 1);
     if (failure !== undefined) throw new Error(`${name}: the bench request did not pass (${failure})`);
   }
 
   const samples: number[][] = configurations.map(() => []);
-  for (const { chain, body } of configurations) for (let i = 0; i < requests; i++) serve(chain, body); // warm-up, tier-up
+  for (const configuration of configurations) run(configuration, requests); // warm-up, tier-up
   for (let s = 0; s < SAMPLES; s++) {
-    configurations.forEach(({ name, chain, body }, c) => {
-      let failed: string | undefined;
+    configurations.forEach((configuration, c) => {
+      const batch = configuration.inFlight ?? 1;
+      const count = Math.ceil(requests / batch) * batch;
       const start = process.hrtime.bigint();
-      for (let i = 0; i < requests; i++) failed ??= serve(chain, body);
-      samples[c]!.push(Number(process.hrtime.bigint() - start) / requests);
+      const failed = run(configuration, count);
+      samples[c]!.push(Number(process.hrtime.bigint() - start) / count);
+      const { name } = configuration;
       // A sample in which the filter stopped passing requests measured something else.
       if (failed !== undefined) throw new Error(`${name}: a bench request did not pass during sampling (${failed})`);
     });
