@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest, createServer as createHttpsServer, type RequestOptions, type Server } from 'node:https';
+import { createSecureServer as createSecureHttp2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
@@ -203,6 +204,25 @@ describe('TLS to the upstream', () => {
       await weft.stop();
     }
   });
+});
+
+test('an HTTP/2 upstream that does not trust the client certificate: 502 UF saying so, not a reset', async () => {
+  const ca = TestCa.create();
+  const upstreamCert = ca.server('h2-upstream');
+  const stranger = TestCa.create('stranger-ca').client('weft-impostor');
+  const server = createSecureHttp2Server({ cert: read(upstreamCert.cert), key: read(upstreamCert.key), ca: read(ca.cert), requestCert: true, rejectUnauthorized: true }, (_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const weft = await startWeft({ clusters: [{ name: 'secure-h2', protocol: 'h2', endpoints: [`127.0.0.1:${port}`], tls: { ca: ca.cert, cert: stranger.cert, key: stranger.key } }], filters: [] });
+  try {
+    const res = await fetch(`${weft.url}/x`);
+    assert.equal(res.status, 502);
+    assert.match(await res.text(), /^upstream TLS handshake failed, refused by the upstream: it closed the connection after the handshake without accepting it/);
+    await weft.waitForOutput((text) => text.includes('"flags":"UF"'), 'the access-log line');
+  } finally {
+    await weft.stop();
+    server.close();
+  }
 });
 
 test('an upstream that accepted the client certificate (its session tickets came) and then drops the request is a reset, not a TLS failure', async () => {

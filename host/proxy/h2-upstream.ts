@@ -16,12 +16,15 @@ import { Readable } from 'node:stream';
 import { Dispatcher } from 'undici';
 import { connectEndpoint, type EndpointPoolOptions } from './endpoint-pool.js';
 import { headerObject } from './headers.js';
+import { handshakeRefusal } from './upstream-tls.js';
 
 /** Streams opened on one connection at most: 100, the floor RFC 9113 recommends for SETTINGS_MAX_CONCURRENT_STREAMS. */
 const STREAMS_PER_CONNECTION = 100;
 
 interface Connection {
   session: ClientHttp2Session | undefined;
+  /** Its socket once connected: a TLS upstream that refused the client certificate is known by it (handshakeRefusal). */
+  socket: Socket | undefined;
   /** Streams open or waiting for the session. */
   streams: number;
   /** Dispatches waiting for the session to connect. */
@@ -92,7 +95,7 @@ export class Http2Upstream extends Dispatcher {
   }
 
   private open(): Connection {
-    const connection: Connection = { session: undefined, streams: 0, waiting: [], closing: false };
+    const connection: Connection = { session: undefined, socket: undefined, streams: 0, waiting: [], closing: false };
     this.connections.push(connection);
     const { host, port, tls } = this.options;
     const origin = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -113,12 +116,14 @@ export class Http2Upstream extends Dispatcher {
         return fail(Object.assign(new Error(`it did not agree to HTTP/2 in the TLS handshake (ALPN: ${(socket as { alpnProtocol?: string | false }).alpnProtocol || 'none'}), which protocol h2 needs`), { code: 'WEFT_UPSTREAM_NO_H2' }));
       }
       const session = connectHttp2(origin, { createConnection: () => socket! });
+      connection.socket = socket!;
       connection.session = session;
       session.on('error', () => {}); // each stream reports its own end; the session's error adds nothing
       session.on('goaway', forget);
       session.on('close', () => {
         forget();
-        for (const waiting of connection.waiting.splice(0)) waiting(Object.assign(new Error('upstream closed the HTTP/2 connection'), { code: 'ECONNRESET' }));
+        const closed = handshakeRefusal(socket!) ?? Object.assign(new Error('upstream closed the HTTP/2 connection'), { code: 'ECONNRESET' });
+        for (const waiting of connection.waiting.splice(0)) waiting(closed);
       });
       session.setTimeout(this.options.idleTimeoutMs, () => {
         if (connection.streams === 0) session.close();
@@ -173,12 +178,12 @@ export class Http2Upstream extends Dispatcher {
     stream.on('end', () => {
       const code = stream!.rstCode;
       if (code === undefined || code === constants.NGHTTP2_NO_ERROR) end(undefined, trailers);
-      else end(resetError(code, streamError));
+      else end(closedError(connection, code, streamError));
     });
     stream.on('error', (error) => (streamError = error));
     stream.on('close', () => {
       connection.streams--;
-      if (!ended) end(resetError(stream!.rstCode, streamError));
+      if (!ended) end(closedError(connection, stream!.rstCode, streamError));
     });
     if (endStream) return;
     if (body instanceof Readable) {
@@ -210,6 +215,15 @@ function flatHeaders(headers: IncomingHttpHeaders): Buffer[] {
     else if (value !== undefined) raw.push(Buffer.from(name), Buffer.from(String(value)));
   }
   return raw;
+}
+
+/**
+ * Why a stream closed before its end: the TLS upstream refused the client certificate (it
+ * closes after the handshake, TLS 1.3: 502 UF), else a reset (the upstream reset the stream, or
+ * its connection went: UR).
+ */
+function closedError(connection: Connection, rstCode: number | undefined, cause: Error | undefined): Error {
+  return (connection.socket === undefined ? undefined : handshakeRefusal(connection.socket)) ?? resetError(rstCode, cause);
 }
 
 /** A stream that closed before its end: the upstream reset it, or its connection went (classified as a reset, UR). */
