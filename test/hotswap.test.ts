@@ -400,15 +400,16 @@ describe('memory across hot swaps', () => {
     await upstream?.stop();
   });
 
-  test('memory stays flat across 1,000 swaps under load (the lowest RSS of the last 400 within 10% of the lowest of the first 400 after warm-up)', async (t) => {
+  test('memory stays flat across 1,400 swaps under load (the lowest RSS of the last 400 within 10% of the lowest of the 400 after a 600-swap warm-up)', async (t) => {
     // RSS under load is a sawtooth: it climbs as garbage piles up and drops when a major
     // collection gives pages back, on a period of a few hundred swaps that depends on how much
     // garbage each request makes (it moved from ~200 to ~600 swaps when the chain's per-request
     // tables went, and a two-point comparison then caught the climb). The lowest of several
     // samples in a window is where a collection left the heap; a leak raises that floor, a
-    // sawtooth does not. The first 100 swaps warm the process up (compiled code, pools, caches).
-    const WARM_UP = 100;
-    const SWAPS = 900;
+    // sawtooth does not. The process warms up first (compiled code, pools, caches): on Node 24
+    // RSS rose for ~500 swaps (147 -> 174 MiB), then stayed at 159-163 MiB to swap 1,400.
+    const WARM_UP = 600;
+    const SWAPS = 800;
     const SAMPLE_EVERY = 100;
     const WINDOW = 4;
     let loading = true;
