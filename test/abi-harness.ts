@@ -225,8 +225,8 @@ export interface LocalResponse {
 }
 
 export class TestStream implements HttpContextHost {
-  /** `id`: the stream's context id (Probe.STREAM_ID, the probe's own stream, unless given). */
-  constructor(readonly id = 2) {}
+  /** `id`: the stream's context id; by default the probe's own stream's. */
+  constructor(readonly id: number = Probe.STREAM_ID) {}
 
   /** Its VM host keeps the open streams (TestVmHost.openStream); one VM per host here. */
   hasContextIn(): boolean {
