@@ -107,6 +107,26 @@ describe('the test kit on the kitchen-sink filter', () => {
     long.complete();
   });
 
+  it('collects a filter\'s garbage often enough that copying 64 KiB bodies never reaches a small memory cap', async () => {
+    // Each request copies its body in (64 KiB), decodes it (128 KiB), upper-cases it (128 KiB)
+    // and writes it back. The SDK collects after 256 KiB copied from the host: every ~4 requests.
+    // Counting callbacks alone (every 1,024) would keep ~170 requests' garbage, ~60 MiB.
+    const capped = await loadFilter(fixtureModule('kitchen-sink'), { name: 'ks', rootId: 'kitchen-sink', config: {}, maxMemoryMb: 8 });
+    try {
+      const body = Buffer.alloc(64 * 1024, 'a');
+      for (let i = 0; i < 200; i++) {
+        const stream = capped.stream();
+        stream.sendRequestHeaders({ ':method': 'POST', ':path': '/', 'x-case': 'body' }, { endOfStream: false });
+        assert.equal(stream.sendRequestBody(body), 'continue', `request ${i}`);
+        assert.equal(stream.requestBody.length, body.length);
+        stream.complete();
+      }
+      assert.deepEqual(capped.traps, []);
+    } finally {
+      capped.close();
+    }
+  });
+
   it('sends trailers both ways', () => {
     const stream = filter.stream();
     stream.sendRequestHeaders({ ':path': '/', 'x-case': 'trailers' }, { endOfStream: false });

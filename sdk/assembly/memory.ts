@@ -11,6 +11,8 @@
 // taken (copied out) right after the call that returned it, before the next host call, so one
 // area suffices; a block at its address is not the allocator's and is not freed.
 
+import { countCopied } from "./collector";
+
 /** Bytes of the return area: header values, properties and shared data entries mostly fit. */
 export const RETURN_AREA_BYTES: u32 = 1024;
 export const RETURN_AREA: usize = memory.data(<i32>RETURN_AREA_BYTES, 16);
@@ -36,10 +38,11 @@ export function resetOut(): void {
   store<u64>(OUT_U64, 0);
 }
 
-/** Frees the block the host handed over in (OUT_PTR, OUT_LEN), if any. */
+/** Frees the block the host handed over in (OUT_PTR, OUT_LEN), if any; the collector counts its bytes. */
 @inline
 export function releaseOut(): void {
   const ptr = <usize>load<u32>(OUT_PTR);
+  countCopied(<usize>load<u32>(OUT_LEN));
   if (ptr != 0 && ptr != RETURN_AREA) heap.free(ptr);
 }
 
