@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import wabtInit from 'wabt';
 import { HeaderMap } from '../host/abi/header-map.js';
-import { FUEL_EXPORT, InstrumentError, instrumentModule, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT, SET_FUEL_EXPORT } from '../host/abi/fuel.js';
+import { BUDGET_EXPORT, CALL_DEPTH_EXPORT, FUEL_EXPORT, InstrumentError, instrumentModule, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT, SPENT_EXPORT, SPENT_LIMIT_EXPORT } from '../host/abi/fuel.js';
 import { FilterModule, FilterTrap, ModuleError, VmStartError, WasmVm } from '../host/abi/vm.js';
 import { TestStream, TestVmHost } from './abi-harness.js';
 import { fixtureModule, repoRoot } from './helpers/repo.js';
@@ -59,6 +59,11 @@ async function meteringPointsByWabt(bytes: Uint8Array): Promise<number> {
 interface Instrumented {
   exports: Record<string, (...args: number[]) => number>;
   fuel: { value: bigint };
+  /** What the fuel is set to when a call comes from outside the module. */
+  budget: { value: bigint };
+  spent: { value: bigint };
+  spentLimit: { value: bigint };
+  depth: { value: number };
   limit: { value: number };
   refusals: { value: number };
 }
@@ -68,6 +73,10 @@ async function instantiate(bytes: Uint8Array, imports: WebAssembly.Imports = {})
   return {
     exports: exports as unknown as Instrumented['exports'],
     fuel: exports[FUEL_EXPORT] as unknown as Instrumented['fuel'],
+    budget: exports[BUDGET_EXPORT] as unknown as Instrumented['budget'],
+    spent: exports[SPENT_EXPORT] as unknown as Instrumented['spent'],
+    spentLimit: exports[SPENT_LIMIT_EXPORT] as unknown as Instrumented['spentLimit'],
+    depth: exports[CALL_DEPTH_EXPORT] as unknown as Instrumented['depth'],
     limit: exports[MEMORY_LIMIT_EXPORT] as unknown as Instrumented['limit'],
     refusals: exports[MEMORY_REFUSALS_EXPORT] as unknown as Instrumented['refusals'],
   };
@@ -160,27 +169,51 @@ describe('instrumentModule', () => {
   it('charges the instructions up to the next check: at the entry, then every loop iteration', async () => {
     const spin = await instantiate(instrumentModule(await assemble(SPIN)).bytes, { env: { work: () => undefined } });
     for (const n of [1, 10, 1000]) {
-      spin.fuel.value = 1_000_000n;
+      spin.budget.value = 1_000_000n;
       spin.exports.spin!(n);
       assert.equal(spin.fuel.value, 1_000_000n - BigInt(SPIN_ENTRY + SPIN_ITERATION * n), `spin(${n})`);
     }
   });
 
-  it('exports a setter of the fuel counter, itself uncharged, that answers what the last call spent, in modules with and without memory.grow', async () => {
-    for (const source of [SPIN, BEHAVIOUR]) {
-      const { exports, fuel } = await instantiate(instrumentModule(await assemble(source)).bytes, { env: { work: () => undefined } });
-      const setFuel = exports[SET_FUEL_EXPORT] as unknown as (budget: number) => number;
-      setFuel(123_456_789);
-      assert.equal(fuel.value, 123_456_789n);
-      fuel.value = 123_000_000n; // as a call that spent 456 789 units leaves it
-      assert.equal(setFuel(123_456_789), 456_789);
-      assert.equal(fuel.value, 123_456_789n);
-      fuel.value = 5n;
-      assert.equal(setFuel(2 ** 40), 2 ** 31 - 1, 'what does not fit an i32 reads as its largest value');
-      assert.equal(fuel.value, 2n ** 40n);
-      fuel.value = -5n;
-      assert.equal(setFuel(7), 12, 'an exhausted counter counts what went past the budget');
-    }
+  it('gives every call from outside the budget, and totals what those calls spent, in modules with and without memory.grow', async () => {
+    const cost = (n: number) => BigInt(SPIN_ENTRY + SPIN_ITERATION * n);
+    const spin = await instantiate(instrumentModule(await assemble(SPIN)).bytes, { env: { work: () => undefined } });
+    spin.budget.value = 1_000n;
+    spin.fuel.value = 3n; // what a call that nearly ran out leaves: the next one starts from the budget
+    spin.exports.spin!(10);
+    assert.equal(spin.fuel.value, 1_000n - cost(10));
+    spin.exports.spin!(20);
+    assert.equal(spin.fuel.value, 1_000n - cost(20));
+    assert.equal(spin.spent.value, cost(10) + cost(20));
+    assert.equal(spin.depth.value, 0);
+    spin.spent.value = 0n; // the host's new second
+    spin.exports.spin!(1);
+    assert.equal(spin.spent.value, cost(1));
+
+    const behaviour = await instantiate(instrumentModule(await assemble(BEHAVIOUR)).bytes);
+    behaviour.budget.value = 1_000_000n;
+    assert.equal(behaviour.exports.fib!(10), 55, 'results pass through the wrapper');
+    const fibSpent = 1_000_000n - behaviour.fuel.value;
+    assert.equal(behaviour.exports.apply!(1, 6, 7), 42);
+    const applySpent = 1_000_000n - behaviour.fuel.value;
+    assert.ok(fibSpent > 100n && applySpent > 0n);
+    assert.equal(behaviour.spent.value, fibSpent + applySpent);
+    assert.equal(behaviour.depth.value, 0);
+  });
+
+  it('traps a call from outside at once when the calls before it spent the limit, and runs it again once the total is reset', async () => {
+    const spin = await instantiate(instrumentModule(await assemble(SPIN)).bytes, { env: { work: () => undefined } });
+    spin.budget.value = 1_000n;
+    spin.spentLimit.value = BigInt(SPIN_ENTRY + SPIN_ITERATION * 10);
+    spin.exports.spin!(9);
+    spin.exports.spin!(1); // reaches the limit exactly
+    const fuelBefore = spin.fuel.value;
+    assert.throws(() => spin.exports.spin!(1), (error: Error) => error instanceof WebAssembly.RuntimeError && /unreachable/.test(error.message));
+    assert.equal(spin.fuel.value, fuelBefore, 'the refused call ran nothing');
+    spin.depth.value = 0; // what WasmVm would do only after a clean proc_exit; here, to call again
+    spin.spent.value = 0n;
+    spin.exports.spin!(1);
+    assert.equal(spin.spent.value, BigInt(SPIN_ENTRY + SPIN_ITERATION));
   });
 
   it('charges memory.fill and memory.copy one unit per byte, so a large one cannot pass for one instruction', async () => {
@@ -191,9 +224,9 @@ describe('instrumentModule', () => {
       (func (export "byte") (param $at i32) (result i32) (i32.load8_u (local.get $at))))`;
     const result = instrumentModule(await assemble(source));
     assert.equal(result.meteredBulkOps, 2);
-    const { exports, fuel } = await instantiate(result.bytes);
+    const { exports, fuel, budget } = await instantiate(result.bytes);
     const used = (op: string, n: number): bigint => {
-      fuel.value = 1_000_000n;
+      budget.value = 1_000_000n;
       exports[op]!(n);
       return 1_000_000n - fuel.value;
     };
@@ -202,7 +235,7 @@ describe('instrumentModule', () => {
     assert.equal(exports.byte!(59_999), 7, 'the fill happened');
     assert.equal(used('copy', 50_000) - used('copy', 0), 50_000n);
     assert.equal(exports.byte!(65536 + 49_999), 7, 'the copy happened');
-    fuel.value = 1_000n;
+    budget.value = 1_000n;
     assert.throws(() => exports.fill!(65_536), WebAssembly.RuntimeError, 'a fill larger than the fuel left traps');
     assert.ok(fuel.value < 0n);
   });
@@ -210,13 +243,14 @@ describe('instrumentModule', () => {
   it('traps with unreachable when the fuel runs out, at the exact unit', async () => {
     const spin = await instantiate(instrumentModule(await assemble(SPIN)).bytes, { env: { work: () => undefined } });
     const cost = BigInt(SPIN_ENTRY + SPIN_ITERATION * 10);
-    spin.fuel.value = cost;
+    spin.budget.value = cost;
     spin.exports.spin!(10);
     assert.equal(spin.fuel.value, 0n);
-    spin.fuel.value = cost - 1n;
+    spin.budget.value = cost - 1n;
     assert.throws(() => spin.exports.spin!(10), (error: Error) => error instanceof WebAssembly.RuntimeError && /unreachable/.test(error.message));
     assert.ok(spin.fuel.value < 0n);
-    spin.fuel.value = 10_000n;
+    spin.depth.value = 0; // the trap left the call open; a VM would not call this instance again
+    spin.budget.value = 10_000n;
     assert.throws(() => spin.exports.forever!(), WebAssembly.RuntimeError);
   });
 
@@ -230,7 +264,7 @@ describe('instrumentModule', () => {
     };
     spin = await instantiate(instrumentModule(await assemble(SPIN)).bytes, { env: { work } });
     const used = (n: number) => {
-      spin!.fuel.value = 1_000n;
+      spin!.budget.value = 1_000n;
       spin!.exports.call_host!(n);
       return 1_000n - spin!.fuel.value;
     };
@@ -381,6 +415,31 @@ describe('FilterModule and WasmVm with containment', () => {
       (error: Error) => error instanceof FilterTrap && error.message === 'trapped in proxy_on_request_headers: ran out of fuel (its budget is 1000 units per call)',
     );
     assert.equal(vm.broken, true);
+  });
+
+  it('refuses the call after the calls that spent cpuBudgetFuel with a FilterTrap that says so, until resetCpuSpent()', async () => {
+    const module = await FilterModule.compile(await assemble(SPINNER));
+    const vm = async (): Promise<{ vm: WasmVm; spin: () => void }> => {
+      const created = await WasmVm.create(module, new TestVmHost(), { ...NO_CONFIG, fuel: 1000, cpuBudgetFuel: 3000 });
+      const stream = new TestStream();
+      created.createHttpContext(stream);
+      return { vm: created, spin: () => created.onRequestHeaders(stream, 100, true) }; // ~800 units
+    };
+    const windowed = await vm();
+    for (let i = 0; i < 3; i++) windowed.spin();
+    assert.equal(windowed.vm.resetCpuSpent(), false, 'a new second: the first three no longer count, and did not reach the limit');
+    for (let i = 0; i < 3; i++) windowed.spin();
+    assert.equal(windowed.vm.broken, false);
+
+    const endsOver = await vm();
+    for (let i = 0; i < 4; i++) endsOver.spin();
+    assert.equal(endsOver.vm.resetCpuSpent(), true, 'the second ended over the limit, before another call came (FilterSlot retires the VM)');
+
+    const over = await vm();
+    for (let i = 0; i < 4; i++) over.spin(); // the fourth starts under 3000 and ends over it
+    assert.equal(over.vm.broken, false);
+    assert.throws(over.spin, (error: Error) => error instanceof FilterTrap && error.message === 'trapped in proxy_on_request_headers: spent its CPU budget for this second');
+    assert.equal(over.vm.broken, true);
   });
 
   it('stops the looper fixture, whose loop never ends, well within 100 ms of a 10M budget', async () => {

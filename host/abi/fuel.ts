@@ -3,15 +3,22 @@
 //
 // Fuel. The pass adds a mutable i64 global, exported as `__weft_fuel`. At every function entry
 // and every loop header (the target of a loop's back-edge) it subtracts a cost and traps with
-// `unreachable` once the counter is below zero. The host sets the counter to the filter's budget
-// before each call into the guest (WasmVm), so the budget is per call, and host functions the
-// guest calls are not charged (their code is not wasm). The cost charged at a point is the number
-// of instructions up to the next point: the function's body outside its loops, or a loop's body
+// `unreachable` once the counter is below zero. The cost charged at a point is the number of
+// instructions up to the next point: the function's body outside its loops, or a loop's body
 // outside its inner loops (both arms of an `if` counted). One unit is therefore at most one wasm
 // instruction executed, and a tight loop and a long straight-line loop body burn fuel at a
 // similar rate per unit of time. memory.fill and memory.copy are one instruction whatever their
 // length, so each becomes a call to a function the pass adds, which charges one unit per byte
 // (more than a byte costs: V8 fills and copies several bytes per ns) and then does the operation.
+//
+// The budget is per call from the host. Every exported function is exported through a wrapper
+// the pass adds, which, when the host calls it (not when a host function re-enters the guest, as
+// the allocator is: a nested call shares its caller's budget), first traps if the calls so far
+// have spent the CPU limit, then sets the counter to the budget, and after the call adds what it
+// spent to a running total. The host sets the budget and the limit once per VM and zeroes the
+// total once a second (the filter's CPU budget), so it makes no call of its own per guest call;
+// a call from JS to set the counter cost ~9 ns per guest call, four guest calls per filter and
+// request. Host functions the guest calls are not charged (their code is not wasm).
 //
 // Memory. The pass adds a mutable i32 global, exported as `__weft_memory_limit_pages`, and
 // replaces every `memory.grow` of memory 0 with a call to a function it adds, which returns -1
@@ -47,20 +54,19 @@ import { Instruction, readInstruction } from './wasm-code.js';
 
 /** The exported fuel counter (i64): units left in the current call; below zero = exhausted. */
 export const FUEL_EXPORT = '__weft_fuel';
-/**
- * The exported function (budget f64) -> i32 that sets the fuel counter to `budget` and answers
- * how much of the same budget the previous call spent (at most 2^31 - 1): the host sets the
- * budget before every call into the guest and so learns, in the same call, what the previous one
- * spent (for the filter's CPU budget). A call is ~10x cheaper than writing an i64 global from JS
- * (which goes through a BigInt, ~40 ns), and an i32 answer reaches JS as a small integer, without
- * the float conversion an f64 answer costs every call.
- */
-export const SET_FUEL_EXPORT = '__weft_set_fuel';
+/** The exported budget (i64): what the counter is set to when the host calls into the guest. */
+export const BUDGET_EXPORT = '__weft_fuel_budget';
+/** The exported total (i64) of what the host's calls spent; the host zeroes it every second. */
+export const SPENT_EXPORT = '__weft_fuel_spent';
+/** The exported limit (i64) of the total: a call from the host that finds it reached traps at once. */
+export const SPENT_LIMIT_EXPORT = '__weft_fuel_spent_limit';
+/** The exported depth (i32) of calls in progress: 0 between calls from the host. */
+export const CALL_DEPTH_EXPORT = '__weft_call_depth';
 /** The exported memory limit (i32), in 64 KiB pages, that memory.grow of memory 0 may not pass. */
 export const MEMORY_LIMIT_EXPORT = '__weft_memory_limit_pages';
 /** The exported count (i32) of memory.grow calls the limit refused, so a trap after one can say so. */
 export const MEMORY_REFUSALS_EXPORT = '__weft_memory_refusals';
-const RESERVED_EXPORTS = [FUEL_EXPORT, SET_FUEL_EXPORT, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT];
+const RESERVED_EXPORTS = [FUEL_EXPORT, BUDGET_EXPORT, SPENT_EXPORT, SPENT_LIMIT_EXPORT, CALL_DEPTH_EXPORT, MEMORY_LIMIT_EXPORT, MEMORY_REFUSALS_EXPORT];
 
 /**
  * Fuel per guest call when the manifest gives none: ~100 ms of a tight loop in V8's baseline
@@ -86,12 +92,22 @@ export const DEFAULT_MAX_MEMORY_MB = 64;
 export const WASM_PAGE_BYTES = 65536;
 /** A 32-bit memory's largest size in pages (4 GiB): the limit until the host sets one. */
 const MAX_PAGES = 65536;
+/** The largest i64: no CPU limit until the host sets one. */
+const NO_SPENT_LIMIT = 0x7fff_ffff_ffff_ffffn;
 
 /** Why a guest call trapped when it used up its fuel. */
 export class OutOfFuel extends Error {
   constructor(readonly budget: number) {
     super(`ran out of fuel (its budget is ${budget} units per call)`);
     this.name = 'OutOfFuel';
+  }
+}
+
+/** Why a call from the host trapped at once: the calls before it spent the CPU budget of this second. */
+export class CpuBudgetSpent extends Error {
+  constructor() {
+    super('spent its CPU budget for this second');
+    this.name = 'CpuBudgetSpent';
   }
 }
 
@@ -135,25 +151,6 @@ export function instrumentModule(bytes: Uint8Array, initialFuel: number = DEFAUL
   }
 }
 
-/**
- * __weft_set_fuel(budget f64) -> i32, one i64 local: spent = budget - fuel; fuel = budget;
- * answer min(spent, 2^31 - 1) as i32. Spent is positive: the counter only goes below zero in a
- * call that trapped, and a VM that trapped is not called again.
- */
-function setFuelBody(fuelGlobal: number): number[] {
-  const fuel = encodeU32(fuelGlobal);
-  const budget = [0x20, 0x00, 0xb1]; // local.get 0, i64.trunc_f64_u
-  const maxI32 = [0x42, ...encodeSigned(0x7fff_ffff)]; // i64.const
-  return [
-    ...[0x01, 0x01, I64], // one local: spent
-    ...budget, 0x23, ...fuel, 0x7d, 0x21, 0x01, // spent = budget - fuel (i64.sub, local.set 1)
-    ...budget, 0x24, ...fuel, // fuel = budget
-    0x20, 0x01, ...maxI32, 0x20, 0x01, ...maxI32, 0x54, 0x1b, // select(spent, max, spent <u max)
-    0xa7, // i32.wrap_i64
-    0x0b,
-  ];
-}
-
 /** Custom sections that point at code offsets, which the pass moves; they are dropped. */
 function pointsIntoCode(name: string): boolean {
   return name.startsWith('.debug_') || name.startsWith('reloc.') || name.startsWith('metadata.code.') || name === 'sourceMappingURL' || name === 'linking';
@@ -161,7 +158,6 @@ function pointsIntoCode(name: string): boolean {
 
 const I32 = 0x7f;
 const I64 = 0x7e;
-const F64 = 0x7c;
 const FUNC_TYPE = 0x60;
 const EXPORT_GLOBAL = 0x03;
 const EXPORT_FUNCTION = 0x00;
@@ -178,6 +174,11 @@ class Instrumenter {
   private meteredPoints = 0;
   private guardedGrows = 0;
   private meteredBulkOps = 0;
+  /** Parameter count of each type, undefined for a type that is not a function's. */
+  private paramCounts: Array<number | undefined> = [];
+  /** The type index of each defined function. */
+  private functionTypes: number[] = [];
+  private exports: Array<{ name: string; kind: number; index: number }> = [];
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -188,11 +189,10 @@ class Instrumenter {
 
   run(): InstrumentResult {
     for (const section of this.sections) this.survey(section);
-    const fuelGlobal = this.importedGlobals + this.definedGlobals;
-    const limitGlobal = fuelGlobal + 1;
-    const refusalsGlobal = fuelGlobal + 2;
+    const globals = this.addedGlobals();
     // Added functions, in index order: the metered memory.fill and memory.copy (when the module
-    // has a 32-bit memory), the guarded memory.grow (when it grows its memory), the fuel setter.
+    // has a 32-bit memory), the guarded memory.grow (when it grows its memory), the wrappers of
+    // the exported functions.
     const bulk = this.hasMemory && !this.memory64;
     const fillFunction = this.importedFunctions + this.definedFunctions;
     const copyFunction = fillFunction + 1;
@@ -202,38 +202,74 @@ class Instrumenter {
 
     const code = this.find(SectionId.Code);
     const calls = { grow: [0x10, ...encodeU32(growFunction)], fill: [0x10, ...encodeU32(fillFunction)], copy: [0x10, ...encodeU32(copyFunction)] };
-    const rewrittenCode = this.rewriteCode(code, fuelGlobal, [limitGlobal, refusalsGlobal], calls, bulk);
+    const wrapped = this.exportedFunctions();
+    const rewrittenCode = this.rewriteCode(code, globals, calls, bulk, wrapped);
     const addGrow = rewrittenCode.addGrow;
     if (addGrow && this.memory64) throw new InstrumentError('64-bit memories are not supported');
-    const setFuelFunction = growFunction + (addGrow ? 1 : 0);
-    const setFuelType = growType + (addGrow ? 1 : 0);
+    const firstWrapper = growFunction + (addGrow ? 1 : 0);
+    const wrapperOf = new Map(wrapped.map((original, i) => [original, firstWrapper + i]));
 
     const replaced = new Map<number, Uint8Array>();
     const bulkTypeEntry = bulk ? [FUNC_TYPE, 3, I32, I32, I32, 0] : [];
     const growTypeEntry = addGrow ? [FUNC_TYPE, 1, I32, 1, I32] : [];
-    const added = (bulk ? 2 : 0) + (addGrow ? 1 : 0) + 1;
-    const functionEntries = [...(bulk ? [...encodeU32(bulkType), ...encodeU32(bulkType)] : []), ...(addGrow ? encodeU32(growType) : []), ...encodeU32(setFuelType)];
-    replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, added - (bulk ? 1 : 0), [...bulkTypeEntry, ...growTypeEntry, FUNC_TYPE, 1, F64, 1, I32]));
-    replaced.set(SectionId.Function, this.appendToVector(SectionId.Function, added, functionEntries));
+    const addedFunctions = (bulk ? 2 : 0) + (addGrow ? 1 : 0) + wrapped.length;
+    const functionEntries = [
+      ...(bulk ? [...encodeU32(bulkType), ...encodeU32(bulkType)] : []),
+      ...(addGrow ? encodeU32(growType) : []),
+      ...wrapped.flatMap((original) => encodeU32(this.typeOf(original))),
+    ];
+    replaced.set(SectionId.Type, this.appendToVector(SectionId.Type, (bulk ? 1 : 0) + (addGrow ? 1 : 0), [...bulkTypeEntry, ...growTypeEntry]));
+    replaced.set(SectionId.Function, this.appendToVector(SectionId.Function, addedFunctions, functionEntries));
     replaced.set(SectionId.Code, rewrittenCode.payload);
+    const i64 = (value: bigint | number) => [I64, 1, 0x42, ...encodeSigned(value), 0x0b];
+    const i32 = (value: number) => [I32, 1, 0x41, ...encodeSigned(value), 0x0b];
     replaced.set(
       SectionId.Global,
-      this.appendToVector(SectionId.Global, 3, [
-        ...[I64, 1, 0x42, ...encodeSigned(this.initialFuel), 0x0b],
-        ...[I32, 1, 0x41, ...encodeSigned(MAX_PAGES), 0x0b],
-        ...[I32, 1, 0x41, 0x00, 0x0b],
+      this.appendToVector(SectionId.Global, 7, [
+        ...i64(this.initialFuel), // fuel
+        ...i32(MAX_PAGES), // memory limit
+        ...i32(0), // refusals
+        ...i64(this.initialFuel), // budget
+        ...i64(0), // spent
+        ...i64(NO_SPENT_LIMIT), // spent limit
+        ...i32(0), // call depth
       ]),
     );
+    const exportGlobal = (name: string, index: number) => [...encodeName(name), EXPORT_GLOBAL, ...encodeU32(index)];
     replaced.set(
       SectionId.Export,
-      this.appendToVector(SectionId.Export, 4, [
-        ...[...encodeName(FUEL_EXPORT), EXPORT_GLOBAL, ...encodeU32(fuelGlobal)],
-        ...[...encodeName(SET_FUEL_EXPORT), EXPORT_FUNCTION, ...encodeU32(setFuelFunction)],
-        ...[...encodeName(MEMORY_LIMIT_EXPORT), EXPORT_GLOBAL, ...encodeU32(limitGlobal)],
-        ...[...encodeName(MEMORY_REFUSALS_EXPORT), EXPORT_GLOBAL, ...encodeU32(refusalsGlobal)],
+      concatBytes([
+        encodeU32(this.exports.length + 7),
+        ...this.exports.map(({ name, kind, index }) => [...encodeName(name), kind, ...encodeU32(kind === EXPORT_FUNCTION ? (wrapperOf.get(index) ?? index) : index)]),
+        exportGlobal(FUEL_EXPORT, globals.fuel),
+        exportGlobal(MEMORY_LIMIT_EXPORT, globals.limit),
+        exportGlobal(MEMORY_REFUSALS_EXPORT, globals.refusals),
+        exportGlobal(BUDGET_EXPORT, globals.budget),
+        exportGlobal(SPENT_EXPORT, globals.spent),
+        exportGlobal(SPENT_LIMIT_EXPORT, globals.spentLimit),
+        exportGlobal(CALL_DEPTH_EXPORT, globals.depth),
       ]),
     );
     return { bytes: this.assemble(replaced), meteredPoints: this.meteredPoints, guardedGrows: this.guardedGrows, meteredBulkOps: this.meteredBulkOps };
+  }
+
+  /** The indices of the globals the pass adds, after the module's own. */
+  private addedGlobals(): AddedGlobals {
+    const first = this.importedGlobals + this.definedGlobals;
+    return { fuel: first, limit: first + 1, refusals: first + 2, budget: first + 3, spent: first + 4, spentLimit: first + 5, depth: first + 6 };
+  }
+
+  /** The module's own functions it exports, each once, in the order of their first export (imports re-exported run no wasm). */
+  private exportedFunctions(): number[] {
+    const functions = this.exports.filter(({ kind, index }) => kind === EXPORT_FUNCTION && index >= this.importedFunctions).map(({ index }) => index);
+    return [...new Set(functions)];
+  }
+
+  /** The type index of defined function `index`. */
+  private typeOf(index: number): number {
+    const type = this.functionTypes[index - this.importedFunctions];
+    if (type === undefined) throw new WasmFormatError(`function ${index} has no type`);
+    return type;
   }
 
   /** Counts what the pass's new indices depend on, and refuses modules that use the reserved names. */
@@ -241,7 +277,8 @@ class Instrumenter {
     const r = new ByteReader(this.bytes, section.start, section.end);
     switch (section.id) {
       case SectionId.Type:
-        this.typeCount = countTypes(r);
+        this.paramCounts = readParamCounts(r);
+        this.typeCount = this.paramCounts.length;
         break;
       case SectionId.Import:
         for (let n = r.u32(); n > 0; n--) {
@@ -271,6 +308,7 @@ class Instrumenter {
         break;
       case SectionId.Function:
         this.definedFunctions = r.u32();
+        for (let i = 0; i < this.definedFunctions; i++) this.functionTypes.push(r.u32());
         break;
       case SectionId.Memory:
         if (r.u32() > 0) {
@@ -285,8 +323,7 @@ class Instrumenter {
         for (let n = r.u32(); n > 0; n--) {
           const name = r.name();
           if (RESERVED_EXPORTS.includes(name)) throw new InstrumentError(`exports ${name}, a name Weft reserves`);
-          r.byte();
-          r.u32();
+          this.exports.push({ name, kind: r.byte(), index: r.u32() });
         }
         break;
     }
@@ -307,12 +344,12 @@ class Instrumenter {
 
   /**
    * Every function body with its fuel checks (and calls in place of memory.grow, fill and copy),
-   * then the added functions: metered fill and copy (`bulk`), the guarded grow when needed, the
-   * fuel setter.
+   * then the added functions: metered fill and copy (`bulk`), the guarded grow when needed, a
+   * wrapper of each function in `wrapped`.
    */
-  private rewriteCode(section: Section | undefined, fuelGlobal: number, growGlobals: [limit: number, refusals: number], calls: BulkCalls, bulk: boolean): { payload: Uint8Array; addGrow: boolean } {
+  private rewriteCode(section: Section | undefined, globals: AddedGlobals, calls: BulkCalls, bulk: boolean, wrapped: number[]): { payload: Uint8Array; addGrow: boolean } {
     const chunks: ArrayLike<number>[] = [];
-    const fuel = encodeU32(fuelGlobal);
+    const fuel = encodeU32(globals.fuel);
     let count = 0;
     let addGrow = false;
     if (section !== undefined) {
@@ -334,12 +371,17 @@ class Instrumenter {
       chunks.push(encodeU32(fill.length), fill, encodeU32(copy.length), copy);
     }
     if (addGrow) {
-      const grow = growBody(encodeU32(growGlobals[0]), encodeU32(growGlobals[1]));
+      const grow = growBody(encodeU32(globals.limit), encodeU32(globals.refusals));
       chunks.push(encodeU32(grow.length), grow);
     }
-    const setFuel = setFuelBody(fuelGlobal);
-    chunks.push(encodeU32(setFuel.length), setFuel);
-    return { payload: concatBytes([encodeU32(count + (bulk ? 2 : 0) + (addGrow ? 1 : 0) + 1), ...chunks]), addGrow };
+    for (const original of wrapped) {
+      const params = this.paramCounts[this.typeOf(original)];
+      if (params === undefined) throw new WasmFormatError(`function ${original} has a type that is not a function type`);
+      const wrapper = wrapperBody(globals, original, params);
+      chunks.push(encodeU32(wrapper.length), wrapper);
+    }
+    const added = (bulk ? 2 : 0) + (addGrow ? 1 : 0) + wrapped.length;
+    return { payload: concatBytes([encodeU32(count + added), ...chunks]), addGrow };
   }
 
   private rewriteBody(start: number, end: number, fuel: number[], calls: BulkCalls): { bytes: Uint8Array; grows: number } {
@@ -459,6 +501,45 @@ function charge(fuel: number[], cost: number): number[] {
   ];
 }
 
+/** The globals the pass adds, by index. */
+interface AddedGlobals {
+  fuel: number;
+  limit: number;
+  refusals: number;
+  budget: number;
+  spent: number;
+  spentLimit: number;
+  depth: number;
+}
+
+/**
+ * The wrapper an export calls instead of function `original` (same type, `params` parameters):
+ *   if (depth == 0) { if (spent >= spentLimit) unreachable; fuel = budget }
+ *   depth += 1; original(params...); depth -= 1
+ *   if (depth == 0) spent += budget - fuel
+ * The results of `original` stay on the stack beneath. A call that traps leaves depth above 0,
+ * and a VM that trapped is not called again (WasmVm resets it after a command's proc_exit(0)).
+ */
+function wrapperBody(globals: AddedGlobals, original: number, params: number): number[] {
+  const [fuel, budget, spent, spentLimit, depth] = [globals.fuel, globals.budget, globals.spent, globals.spentLimit, globals.depth].map(encodeU32) as [number[], number[], number[], number[], number[]];
+  const getDepth = [0x23, ...depth];
+  return [
+    0x00, // no locals
+    ...getDepth, 0x45, 0x04, 0x40, // if (i32.eqz depth)
+    ...[0x23, ...spent, 0x23, ...spentLimit, 0x59, 0x04, 0x40, 0x00, 0x0b], // if (i64.ge_s spent limit) unreachable
+    ...[0x23, ...budget, 0x24, ...fuel], // fuel = budget
+    0x0b,
+    ...getDepth, 0x41, 0x01, 0x6a, 0x24, ...depth, // depth += 1
+    ...Array.from({ length: params }, (_, i) => [0x20, ...encodeU32(i)]).flat(), // local.get each parameter
+    0x10, ...encodeU32(original),
+    ...getDepth, 0x41, 0x01, 0x6b, 0x24, ...depth, // depth -= 1
+    ...getDepth, 0x45, 0x04, 0x40, // if (i32.eqz depth)
+    ...[0x23, ...spent, 0x23, ...budget, 0x23, ...fuel, 0x7d, 0x7c, 0x24, ...spent], // spent += budget - fuel
+    0x0b,
+    0x0b,
+  ];
+}
+
 /** The calls that replace memory.grow, memory.fill and memory.copy. */
 interface BulkCalls {
   grow: number[];
@@ -505,24 +586,22 @@ function growBody(limit: number[], refusals: number[]): number[] {
   ];
 }
 
-/** Types in a type section, counting each member of a recursion group (GC). */
-function countTypes(r: ByteReader): number {
-  let types = 0;
+/** The parameter count of every type in a type section (undefined for struct and array types), each member of a recursion group (GC) counted. */
+function readParamCounts(r: ByteReader): Array<number | undefined> {
+  const counts: Array<number | undefined> = [];
   for (let n = r.u32(); n > 0; n--) {
     if (r.peek() === 0x4e) {
       r.byte();
-      const members = r.u32();
-      for (let m = 0; m < members; m++) skipSubType(r);
-      types += members;
+      for (let members = r.u32(); members > 0; members--) counts.push(skipSubType(r));
     } else {
-      skipSubType(r);
-      types++;
+      counts.push(skipSubType(r));
     }
   }
-  return types;
+  return counts;
 }
 
-function skipSubType(r: ByteReader): void {
+/** Skips a type; answers its parameter count when it is a function type. */
+function skipSubType(r: ByteReader): number | undefined {
   const first = r.peek();
   if (first === 0x50 || first === 0x4f) {
     r.byte();
@@ -530,8 +609,10 @@ function skipSubType(r: ByteReader): void {
   }
   const form = r.byte();
   if (form === FUNC_TYPE) {
+    const params = r.u32();
+    for (let n = params; n > 0; n--) r.skipValueType();
     for (let n = r.u32(); n > 0; n--) r.skipValueType();
-    for (let n = r.u32(); n > 0; n--) r.skipValueType();
+    return params;
   } else if (form === 0x5f) {
     for (let n = r.u32(); n > 0; n--) skipFieldType(r);
   } else if (form === 0x5e) {
@@ -539,6 +620,7 @@ function skipSubType(r: ByteReader): void {
   } else {
     throw new WasmFormatError(`unknown type form 0x${form.toString(16)}`);
   }
+  return undefined;
 }
 
 function skipFieldType(r: ByteReader): void {

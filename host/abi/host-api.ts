@@ -174,12 +174,6 @@ export interface VmHost {
    * on_done at destroy). The VM is already marked broken; `error` is a FilterTrap.
    */
   reportTrap(error: Error, phase: string): void;
-  /**
-   * The fuel (≈ wasm instructions) one outermost call into the guest spent, told when the next
-   * call of an instrumented module starts: the filter's CPU budget counts it. Optional for
-   * hosts without one.
-   */
-  spentFuel?(units: number): void;
   readonly sharedData: SharedData;
   readonly queues: SharedQueues;
   readonly metrics: FilterMetrics;

@@ -14,16 +14,20 @@ import { WasmResult } from './enums.js';
 import { HeaderMap } from './header-map.js';
 import type { HttpCallResponse, HttpContextHost, VmHost } from './host-api.js';
 import {
+  BUDGET_EXPORT,
+  CALL_DEPTH_EXPORT,
+  CpuBudgetSpent,
   DEFAULT_FUEL,
   DEFAULT_MAX_MEMORY_MB,
   FUEL_EXPORT,
   InstrumentError,
-  SET_FUEL_EXPORT,
   instrumentModule,
   MEMORY_LIMIT_EXPORT,
   MEMORY_REFUSALS_EXPORT,
   MemoryCapped,
   OutOfFuel,
+  SPENT_EXPORT,
+  SPENT_LIMIT_EXPORT,
   WASM_PAGE_BYTES,
 } from './fuel.js';
 import { envFunctions, GuestAbort } from './hostcalls.js';
@@ -199,6 +203,20 @@ export interface VmOptions {
   fuel?: number;
   /** Largest linear memory, in MiB; default DEFAULT_MAX_MEMORY_MB. */
   maxMemoryMb?: number;
+  /**
+   * Fuel the host's calls may spend between two resetCpuSpent() (a second, for the filter's CPU
+   * budget); a call that finds it spent traps with CpuBudgetSpent. Default: no limit.
+   */
+  cpuBudgetFuel?: number;
+}
+
+/** The globals an instrumented module exports (fuel.ts) that a VM reads after it boots. */
+interface ContainmentGlobals {
+  fuel: WebAssembly.Global;
+  spent: WebAssembly.Global;
+  spentLimit: WebAssembly.Global;
+  depth: WebAssembly.Global;
+  memoryRefusals: WebAssembly.Global;
 }
 
 /** A guest export: wasm values in, one value (or undefined) out. */
@@ -245,17 +263,11 @@ export class WasmVm {
   private destroyed = false;
   /** Set while a root that answered false from proxy_on_done may still call proxy_done (the deadline). */
   private finishing: NodeJS.Timeout | undefined;
-  /** The instrumented module's fuel counter; undefined for a module compiled without containment. */
-  private fuel: WebAssembly.Global | undefined;
-  /** Sets the fuel counter and answers what the previous call spent of the budget (fuel.ts, SET_FUEL_EXPORT). */
-  private setFuel: ((budget: number) => number) | undefined;
-  /** Whether a call set the budget already, so the setter's answer is what the last call spent. */
-  private budgetSet = false;
-  private memoryRefusals: WebAssembly.Global | undefined;
+  /** The instrumented module's globals (fuel.ts); undefined for a module compiled without containment. */
+  private containment: ContainmentGlobals | undefined;
   private readonly fuelBudget: number;
+  private readonly cpuBudgetFuel: number | undefined;
   private readonly maxMemoryMb: number;
-  /** Guest calls in progress: the budget is set by the outermost one only (a nested allocator call shares it). */
-  private depth = 0;
 
   private constructor(
     readonly module: FilterModule,
@@ -274,7 +286,8 @@ export class WasmVm {
       const stream = host.liveStream(id);
       return stream !== undefined && stream.hasContextIn(this) ? stream : undefined;
     });
-    this.fuelBudget = Math.min(options.fuel ?? DEFAULT_FUEL, Number.MAX_SAFE_INTEGER); // exact as the f64 __weft_set_fuel takes
+    this.fuelBudget = Math.min(options.fuel ?? DEFAULT_FUEL, Number.MAX_SAFE_INTEGER); // an integer BigInt() takes exactly
+    this.cpuBudgetFuel = options.cpuBudgetFuel;
     this.maxMemoryMb = options.maxMemoryMb ?? DEFAULT_MAX_MEMORY_MB;
     this.capabilities = module.exports;
     const log = host.log.bind(host);
@@ -513,17 +526,37 @@ export class WasmVm {
     }
   }
 
-  /** Sets the memory cap of this instance and takes its fuel counter; a memory already over the cap does not start. */
+  /** Sets the memory cap, fuel budget and CPU limit of this instance; a memory already over the cap does not start. */
   private applyLimits(exports: WebAssembly.Exports): void {
+    const global = (name: string) => exports[name] as WebAssembly.Global;
     const capPages = Math.floor((this.maxMemoryMb * MIB) / WASM_PAGE_BYTES);
-    (exports[MEMORY_LIMIT_EXPORT] as WebAssembly.Global).value = capPages;
-    this.memoryRefusals = exports[MEMORY_REFUSALS_EXPORT] as WebAssembly.Global;
-    this.fuel = exports[FUEL_EXPORT] as WebAssembly.Global;
-    this.setFuel = exports[SET_FUEL_EXPORT] as (budget: number) => number;
+    global(MEMORY_LIMIT_EXPORT).value = capPages;
+    global(BUDGET_EXPORT).value = BigInt(this.fuelBudget);
+    if (this.cpuBudgetFuel !== undefined) global(SPENT_LIMIT_EXPORT).value = BigInt(Math.min(Math.floor(this.cpuBudgetFuel), Number.MAX_SAFE_INTEGER));
+    this.containment = {
+      fuel: global(FUEL_EXPORT),
+      spent: global(SPENT_EXPORT),
+      spentLimit: global(SPENT_LIMIT_EXPORT),
+      depth: global(CALL_DEPTH_EXPORT),
+      memoryRefusals: global(MEMORY_REFUSALS_EXPORT),
+    };
     const size = this.state.memory.byteLength;
     if (size > capPages * WASM_PAGE_BYTES) {
       throw new VmStartError(`its memory starts at ${(size / MIB).toFixed(1)} MiB, over its max_memory_mb of ${this.maxMemoryMb}`, { phase: 'instantiate' });
     }
+  }
+
+  /**
+   * Starts a new CPU window: what the host's calls spent so far no longer counts against
+   * cpuBudgetFuel. Answers whether the window that ends spent it (a VM whose last call went over
+   * the limit, and was not called again before the window ended).
+   */
+  resetCpuSpent(): boolean {
+    const containment = this.containment;
+    if (containment === undefined) return false;
+    const spentAll = (containment.spent.value as bigint) >= (containment.spentLimit.value as bigint);
+    containment.spent.value = 0n;
+    return spentAll;
   }
 
   /** Asks a guest that declares a return area where it is (once, at boot). */
@@ -542,6 +575,7 @@ export class WasmVm {
       const cause = trap instanceof FilterTrap ? trap.cause : undefined;
       if (!(cause instanceof ProcExit) || cause.code !== 0) throw trap;
       this.broken = false; // call() marked it broken, but the instance ended cleanly
+      if (this.containment !== undefined) this.containment.depth.value = 0; // the exit unwound _start's wrapper
     }
   }
 
@@ -558,33 +592,28 @@ export class WasmVm {
     const savedStream = state.activeStream;
     state.activeId = id;
     state.activeStream = stream;
-    if (this.depth++ === 0 && this.setFuel !== undefined) this.setBudget(this.setFuel);
     try {
       return (fn(id, a, b, c, d) as number) >>> 0;
     } catch (error) {
       this.broken = true;
       throw error instanceof FilterTrap ? error : new FilterTrap(phase, this.trapCause(error));
     } finally {
-      this.depth--;
       state.activeId = savedId;
       state.activeStream = savedStream;
     }
   }
 
   /**
-   * Gives the next call its budget and learns what the previous call spent (reported one call
-   * late: that costs no second call into the guest per call).
+   * What a trap says: the fuel check's `unreachable` as running out of fuel, the wrapper's as the
+   * CPU budget spent; a note when the memory cap refused growth.
    */
-  private setBudget(setFuel: (budget: number) => number): void {
-    const spent = setFuel(this.fuelBudget);
-    if (this.budgetSet) this.host.spentFuel?.(spent);
-    this.budgetSet = true;
-  }
-
-  /** What a trap says: the fuel check's `unreachable` as running out of fuel; a note when the memory cap refused growth. */
   private trapCause(error: unknown): unknown {
-    if (this.fuel !== undefined && (this.fuel.value as bigint) < 0n) return new OutOfFuel(this.fuelBudget);
-    const refusals = (this.memoryRefusals?.value as number | undefined) ?? 0;
+    const containment = this.containment;
+    if (containment === undefined) return error;
+    if ((containment.fuel.value as bigint) < 0n) return new OutOfFuel(this.fuelBudget);
+    // Only the wrapper's check traps with the total at its limit: the total grows after a call ends.
+    if ((containment.spent.value as bigint) >= (containment.spentLimit.value as bigint)) return new CpuBudgetSpent();
+    const refusals = containment.memoryRefusals.value as number;
     if (refusals > 0 && error instanceof WebAssembly.RuntimeError) {
       return new MemoryCapped(error, this.maxMemoryMb, refusals);
     }
@@ -736,7 +765,7 @@ function instantiationError(error: unknown): VmStartError {
 
 /** A trap's cause in a few words: wasm traps and guest exits by their message, host errors by name too. */
 function describe(cause: unknown): string {
-  if (cause instanceof WebAssembly.RuntimeError || cause instanceof ProcExit || cause instanceof GuestAbort || cause instanceof OutOfFuel || cause instanceof MemoryCapped) {
+  if (cause instanceof WebAssembly.RuntimeError || cause instanceof ProcExit || cause instanceof GuestAbort || cause instanceof OutOfFuel || cause instanceof CpuBudgetSpent || cause instanceof MemoryCapped) {
     return cause.message;
   }
   if (cause instanceof Error) return cause.name === 'Error' ? cause.message : `${cause.name}: ${cause.message}`;

@@ -8,7 +8,7 @@
 
 import { type LogLevel, WasmResult } from '../abi/enums.js';
 import type { FilterMetrics, GrpcCall, GrpcCallEvents, GrpcCallRequest, HttpCallRequest, HttpCallResponse, HttpContextHost, SharedData, SharedQueues, VmHost } from '../abi/host-api.js';
-import { DEFAULT_CPU_BUDGET_MS_PER_S, FUEL_PER_CPU_MS } from '../abi/fuel.js';
+import { CpuBudgetSpent, DEFAULT_CPU_BUDGET_MS_PER_S, FUEL_PER_CPU_MS } from '../abi/fuel.js';
 import { FilterModule, FilterTrap, VmStartError, WasmVm } from '../abi/vm.js';
 import type { FilterSpec } from '../config/schema.js';
 import { liveStream } from './http-stream.js';
@@ -41,11 +41,10 @@ export class FilterSlot implements VmHost {
   /** While the first VM starts: its warn-and-above log lines, for the error when it does not start. */
   private startComplaints: string[] | undefined;
   private readonly cooldown: TrapCooldown;
-  /** CPU budget: ms per second, and in fuel; the fuel spent in the current second (reset by budgetWindow). */
+  /** CPU budget: ms per second, and in fuel; the VM counts what its calls spend, and budgetWindow starts its next second. */
   private readonly cpuBudgetMs: number;
   private readonly cpuBudgetFuel: number;
-  private fuelThisSecond = 0;
-  private readonly budgetWindow: NodeJS.Timeout;
+  private budgetWindow: NodeJS.Timeout | undefined;
   /** Logged once that the filter asked for ticks faster than MIN_TICK_MS. */
   private warnedShortTick = false;
   /** The last VM whose trap was counted: a broken VM counts once, however many requests meet it. */
@@ -79,8 +78,6 @@ export class FilterSlot implements VmHost {
     });
     this.cpuBudgetMs = spec.cpu_budget_ms_per_s ?? DEFAULT_CPU_BUDGET_MS_PER_S;
     this.cpuBudgetFuel = this.cpuBudgetMs * FUEL_PER_CPU_MS;
-    this.budgetWindow = setInterval(() => (this.fuelThisSecond = 0), 1000);
-    this.budgetWindow.unref();
     this.vm = undefined as unknown as WasmVm; // set by start() before the slot is handed out
   }
 
@@ -96,6 +93,7 @@ export class FilterSlot implements VmHost {
     slot.startComplaints = complaints;
     try {
       slot.vm = slot.startVm();
+      slot.startBudgetWindow();
     } catch (error) {
       if (!(error instanceof VmStartError) || complaints.length === 0) throw error;
       throw new VmStartError(`${error.message} (the filter logged: ${complaints.join('; ')})`, { phase: error.phase, cause: error.cause });
@@ -103,6 +101,14 @@ export class FilterSlot implements VmHost {
       slot.startComplaints = undefined;
     }
     return slot;
+  }
+
+  /** Every second, a new CPU window for the VM; a VM that spent the last one (and was not called since) is retired. */
+  private startBudgetWindow(): void {
+    this.budgetWindow = setInterval(() => {
+      if (this.vm.resetCpuSpent() && !this.vm.broken) this.cpuBudgetSpent();
+    }, 1000);
+    this.budgetWindow.unref();
   }
 
   /** A chain takes the slot. */
@@ -217,11 +223,10 @@ export class FilterSlot implements VmHost {
   }
 
   /**
-   * After every call into the filter: what it spent counts against its CPU budget; past the
-   * budget within one second, its VM is retired and it cools down (its on_error mode applies).
+   * The VM's calls spent the CPU budget of this second (it refused the next call, or the second
+   * ended): its VM is retired and it cools down (its on_error mode applies).
    */
-  spentFuel(units: number): void {
-    if ((this.fuelThisSecond += units) <= this.cpuBudgetFuel || this.cooldown.active) return;
+  private cpuBudgetSpent(): void {
     this.services.telemetry.filterQuotaExceeded(this.pluginName, 'cpu_budget_ms_per_s');
     this.vm.broken = true; // refuses every further call; the cool-down's end brings a fresh VM
     this.setTickPeriod(0, noop);
@@ -237,6 +242,12 @@ export class FilterSlot implements VmHost {
   recordTrap(phase: string, error: unknown): void {
     // During a cool-down, requests meet the broken VM without calling it: no new traps.
     if (this.cooldown.active) return;
+    if (error instanceof FilterTrap && error.cause instanceof CpuBudgetSpent) {
+      // The first call after the calls that spent the budget refused to run: not a trap of the
+      // filter's own, so none is counted.
+      this.cpuBudgetSpent();
+      return;
+    }
     this.services.telemetry.filterTrap(this.pluginName);
     // A FilterTrap already says where it trapped; anything else is a host-side failure of that phase.
     const message = error instanceof FilterTrap ? error.message : `failed in ${phase}: ${error instanceof Error ? error.message : String(error)}`;
@@ -260,7 +271,7 @@ export class FilterSlot implements VmHost {
 
   private startVm(): WasmVm {
     const { fuel, max_memory_mb: maxMemoryMb } = this.spec;
-    return WasmVm.createSync(this.module, this, { vmConfig: this.vmConfig, pluginConfig: this.pluginConfig, fuel, maxMemoryMb });
+    return WasmVm.createSync(this.module, this, { vmConfig: this.vmConfig, pluginConfig: this.pluginConfig, fuel, maxMemoryMb, cpuBudgetFuel: this.cpuBudgetFuel });
   }
 
   private replaceVm(): void {
