@@ -30,7 +30,7 @@ import { AdminAuth, type Role } from './auth.js';
 import { loadOrCreateAdminToken } from './token-file.js';
 import type { AdminDeps } from './deps.js';
 import { PathPattern } from './path-pattern.js';
-import { checkDeclaredLength, readBody } from './request-body.js';
+import { checkDeclaredLength, dropBody, readBody } from './request-body.js';
 import { AdminError, DEFAULT_MAX_BODY_BYTES, type AdminReply, type AdminRequest, type AdminRoute } from './route.js';
 import { adminRoutes } from './routes/index.js';
 
@@ -145,6 +145,7 @@ async function serve(routes: Registered[], auth: AdminAuth, allowedHosts: Readon
   if (found === undefined) {
     // Unknown paths need a token too, so an anonymous caller learns nothing about the routes.
     const outcome = auth.check(target.headers['authorization'], 'read');
+    await dropBody(request);
     if (!outcome.ok) sendAuthFailure(response, outcome.status, outcome.error);
     else sendError(response, 404, `no route ${method} ${target.path}`);
     return;
@@ -155,6 +156,7 @@ async function serve(routes: Registered[], auth: AdminAuth, allowedHosts: Readon
   const outcome = auth.check(target.headers['authorization'], route.access, params.service);
   if (!outcome.ok) {
     if (changes) deps.logger.warn({ method, path: target.path, status: outcome.status, reason: outcome.error }, 'admin change refused');
+    await dropBody(request);
     sendAuthFailure(response, outcome.status, outcome.error);
     return;
   }
