@@ -86,7 +86,8 @@ describe('filter quotas and budgets', () => {
     const text = await eventually(metrics, (body) => exceeded(body, 'ticker', 'cpu_budget_ms_per_s') > 0 && exceeded(body, 'requeuer', 'cpu_budget_ms_per_s') > 0, 'CPU budgets spent', 10_000, 100);
     assert.match(text, /^weft_filter_cooldowns_total\{filter="ticker"\} [1-9]/m);
     assert.match(text, /^weft_filter_cooldowns_total\{filter="requeuer"\} [1-9]/m);
-    assert.ok(weft.logLines().some((line) => line.filter === 'ticker' && String(line.msg).includes('spent its CPU budget')));
+    // The log line travels through stdout, the metric through the admin API: either may come first.
+    await weft.waitForOutput(() => weft.logLines().some((line) => line.filter === 'ticker' && String(line.msg).includes('spent its CPU budget')), 'the ticker\'s CPU budget line');
   });
 
   it('charges memory.fill by the byte: a loop of 32 MiB fills runs out of fuel (500) instead of running on', async () => {
@@ -95,7 +96,8 @@ describe('filter quotas and budgets', () => {
     const ms = performance.now() - started;
     assert.equal(response.status, 500);
     assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
-    assert.ok(weft.logLines().some((line) => line.filter === 'filler' && String(line.msg).includes('ran out of fuel')));
+    // The line travels through stdout, the 500 through its socket: either may arrive first.
+    await weft.waitForOutput(() => weft.logLines().some((line) => line.filter === 'filler' && String(line.msg).includes('ran out of fuel')), 'the filler\'s out-of-fuel line');
     assert.equal((await request(`${weft.url}/plain/after-fill`)).status, 200);
   });
 
