@@ -164,10 +164,8 @@ const EXPORT_FUNCTION = 0x00;
 
 class Instrumenter {
   private readonly sections: Section[];
-  private typeCount = 0;
   private importedFunctions = 0;
   private importedGlobals = 0;
-  private definedFunctions = 0;
   private definedGlobals = 0;
   private memory64 = false;
   private hasMemory = false;
@@ -194,10 +192,10 @@ class Instrumenter {
     // has a 32-bit memory), the guarded memory.grow (when it grows its memory), the wrappers of
     // the exported functions.
     const bulk = this.hasMemory && !this.memory64;
-    const fillFunction = this.importedFunctions + this.definedFunctions;
+    const fillFunction = this.importedFunctions + this.functionTypes.length;
     const copyFunction = fillFunction + 1;
     const growFunction = fillFunction + (bulk ? 2 : 0);
-    const bulkType = this.typeCount;
+    const bulkType = this.paramCounts.length;
     const growType = bulkType + (bulk ? 1 : 0);
 
     const code = this.find(SectionId.Code);
@@ -278,7 +276,6 @@ class Instrumenter {
     switch (section.id) {
       case SectionId.Type:
         this.paramCounts = readParamCounts(r);
-        this.typeCount = this.paramCounts.length;
         break;
       case SectionId.Import:
         for (let n = r.u32(); n > 0; n--) {
@@ -307,8 +304,7 @@ class Instrumenter {
         }
         break;
       case SectionId.Function:
-        this.definedFunctions = r.u32();
-        for (let i = 0; i < this.definedFunctions; i++) this.functionTypes.push(r.u32());
+        for (let n = r.u32(); n > 0; n--) this.functionTypes.push(r.u32());
         break;
       case SectionId.Memory:
         if (r.u32() > 0) {

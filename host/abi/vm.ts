@@ -219,6 +219,11 @@ interface ContainmentGlobals {
   memoryRefusals: WebAssembly.Global;
 }
 
+/** Whether the calls from the host spent the CPU limit of this window (the wrappers' check, fuel.ts). */
+function cpuBudgetReached(containment: ContainmentGlobals): boolean {
+  return (containment.spent.value as bigint) >= (containment.spentLimit.value as bigint);
+}
+
 /** A guest export: wasm values in, one value (or undefined) out. */
 type GuestFunction = (...args: number[]) => unknown;
 
@@ -554,7 +559,7 @@ export class WasmVm {
   resetCpuSpent(): boolean {
     const containment = this.containment;
     if (containment === undefined) return false;
-    const spentAll = (containment.spent.value as bigint) >= (containment.spentLimit.value as bigint);
+    const spentAll = cpuBudgetReached(containment);
     containment.spent.value = 0n;
     return spentAll;
   }
@@ -612,7 +617,7 @@ export class WasmVm {
     if (containment === undefined) return error;
     if ((containment.fuel.value as bigint) < 0n) return new OutOfFuel(this.fuelBudget);
     // Only the wrapper's check traps with the total at its limit: the total grows after a call ends.
-    if ((containment.spent.value as bigint) >= (containment.spentLimit.value as bigint)) return new CpuBudgetSpent();
+    if (cpuBudgetReached(containment)) return new CpuBudgetSpent();
     const refusals = containment.memoryRefusals.value as number;
     if (refusals > 0 && error instanceof WebAssembly.RuntimeError) {
       return new MemoryCapped(error, this.maxMemoryMb, refusals);
