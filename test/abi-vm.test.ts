@@ -794,23 +794,28 @@ describe('declared phases (weft_phases)', () => {
     (func (export "proxy_on_delete") (param i32))
     ${phases})`;
   const capabilities = (vm: WasmVm) => {
-    const { requestHeaders, requestBody, responseHeaders, responseBody, log, done, delete: remove } = vm.has;
-    return { requestHeaders, requestBody, responseHeaders, responseBody, log, done, delete: remove };
+    const { createContext, requestHeaders, requestBody, responseHeaders, responseBody, log, done, delete: remove } = vm.has;
+    return { createContext, requestHeaders, requestBody, responseHeaders, responseBody, log, done, delete: remove };
   };
 
   it('a module without the export is called for every callback it exports (Rust, Go, C++ SDK builds)', async () => {
     const vm = await WasmVm.create(await moduleFrom(everyCallback('')), new TestVmHost(), NO_CONFIG);
-    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: true, responseHeaders: true, responseBody: true, log: true, done: true, delete: true });
+    assert.deepEqual(capabilities(vm), { createContext: true, requestHeaders: true, requestBody: true, responseHeaders: true, responseBody: true, log: true, done: true, delete: true });
   });
 
-  it('a module that declares request headers and log is reported without the others; delete stays', async () => {
+  it('a module that declares request headers and log is reported without the others; context create and delete stay', async () => {
     const vm = await WasmVm.create(await moduleFrom(everyCallback('(func (export "weft_phases") (param i32) (result i32) (i32.const 65))')), new TestVmHost(), NO_CONFIG);
-    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: false, responseHeaders: false, responseBody: false, log: true, done: false, delete: true });
+    assert.deepEqual(capabilities(vm), { createContext: true, requestHeaders: true, requestBody: false, responseHeaders: false, responseBody: false, log: true, done: false, delete: true });
   });
 
-  it('the SDK answers RootContext.phases(): the no-op filter declares its two header callbacks', async () => {
+  it('a module that creates contexts at their first callback (256) is not called to create them; delete stays', async () => {
+    const vm = await WasmVm.create(await moduleFrom(everyCallback('(func (export "weft_phases") (param i32) (result i32) (i32.const 321))')), new TestVmHost(), NO_CONFIG);
+    assert.deepEqual(capabilities(vm), { createContext: false, requestHeaders: true, requestBody: false, responseHeaders: false, responseBody: false, log: true, done: false, delete: true });
+  });
+
+  it('the SDK answers RootContext.phases(): the no-op filter declares its two header callbacks, and creates its contexts itself', async () => {
     const bytes = readFileSync(new URL('../../test/filters/noop/build/noop.wasm', import.meta.url));
     const vm = await WasmVm.create(await FilterModule.compile(bytes), new TestVmHost(), NO_CONFIG);
-    assert.deepEqual(capabilities(vm), { requestHeaders: true, requestBody: false, responseHeaders: true, responseBody: false, log: false, done: false, delete: true });
+    assert.deepEqual(capabilities(vm), { createContext: false, requestHeaders: true, requestBody: false, responseHeaders: true, responseBody: false, log: false, done: false, delete: true });
   });
 });

@@ -234,3 +234,58 @@ describe('the test kit on a filter that traps', () => {
     filter.close();
   });
 });
+
+describe('stream contexts created at their first callback (context-probe)', () => {
+  let filter: FilterUnderTest;
+
+  before(async () => {
+    filter = await loadFilter(fixtureModule('context-probe'));
+  });
+  after(() => filter?.close());
+
+  const counts = () => ({
+    created: filter.metric('probe_contexts_created'),
+    declined: filter.metric('probe_contexts_declined'),
+    logged: filter.metric('probe_contexts_logged'),
+    deleted: filter.metric('probe_contexts_deleted'),
+  });
+  const since = (before: ReturnType<typeof counts>) => {
+    const now = counts();
+    return { created: now.created! - before.created!, declined: now.declined! - before.declined!, logged: now.logged! - before.logged!, deleted: now.deleted! - before.deleted! };
+  };
+
+  it('creates a context once, at the first callback, and deletes it at the end', () => {
+    const start = counts();
+    const stream = filter.stream();
+    assert.deepEqual(since(start), { created: 0, declined: 0, logged: 0, deleted: 0 }, 'the host did not call proxy_on_context_create');
+    stream.sendRequestHeaders({ ':path': '/' });
+    stream.sendResponseHeaders({ ':status': '200' });
+    assert.equal(stream.responseHeader('x-probe-context'), String(stream.id));
+    stream.complete();
+    assert.deepEqual(since(start), { created: 1, declined: 0, logged: 1, deleted: 1 });
+  });
+
+  it('gives a stream whose only callback is the log a context there (a filter after a local response)', () => {
+    const start = counts();
+    filter.stream().complete();
+    assert.deepEqual(since(start), { created: 1, declined: 0, logged: 1, deleted: 1 });
+  });
+
+  it('asks createHttpContext once for a stream it declines, however many callbacks follow, and past the ring', () => {
+    const start = counts();
+    const declined = Array.from({ length: 3 }, () => filter.stream());
+    for (const stream of declined) stream.sendRequestHeaders({ ':path': '/', 'x-decline': '1' });
+    // 2,500 later streams take the declined streams' ring slots twice over.
+    for (let i = 0; i < 2500; i++) {
+      const next = filter.stream();
+      next.sendRequestHeaders({ ':path': '/' });
+      next.complete();
+    }
+    for (const stream of declined) {
+      assert.equal(stream.sendResponseHeaders({ ':status': '200' }), 'continue');
+      assert.equal(stream.responseHeader('x-probe-context'), undefined, 'a declined stream has no context');
+      stream.complete();
+    }
+    assert.deepEqual(since(start), { created: 2500, declined: 3, logged: 2500, deleted: 2500 });
+  });
+});

@@ -123,6 +123,7 @@ export class FilterModule {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const has = (name: string): boolean => exports.get(name) === 'function';
     const capabilities: VmCapabilities = {
+      createContext: has('proxy_on_context_create'),
       requestHeaders: has('proxy_on_request_headers'),
       requestBody: has('proxy_on_request_body'),
       requestTrailers: has('proxy_on_request_trailers'),
@@ -181,10 +182,18 @@ export const enum DeclaredPhase {
   ResponseTrailers = 32,
   Log = 64,
   Done = 128,
+  /**
+   * Not a phase: the guest creates a stream's context at the stream's first callback itself, so
+   * the host does not call proxy_on_context_create for streams (one call fewer per filter and
+   * request). The Weft SDK answers it; proxy_on_delete still ends every stream.
+   */
+  ContextAtFirstCallback = 256,
 }
 
 /** Which optional exports the guest has (and, per VM, declared); the chain skips the phases a filter does not implement. */
 export interface VmCapabilities {
+  /** proxy_on_context_create for each stream (false: the guest creates contexts at their first callback). */
+  readonly createContext: boolean;
   readonly requestHeaders: boolean;
   readonly requestBody: boolean;
   readonly requestTrailers: boolean;
@@ -344,7 +353,7 @@ export class WasmVm {
   createHttpContext(stream: HttpContextHost): void {
     this.ensureUsable('proxy_on_context_create');
     if (stream.id === ROOT_CONTEXT_ID) throw new Error(`context ${ROOT_CONTEXT_ID} is the root context`);
-    const fn = this.fns.contextCreate;
+    const fn = this.capabilities.createContext ? this.fns.contextCreate : undefined;
     if (fn !== undefined) this.call('proxy_on_context_create', fn, stream.id, stream, ROOT_CONTEXT_ID, 0, 0, 0);
   }
 
@@ -746,6 +755,7 @@ const WARN = 3 as LogLevel;
 function declaredCapabilities(exported: VmCapabilities, declared: number): VmCapabilities {
   const says = (phase: DeclaredPhase): boolean => (declared & phase) !== 0;
   return {
+    createContext: exported.createContext && !says(DeclaredPhase.ContextAtFirstCallback),
     requestHeaders: exported.requestHeaders && says(DeclaredPhase.RequestHeaders),
     requestBody: exported.requestBody && says(DeclaredPhase.RequestBody),
     requestTrailers: exported.requestTrailers && says(DeclaredPhase.RequestTrailers),
@@ -754,7 +764,7 @@ function declaredCapabilities(exported: VmCapabilities, declared: number): VmCap
     responseTrailers: exported.responseTrailers && says(DeclaredPhase.ResponseTrailers),
     log: exported.log && says(DeclaredPhase.Log),
     done: exported.done && says(DeclaredPhase.Done),
-    // Context create and delete always run: the guest keeps per-request state between them.
+    // Delete always runs: the guest keeps per-request state until then.
     delete: exported.delete,
   };
 }

@@ -3,7 +3,7 @@
 import * as hostcalls from "./hostcalls";
 import { Context, HttpContext, RootContext, openGrpcStreams, pendingGrpcCalls, pendingHttpCalls } from "./context";
 import { HttpCallResponse } from "./httpcall";
-import { BufferType, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, LogLevel, MapType, WasmResult } from "./types";
+import { BufferType, FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, LogLevel, MapType, Phases, WasmResult } from "./types";
 
 /** Builds the filter's root context for a VM. */
 export type RootContextFactory = (contextId: u32) => RootContext;
@@ -16,35 +16,65 @@ const roots = new Map<u32, RootContext>();
 // and finding one costs no hashing; a context still running when its slot comes round again
 // moves to a Map beside the ring. A Map alone cost a proxy with 50 requests in flight ~60 ns
 // per filter and request: hashing on every callback, and a rehash (allocating) every few requests.
+// A slot remembers a stream whose createHttpContext answered null too (live, no context), so
+// that a context created at its first callback is asked for once.
 const STREAM_RING: u32 = 1024; // a power of two
 const ringIds = new StaticArray<u32>(STREAM_RING);
 const ringStreams = new StaticArray<HttpContext | null>(STREAM_RING);
-const overflowStreams = new Map<u32, HttpContext>();
+const ringLive = new StaticArray<bool>(STREAM_RING);
+const overflowStreams = new Map<u32, HttpContext | null>();
 /** The root context last looked up: a VM has one root, almost always. */
 let lastRootId: u32 = 0;
 let lastRoot: RootContext | null = null;
 
+/**
+ * Weft's extension, answered with the phases (weft_phases): the SDK creates a stream's context at
+ * the stream's first callback, so a host that knows the bit skips proxy_on_context_create, one
+ * call into the VM per filter and request. Hosts that do not know it call proxy_on_context_create
+ * as usual, and the context exists before the first callback.
+ */
+const CONTEXT_AT_FIRST_CALLBACK: u32 = 1 << 8;
+/** The root that creates stream contexts at their first callback; 0 until a host asked weft_phases. */
+let firstCallbackRootId: u32 = 0;
+
 /** The HttpContext of `contextId`, or null (no such stream, or createHttpContext returned null). */
 function streamOf(contextId: u32): HttpContext | null {
   const slot = contextId & (STREAM_RING - 1);
-  const stream = unchecked(ringStreams[slot]);
-  if (stream !== null && unchecked(ringIds[slot]) == contextId) return stream;
+  if (unchecked(ringIds[slot]) == contextId) return unchecked(ringStreams[slot]);
   if (overflowStreams.size == 0 || !overflowStreams.has(contextId)) return null;
   return overflowStreams.get(contextId);
 }
 
-function addStream(contextId: u32, stream: HttpContext): void {
+/** A stream callback's context: streamOf, or the context created now when this is the stream's first callback. */
+function streamFor(contextId: u32): HttpContext | null {
   const slot = contextId & (STREAM_RING - 1);
-  const running = unchecked(ringStreams[slot]);
-  if (running !== null) overflowStreams.set(unchecked(ringIds[slot]), running);
+  if (unchecked(ringIds[slot]) == contextId) return unchecked(ringStreams[slot]);
+  if (overflowStreams.size > 0 && overflowStreams.has(contextId)) return overflowStreams.get(contextId);
+  return firstCallbackRootId == 0 ? null : createStream(contextId, firstCallbackRootId);
+}
+
+function createStream(contextId: u32, rootId: u32): HttpContext | null {
+  const stream = rootOf(rootId).createHttpContext(contextId);
+  addStream(contextId, stream);
+  return stream;
+}
+
+function addStream(contextId: u32, stream: HttpContext | null): void {
+  const slot = contextId & (STREAM_RING - 1);
+  if (unchecked(ringLive[slot])) overflowStreams.set(unchecked(ringIds[slot]), unchecked(ringStreams[slot]));
   unchecked((ringIds[slot] = contextId));
   unchecked((ringStreams[slot] = stream));
+  unchecked((ringLive[slot] = true));
 }
 
 function removeStream(contextId: u32): void {
   const slot = contextId & (STREAM_RING - 1);
-  if (unchecked(ringStreams[slot]) !== null && unchecked(ringIds[slot]) == contextId) unchecked((ringStreams[slot] = null));
-  else if (overflowStreams.size > 0 && overflowStreams.has(contextId)) overflowStreams.delete(contextId);
+  if (unchecked(ringIds[slot]) == contextId) {
+    unchecked((ringStreams[slot] = null));
+    unchecked((ringLive[slot] = false));
+  } else if (overflowStreams.size > 0 && overflowStreams.has(contextId)) {
+    overflowStreams.delete(contextId);
+  }
 }
 
 /**
@@ -84,8 +114,7 @@ export function onContextCreate(contextId: u32, parentId: u32): void {
     return;
   }
   removeStream(contextId); // an id used again never answers the old context
-  const stream = rootOf(parentId).createHttpContext(contextId);
-  if (stream !== null) addStream(contextId, stream);
+  createStream(contextId, parentId);
 }
 
 export function onVmStart(rootId: u32, vmConfigurationSize: u32): bool {
@@ -97,7 +126,8 @@ export function onConfigure(rootId: u32, pluginConfigurationSize: u32): bool {
 }
 
 export function phases(rootId: u32): u32 {
-  return rootOf(rootId).phases();
+  firstCallbackRootId = rootId;
+  return (rootOf(rootId).phases() & Phases.All) | CONTEXT_AT_FIRST_CALLBACK;
 }
 
 export function onTick(rootId: u32): void {
@@ -115,32 +145,32 @@ export function onForeignFunction(rootId: u32, functionId: u32, argumentsSize: u
 // Requests without an HttpContext (createHttpContext returned null) pass through.
 
 export function onRequestHeaders(contextId: u32, headerCount: u32, endOfStream: bool): FilterHeadersStatus {
-  const stream = streamOf(contextId);
+  const stream = streamFor(contextId);
   return stream === null ? FilterHeadersStatus.Continue : stream.onRequestHeaders(headerCount, endOfStream);
 }
 
 export function onRequestBody(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
-  const stream = streamOf(contextId);
+  const stream = streamFor(contextId);
   return stream === null ? FilterDataStatus.Continue : stream.onRequestBody(bodySize, endOfStream);
 }
 
 export function onRequestTrailers(contextId: u32, trailerCount: u32): FilterTrailersStatus {
-  const stream = streamOf(contextId);
+  const stream = streamFor(contextId);
   return stream === null ? FilterTrailersStatus.Continue : stream.onRequestTrailers(trailerCount);
 }
 
 export function onResponseHeaders(contextId: u32, headerCount: u32, endOfStream: bool): FilterHeadersStatus {
-  const stream = streamOf(contextId);
+  const stream = streamFor(contextId);
   return stream === null ? FilterHeadersStatus.Continue : stream.onResponseHeaders(headerCount, endOfStream);
 }
 
 export function onResponseBody(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
-  const stream = streamOf(contextId);
+  const stream = streamFor(contextId);
   return stream === null ? FilterDataStatus.Continue : stream.onResponseBody(bodySize, endOfStream);
 }
 
 export function onResponseTrailers(contextId: u32, trailerCount: u32): FilterTrailersStatus {
-  const stream = streamOf(contextId);
+  const stream = streamFor(contextId);
   return stream === null ? FilterTrailersStatus.Continue : stream.onResponseTrailers(trailerCount);
 }
 
@@ -218,16 +248,18 @@ export function onGrpcClose(rootId: u32, token: u32, status: i32): void {
 }
 
 export function onLog(contextId: u32): void {
-  const stream = streamOf(contextId);
+  if (roots.has(contextId)) {
+    roots.get(contextId).onLog();
+    return;
+  }
+  const stream = streamFor(contextId);
   if (stream !== null) stream.onLog();
-  else if (roots.has(contextId)) roots.get(contextId).onLog();
 }
 
 export function onDone(contextId: u32): bool {
-  const stream = streamOf(contextId);
-  if (stream !== null) return stream.onDone();
   if (roots.has(contextId)) return roots.get(contextId).onDone();
-  return true;
+  const stream = streamFor(contextId);
+  return stream === null ? true : stream.onDone();
 }
 
 export function onDelete(contextId: u32): void {
@@ -239,6 +271,8 @@ export function onDelete(contextId: u32): void {
     roots.get(contextId).onDelete();
     roots.delete(contextId);
     if (contextId == lastRootId) lastRoot = null;
+  } else {
+    removeStream(contextId); // a stream without a context (createHttpContext answered null)
   }
   if (pendingHttpCalls.size > 0) forgetHttpCallsOf(contextId);
   if (pendingGrpcCalls.size > 0) forgetGrpcOf(pendingGrpcCalls, contextId);
