@@ -133,3 +133,47 @@ describe('examples/hello-filter', () => {
     assert.match(weft.text, /hello-filter configured with greeting 'hi'/);
   });
 });
+
+describe('stream contexts behind a real proxy (context-probe)', () => {
+  let upstream: EchoUpstream;
+  let weft: WeftProcess;
+
+  before(async () => {
+    upstream = await EchoUpstream.start();
+    weft = await startWeft({
+      clusters: [{ name: 'web', endpoints: [upstream.address] }],
+      filters: [
+        { name: 'every', module: fixtureModule('context-probe'), config: '' },
+        { name: 'early', module: fixtureModule('context-probe'), config: 'request-headers' },
+        { name: 'late', module: fixtureModule('context-probe'), config: 'headers' },
+      ],
+    });
+  });
+  after(async () => {
+    await weft?.stop();
+    await upstream?.stop();
+  });
+
+  it('creates one context per request and filter and deletes each once, whether the SDK or the host ends it', async () => {
+    for (let i = 0; i < 4; i++) {
+      const response = await request(`${weft.url}/probe/${i}`);
+      assert.equal(response.status, 200);
+      assert.match(header(response, 'x-probe-context') ?? '', /^\d+$/);
+    }
+    const declined = await request(`${weft.url}/probe/declined`, { headers: { 'x-decline': '1' } });
+    assert.equal(declined.status, 200);
+    assert.equal(header(declined, 'x-probe-context'), undefined);
+    const metrics = (await request(`${weft.adminUrl}/metrics`)).body;
+    const count = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    for (const filter of ['every', 'early', 'late']) {
+      assert.equal(count(`${filter}_contexts_created`), 4, `${filter} created`);
+      assert.equal(count(`${filter}_contexts_declined`), 1, `${filter} declined`);
+      assert.equal(count(`${filter}_request_headers`), 4, `${filter} request headers`);
+      assert.equal(count(`${filter}_contexts_deleted`), 4, `${filter} deleted`);
+    }
+    assert.equal(count('every_contexts_logged'), 4, 'the filter that declares on_log gets it');
+    assert.equal(count('late_contexts_logged'), 0);
+    const errors = weft.logLines().filter((line) => (line.level as number) >= 50);
+    assert.deepEqual(errors, [], 'no filter trapped or complained');
+  });
+});

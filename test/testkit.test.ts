@@ -235,44 +235,43 @@ describe('the test kit on a filter that traps', () => {
   });
 });
 
+/** The context-probe fixture's counters under plugin name `probe`, and what changed since `before`. */
+function probeCounts(filter: FilterUnderTest) {
+  const read = (name: string) => filter.metric(`probe_${name}`)!;
+  return { created: read('contexts_created'), declined: read('contexts_declined'), requestHeaders: read('request_headers'), logged: read('contexts_logged'), deleted: read('contexts_deleted') };
+}
+function probeCountsSince(filter: FilterUnderTest, before: ReturnType<typeof probeCounts>) {
+  const now = probeCounts(filter);
+  return Object.fromEntries(Object.entries(now).map(([key, value]) => [key, value - before[key as keyof typeof now]]));
+}
+
 describe('stream contexts created at their first callback (context-probe)', () => {
   let filter: FilterUnderTest;
 
   before(async () => {
-    filter = await loadFilter(fixtureModule('context-probe'));
+    filter = await loadFilter(fixtureModule('context-probe'), { name: 'probe' });
   });
   after(() => filter?.close());
 
-  const counts = () => ({
-    created: filter.metric('probe_contexts_created'),
-    declined: filter.metric('probe_contexts_declined'),
-    logged: filter.metric('probe_contexts_logged'),
-    deleted: filter.metric('probe_contexts_deleted'),
-  });
-  const since = (before: ReturnType<typeof counts>) => {
-    const now = counts();
-    return { created: now.created! - before.created!, declined: now.declined! - before.declined!, logged: now.logged! - before.logged!, deleted: now.deleted! - before.deleted! };
-  };
-
   it('creates a context once, at the first callback, and deletes it at the end', () => {
-    const start = counts();
+    const start = probeCounts(filter);
     const stream = filter.stream();
-    assert.deepEqual(since(start), { created: 0, declined: 0, logged: 0, deleted: 0 }, 'the host did not call proxy_on_context_create');
+    assert.deepEqual(probeCountsSince(filter, start), { created: 0, declined: 0, requestHeaders: 0, logged: 0, deleted: 0 }, 'the host did not call proxy_on_context_create');
     stream.sendRequestHeaders({ ':path': '/' });
     stream.sendResponseHeaders({ ':status': '200' });
     assert.equal(stream.responseHeader('x-probe-context'), String(stream.id));
     stream.complete();
-    assert.deepEqual(since(start), { created: 1, declined: 0, logged: 1, deleted: 1 });
+    assert.deepEqual(probeCountsSince(filter, start), { created: 1, declined: 0, requestHeaders: 1, logged: 1, deleted: 1 });
   });
 
   it('gives a stream whose only callback is the log a context there (a filter after a local response)', () => {
-    const start = counts();
+    const start = probeCounts(filter);
     filter.stream().complete();
-    assert.deepEqual(since(start), { created: 1, declined: 0, logged: 1, deleted: 1 });
+    assert.deepEqual(probeCountsSince(filter, start), { created: 1, declined: 0, requestHeaders: 0, logged: 1, deleted: 1 });
   });
 
   it('asks createHttpContext once for a stream it declines, however many callbacks follow, and past the ring', () => {
-    const start = counts();
+    const start = probeCounts(filter);
     const declined = Array.from({ length: 3 }, () => filter.stream());
     for (const stream of declined) stream.sendRequestHeaders({ ':path': '/', 'x-decline': '1' });
     // 2,500 later streams take the declined streams' ring slots twice over.
@@ -286,6 +285,48 @@ describe('stream contexts created at their first callback (context-probe)', () =
       assert.equal(stream.responseHeader('x-probe-context'), undefined, 'a declined stream has no context');
       stream.complete();
     }
-    assert.deepEqual(since(start), { created: 2500, declined: 3, logged: 2500, deleted: 2500 });
+    assert.deepEqual(probeCountsSince(filter, start), { created: 2500, declined: 3, requestHeaders: 2500, logged: 2500, deleted: 2500 });
+  });
+});
+
+describe('stream contexts the SDK deletes after the filter\'s last headers callback (context-probe)', () => {
+  it('deletes a request-headers-only filter\'s context when its request headers answer Continue; no on_delete follows', async () => {
+    const filter = await loadFilter(fixtureModule('context-probe'), { name: 'probe', config: 'request-headers' });
+    try {
+      assert.equal(filter.module.exports.delete, true);
+      const start = probeCounts(filter);
+      for (let i = 0; i < 3; i++) {
+        const stream = filter.stream();
+        assert.equal(stream.sendRequestHeaders({ ':path': '/' }), 'continue');
+        assert.equal(stream.hasContextIn(stream['vm']), false, 'the context is gone once the callback returned');
+        stream.complete();
+      }
+      assert.deepEqual(probeCountsSince(filter, start), { created: 3, declined: 0, requestHeaders: 3, logged: 0, deleted: 3 });
+      // A filter that held the request (its answer was not Continue) keeps its context until the end.
+      const held = filter.stream();
+      assert.equal(held.sendRequestHeaders({ ':path': '/', 'x-pause': '1' }), 'pause');
+      assert.equal(probeCountsSince(filter, start).deleted, 3);
+      held.complete();
+      assert.deepEqual(probeCountsSince(filter, start), { created: 4, declined: 0, requestHeaders: 4, logged: 0, deleted: 4 });
+    } finally {
+      filter.close();
+    }
+  });
+
+  it('deletes a headers-only filter\'s context after its response headers, not after its request headers', async () => {
+    const filter = await loadFilter(fixtureModule('context-probe'), { name: 'probe', config: 'headers' });
+    try {
+      const start = probeCounts(filter);
+      const stream = filter.stream();
+      stream.sendRequestHeaders({ ':path': '/' });
+      assert.equal(probeCountsSince(filter, start).deleted, 0);
+      assert.equal(stream.sendResponseHeaders({ ':status': '200' }), 'continue');
+      assert.equal(stream.responseHeader('x-probe-context'), String(stream.id));
+      assert.equal(probeCountsSince(filter, start).deleted, 1);
+      stream.complete();
+      assert.deepEqual(probeCountsSince(filter, start), { created: 1, declined: 0, requestHeaders: 1, logged: 0, deleted: 1 });
+    } finally {
+      filter.close();
+    }
   });
 });

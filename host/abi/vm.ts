@@ -133,6 +133,8 @@ export class FilterModule {
       log: has('proxy_on_log'),
       done: has('proxy_on_done'),
       delete: has('proxy_on_delete'),
+      endsAfterRequestHeaders: false,
+      endsAfterResponseHeaders: false,
     };
     return new FilterModule(module, marker[1], sha256, bytes.length, capabilities, contained);
   }
@@ -188,7 +190,18 @@ export const enum DeclaredPhase {
    * request). The Weft SDK answers it; proxy_on_delete still ends every stream.
    */
   ContextAtFirstCallback = 256,
+  /**
+   * Not a phase: the guest deletes a stream's context itself when a callback flagged LAST_CALLBACK
+   * (proxy_on_request_headers or proxy_on_response_headers, bit 2 of end_of_stream) returns
+   * Continue, so the host calls no proxy_on_delete for it. The host flags the headers callback
+   * after which no other declared callback can follow (the Weft SDK answers this bit).
+   */
+  DeletesAfterLastCallback = 512,
 }
+
+/** Bit 1 of a headers callback's end_of_stream argument: this is the last callback the stream has for the filter (DeletesAfterLastCallback). */
+const LAST_CALLBACK = 2;
+const ALL_PHASES = 255;
 
 /** Which optional exports the guest has (and, per VM, declared); the chain skips the phases a filter does not implement. */
 export interface VmCapabilities {
@@ -203,6 +216,10 @@ export interface VmCapabilities {
   readonly log: boolean;
   readonly done: boolean;
   readonly delete: boolean;
+  /** A Continue from proxy_on_request_headers ends the stream's context (DeletesAfterLastCallback): no on_delete follows. */
+  readonly endsAfterRequestHeaders: boolean;
+  /** The same for proxy_on_response_headers. */
+  readonly endsAfterResponseHeaders: boolean;
 }
 
 export interface VmOptions {
@@ -357,10 +374,15 @@ export class WasmVm {
     if (fn !== undefined) this.call('proxy_on_context_create', fn, stream.id, stream, ROOT_CONTEXT_ID, 0, 0, 0);
   }
 
-  /** proxy_on_request_headers; the raw status the guest returned (0 when not exported). */
+  /**
+   * proxy_on_request_headers; the raw status the guest returned (0 when not exported). With
+   * has.endsAfterRequestHeaders, a Continue (0) means the guest ended the stream's context: the
+   * caller sends it nothing more, on_delete included (likewise onResponseHeaders).
+   */
   onRequestHeaders(stream: HttpContextHost, headerCount: number, endOfStream: boolean): number {
     const fn = this.fns.requestHeaders;
-    return fn === undefined ? 0 : this.streamCall('proxy_on_request_headers', fn, stream, headerCount, endOfStream ? 1 : 0);
+    const flags = (endOfStream ? 1 : 0) | (this.capabilities.endsAfterRequestHeaders ? LAST_CALLBACK : 0);
+    return fn === undefined ? 0 : this.streamCall('proxy_on_request_headers', fn, stream, headerCount, flags);
   }
 
   onRequestBody(stream: HttpContextHost, bodySize: number, endOfStream: boolean): number {
@@ -375,7 +397,8 @@ export class WasmVm {
 
   onResponseHeaders(stream: HttpContextHost, headerCount: number, endOfStream: boolean): number {
     const fn = this.fns.responseHeaders;
-    return fn === undefined ? 0 : this.streamCall('proxy_on_response_headers', fn, stream, headerCount, endOfStream ? 1 : 0);
+    const flags = (endOfStream ? 1 : 0) | (this.capabilities.endsAfterResponseHeaders ? LAST_CALLBACK : 0);
+    return fn === undefined ? 0 : this.streamCall('proxy_on_response_headers', fn, stream, headerCount, flags);
   }
 
   onResponseBody(stream: HttpContextHost, bodySize: number, endOfStream: boolean): number {
@@ -754,6 +777,7 @@ const WARN = 3 as LogLevel;
 /** The exports a module has, less the stream callbacks its `weft_phases` answer leaves out. */
 function declaredCapabilities(exported: VmCapabilities, declared: number): VmCapabilities {
   const says = (phase: DeclaredPhase): boolean => (declared & phase) !== 0;
+  const deletesItself = says(DeclaredPhase.DeletesAfterLastCallback) && exported.delete;
   return {
     createContext: exported.createContext && !says(DeclaredPhase.ContextAtFirstCallback),
     requestHeaders: exported.requestHeaders && says(DeclaredPhase.RequestHeaders),
@@ -764,8 +788,11 @@ function declaredCapabilities(exported: VmCapabilities, declared: number): VmCap
     responseTrailers: exported.responseTrailers && says(DeclaredPhase.ResponseTrailers),
     log: exported.log && says(DeclaredPhase.Log),
     done: exported.done && says(DeclaredPhase.Done),
-    // Delete always runs: the guest keeps per-request state until then.
+    // Delete always runs: the guest keeps per-request state until then, unless it ends the
+    // context itself after its last headers callback.
     delete: exported.delete,
+    endsAfterRequestHeaders: deletesItself && (declared & ALL_PHASES) === DeclaredPhase.RequestHeaders,
+    endsAfterResponseHeaders: deletesItself && (declared & ALL_PHASES & ~DeclaredPhase.RequestHeaders) === DeclaredPhase.ResponseHeaders,
   };
 }
 

@@ -62,6 +62,8 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   private current: BodyBuffer | undefined;
   private readonly properties: Map<string, Uint8Array>;
   private completed = false;
+  /** The filter ended its context after its last headers callback (WasmVm.has.endsAfter*): nothing more reaches it. */
+  private contextEnded = false;
 
   /** `open` holds the streams not yet complete, by id (FilterUnderTest.liveStream). */
   constructor(
@@ -83,7 +85,7 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   }
 
   hasContextIn(vm: WasmVm): boolean {
-    return vm === this.vm && this.open.get(this.id) === this;
+    return vm === this.vm && !this.contextEnded && this.open.get(this.id) === this;
   }
 
   // ---- sending the phases ----------------------------------------------------------------------
@@ -91,7 +93,9 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   /** proxy_on_request_headers. `endOfStream` defaults to true (a request without a body). */
   sendRequestHeaders(headers: HeaderInput, options: { endOfStream?: boolean } = {}): Action {
     this.requestHeaders.setPairs(headerPairs(headers).flat());
-    return headersAction(this.vm.onRequestHeaders(this, this.requestHeaders.size, options.endOfStream ?? true));
+    const status = this.vm.onRequestHeaders(this, this.requestHeaders.size, options.endOfStream ?? true);
+    if (status === FilterHeadersStatus.Continue && this.vm.has.endsAfterRequestHeaders) this.contextEnded = true;
+    return headersAction(status);
   }
 
   /** proxy_on_request_body with this chunk after whatever the filter holds. `endOfStream` defaults to true. */
@@ -107,7 +111,9 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   /** proxy_on_response_headers. `endOfStream` defaults to true (a response without a body). */
   sendResponseHeaders(headers: HeaderInput, options: { endOfStream?: boolean } = {}): Action {
     this.responseHeaders = HeaderMap.fromEntries(headerPairs(headers));
-    return headersAction(this.vm.onResponseHeaders(this, this.responseHeaders.size, options.endOfStream ?? true));
+    const status = this.vm.onResponseHeaders(this, this.responseHeaders.size, options.endOfStream ?? true);
+    if (status === FilterHeadersStatus.Continue && this.vm.has.endsAfterResponseHeaders) this.contextEnded = true;
+    return headersAction(status);
   }
 
   sendResponseBody(chunk: Bytes, options: { endOfStream?: boolean } = {}): Action {
@@ -124,6 +130,7 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
     if (this.completed) return;
     this.completed = true;
     try {
+      if (this.contextEnded) return;
       this.vm.onLog(this);
       this.vm.onDone(this);
       this.vm.onDelete(this);

@@ -34,6 +34,15 @@ let lastRoot: RootContext | null = null;
  * as usual, and the context exists before the first callback.
  */
 const CONTEXT_AT_FIRST_CALLBACK: u32 = 1 << 8;
+/**
+ * Weft's extension, answered with the phases too: when the host flags a headers callback as the
+ * stream's last for this filter (LAST_CALLBACK in its end_of_stream argument; Weft does so when
+ * the filter declared no later callback) and the filter answers Continue, the SDK deletes the
+ * context (onDelete) right there and the host sends no proxy_on_delete: one call fewer again.
+ */
+const DELETES_AFTER_LAST_CALLBACK: u32 = 1 << 9;
+const END_OF_STREAM: u32 = 1;
+const LAST_CALLBACK: u32 = 2;
 /** The root that creates stream contexts at their first callback; 0 until a host asked weft_phases. */
 let firstCallbackRootId: u32 = 0;
 
@@ -127,7 +136,7 @@ export function onConfigure(rootId: u32, pluginConfigurationSize: u32): bool {
 
 export function phases(rootId: u32): u32 {
   firstCallbackRootId = rootId;
-  return (rootOf(rootId).phases() & Phases.All) | CONTEXT_AT_FIRST_CALLBACK;
+  return (rootOf(rootId).phases() & Phases.All) | CONTEXT_AT_FIRST_CALLBACK | DELETES_AFTER_LAST_CALLBACK;
 }
 
 export function onTick(rootId: u32): void {
@@ -144,9 +153,12 @@ export function onForeignFunction(rootId: u32, functionId: u32, argumentsSize: u
 
 // Requests without an HttpContext (createHttpContext returned null) pass through.
 
-export function onRequestHeaders(contextId: u32, headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+/** `flags`: END_OF_STREAM, and LAST_CALLBACK from a host that knows DELETES_AFTER_LAST_CALLBACK. */
+export function onRequestHeaders(contextId: u32, headerCount: u32, flags: u32): FilterHeadersStatus {
   const stream = streamFor(contextId);
-  return stream === null ? FilterHeadersStatus.Continue : stream.onRequestHeaders(headerCount, endOfStream);
+  const status = stream === null ? FilterHeadersStatus.Continue : stream.onRequestHeaders(headerCount, (flags & END_OF_STREAM) != 0);
+  if ((flags & LAST_CALLBACK) != 0 && status == FilterHeadersStatus.Continue) onDelete(contextId);
+  return status;
 }
 
 export function onRequestBody(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {
@@ -159,9 +171,11 @@ export function onRequestTrailers(contextId: u32, trailerCount: u32): FilterTrai
   return stream === null ? FilterTrailersStatus.Continue : stream.onRequestTrailers(trailerCount);
 }
 
-export function onResponseHeaders(contextId: u32, headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+export function onResponseHeaders(contextId: u32, headerCount: u32, flags: u32): FilterHeadersStatus {
   const stream = streamFor(contextId);
-  return stream === null ? FilterHeadersStatus.Continue : stream.onResponseHeaders(headerCount, endOfStream);
+  const status = stream === null ? FilterHeadersStatus.Continue : stream.onResponseHeaders(headerCount, (flags & END_OF_STREAM) != 0);
+  if ((flags & LAST_CALLBACK) != 0 && status == FilterHeadersStatus.Continue) onDelete(contextId);
+  return status;
 }
 
 export function onResponseBody(contextId: u32, bodySize: u32, endOfStream: bool): FilterDataStatus {

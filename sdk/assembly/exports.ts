@@ -74,9 +74,9 @@ export function proxy_on_foreign_function(rootContextId: u32, functionId: u32, a
   leaveCallback();
 }
 
-export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOfStream: u32): u32 {
+export function proxy_on_request_headers(contextId: u32, headerCount: u32, flags: u32): u32 {
   enterCallback();
-  const result: u32 = dispatcher.onRequestHeaders(contextId, headerCount, endOfStream != 0);
+  const result: u32 = dispatcher.onRequestHeaders(contextId, headerCount, flags);
   leaveCallback();
   return result;
 }
@@ -95,9 +95,9 @@ export function proxy_on_request_trailers(contextId: u32, trailerCount: u32): u3
   return result;
 }
 
-export function proxy_on_response_headers(contextId: u32, headerCount: u32, endOfStream: u32): u32 {
+export function proxy_on_response_headers(contextId: u32, headerCount: u32, flags: u32): u32 {
   enterCallback();
-  const result: u32 = dispatcher.onResponseHeaders(contextId, headerCount, endOfStream != 0);
+  const result: u32 = dispatcher.onResponseHeaders(contextId, headerCount, flags);
   leaveCallback();
   return result;
 }

@@ -1,8 +1,12 @@
 // context-probe: counts what happens to stream contexts, so a test can see when the SDK creates
 // them (Weft's host leaves creation to the stream's first callback), how often, and that every
-// created context is deleted. A request with header x-decline gets no context.
+// created context is deleted once, also when the SDK deletes it after the filter's last headers
+// callback. Configuration: "" declares every callback; "headers" only the two header callbacks;
+// "request-headers" only the request's. Counters are named after the plugin (plugin_name).
 export * from "../../../../sdk/assembly/exports";
-import { Counter, FilterHeadersStatus, HttpContext, RootContext, registerRootContext, requestHeaders, responseHeaders } from "../../../../sdk/assembly";
+import {
+  Counter, FilterHeadersStatus, HttpContext, Phases, RootContext, getPropertyString, registerRootContext, requestHeaders, responseHeaders,
+} from "../../../../sdk/assembly";
 
 class Probe extends HttpContext {
   private readonly probe: ProbeRoot;
@@ -10,6 +14,12 @@ class Probe extends HttpContext {
   constructor(contextId: u32, root: ProbeRoot) {
     super(contextId, root);
     this.probe = root;
+  }
+
+  onRequestHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
+    this.probe.requestHeaders.increment();
+    // Held: the filter's last callback did not answer Continue, so its context stays.
+    return requestHeaders.get("x-pause") !== null ? FilterHeadersStatus.StopIteration : FilterHeadersStatus.Continue;
   }
 
   onResponseHeaders(headerCount: u32, endOfStream: bool): FilterHeadersStatus {
@@ -27,17 +37,29 @@ class Probe extends HttpContext {
 }
 
 class ProbeRoot extends RootContext {
+  mode: string = "";
   created!: Counter;
   declined!: Counter;
+  requestHeaders!: Counter;
   logged!: Counter;
   deleted!: Counter;
 
   onConfigure(pluginConfigurationSize: u32): bool {
-    this.created = new Counter("probe_contexts_created");
-    this.declined = new Counter("probe_contexts_declined");
-    this.logged = new Counter("probe_contexts_logged");
-    this.deleted = new Counter("probe_contexts_deleted");
+    this.mode = this.getPluginConfiguration();
+    const name = getPropertyString(["plugin_name"]);
+    const prefix = name === null ? "probe" : name;
+    this.created = new Counter(prefix + "_contexts_created");
+    this.declined = new Counter(prefix + "_contexts_declined");
+    this.requestHeaders = new Counter(prefix + "_request_headers");
+    this.logged = new Counter(prefix + "_contexts_logged");
+    this.deleted = new Counter(prefix + "_contexts_deleted");
     return true;
+  }
+
+  phases(): u32 {
+    if (this.mode == "headers") return Phases.RequestHeaders | Phases.ResponseHeaders;
+    if (this.mode == "request-headers") return Phases.RequestHeaders;
+    return Phases.All;
   }
 
   createHttpContext(contextId: u32): HttpContext | null {
