@@ -10,7 +10,7 @@
 
 import { createHash } from 'node:crypto';
 import type { AbiVersion, LogLevel } from './enums.js';
-import { WasmResult } from './enums.js';
+import { FilterHeadersStatus, WasmResult } from './enums.js';
 import { HeaderMap } from './header-map.js';
 import type { HttpCallResponse, HttpContextHost, VmHost } from './host-api.js';
 import {
@@ -375,10 +375,15 @@ export class WasmVm {
   }
 
   /**
-   * proxy_on_request_headers; the raw status the guest returned (0 when not exported). With
-   * has.endsAfterRequestHeaders, a Continue (0) means the guest ended the stream's context: the
-   * caller sends it nothing more, on_delete included (likewise onResponseHeaders).
+   * Whether the request (or response) headers callback that answered `status` ended the stream's
+   * context in the guest (DeletesAfterLastCallback): the caller then sends the stream's context
+   * nothing more, on_delete included.
    */
+  endedContext(request: boolean, status: number): boolean {
+    return status === FilterHeadersStatus.Continue && (request ? this.capabilities.endsAfterRequestHeaders : this.capabilities.endsAfterResponseHeaders);
+  }
+
+  /** proxy_on_request_headers; the raw status the guest returned (0 when not exported). See endedContext. */
   onRequestHeaders(stream: HttpContextHost, headerCount: number, endOfStream: boolean): number {
     const fn = this.fns.requestHeaders;
     const flags = (endOfStream ? 1 : 0) | (this.capabilities.endsAfterRequestHeaders ? LAST_CALLBACK : 0);

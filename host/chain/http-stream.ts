@@ -510,7 +510,7 @@ export class HttpStream implements HttpContextHost {
       const status = this.callFilter(i, Phase.RequestHeaders, this.requestHeaders.size, endOfStream);
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
-      if (status === FilterHeadersStatus.Continue && vm!.has.endsAfterRequestHeaders) this.vms[i] = null; // the guest ended its context
+      if (vm!.endedContext(true, status)) this.vms[i] = null;
       if (this.applyPending(i, Phase.RequestHeaders)) return;
       if (status === FilterHeadersStatus.ContinueAndEndStream && !endOfStream) {
         endOfStream = true;
@@ -546,7 +546,7 @@ export class HttpStream implements HttpContextHost {
       const status = this.callFilter(i, Phase.ResponseHeaders, headers.size, endOfStream);
       if (status === STOPPED) return;
       if (status === SKIPPED) continue;
-      if (status === FilterHeadersStatus.Continue && vm!.has.endsAfterResponseHeaders) this.vms[i] = null; // the guest ended its context
+      if (vm!.endedContext(false, status)) this.vms[i] = null;
       if (this.applyPending(i, Phase.ResponseHeaders)) return;
       if (status === FilterHeadersStatus.ContinueAndEndStream && !endOfStream) {
         endOfStream = true;

@@ -94,7 +94,7 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   sendRequestHeaders(headers: HeaderInput, options: { endOfStream?: boolean } = {}): Action {
     this.requestHeaders.setPairs(headerPairs(headers).flat());
     const status = this.vm.onRequestHeaders(this, this.requestHeaders.size, options.endOfStream ?? true);
-    if (status === FilterHeadersStatus.Continue && this.vm.has.endsAfterRequestHeaders) this.contextEnded = true;
+    if (this.vm.endedContext(true, status)) this.contextEnded = true;
     return headersAction(status);
   }
 
@@ -112,7 +112,7 @@ export class StreamUnderTest implements HttpContextHost, StreamFacts {
   sendResponseHeaders(headers: HeaderInput, options: { endOfStream?: boolean } = {}): Action {
     this.responseHeaders = HeaderMap.fromEntries(headerPairs(headers));
     const status = this.vm.onResponseHeaders(this, this.responseHeaders.size, options.endOfStream ?? true);
-    if (status === FilterHeadersStatus.Continue && this.vm.has.endsAfterResponseHeaders) this.contextEnded = true;
+    if (this.vm.endedContext(false, status)) this.contextEnded = true;
     return headersAction(status);
   }
 
